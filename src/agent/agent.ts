@@ -1,0 +1,141 @@
+/** The agent component: enrolls once, then keeps its link to the relay up until stopped. */
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { systemClock, type Clock } from '../common/clock.ts';
+import { FerryError, isFerryError } from '../common/errors.ts';
+import type { Logger } from '../common/log.ts';
+import { parseHostPort } from '../net/tcp.ts';
+import { AGENT_LOGIN, ENROLL_LOGIN, deviceNameFromHostname } from '../protocol/names.ts';
+import { decodeToken } from '../protocol/token.ts';
+import type { AgentConfig, TcpTarget } from './config.ts';
+import { requestEnrollment } from './enroll.ts';
+import { openLink, type OpenLink } from './link.ts';
+import { runLinkLoop } from './link-loop.ts';
+import { connectToRelay } from './relay-connection.ts';
+import { openStateDir, readEnrollment, writeEnrollment, type Enrollment } from './state.ts';
+import type { KeyPair } from '../common/ssh-keys.ts';
+
+/** Where inbound channels go when nothing else is said: the device's own sshd. */
+export const DEFAULT_SSH_TARGET: TcpTarget = { host: '127.0.0.1', port: 22 };
+
+/** A running agent. Emits 'up' when a link is registered and 'down' (reason) when it ends. */
+export interface Agent extends EventEmitter {
+  readonly enrollment: Enrollment;
+  readonly online: boolean;
+  /** Resolves when the next link is up (at once when one is up now). */
+  waitUntilUp(): Promise<void>;
+  /** Says goodbye to the relay and stops retrying. */
+  stop(): Promise<void>;
+}
+
+/** Errors after which retrying cannot help. */
+const FATAL = ['FERRY_HOSTKEY_MISMATCH', 'FERRY_TOKEN_REFUSED', 'FERRY_CONFLICT', 'FERRY_TOKEN_INVALID'] as const;
+
+function relayAddress(text: string): { host: string; port: number } {
+  const a = parseHostPort(text);
+  if (!a) throw new FerryError('FERRY_CONFIG_INVALID', `relay address '${text}' must be HOST:PORT`);
+  return a;
+}
+
+async function enroll(config: Readonly<AgentConfig>, key: KeyPair, log: Logger, clock: Clock, signal: AbortSignal): Promise<Enrollment> {
+  if (config.token === null) {
+    throw new FerryError('FERRY_CONFIG_INVALID', `${config.stateDir} holds no enrollment yet: the first run needs --token (from 'token create' on the relay)`);
+  }
+  const decoded = decodeToken(config.token);
+  if ('problem' in decoded) throw new FerryError('FERRY_TOKEN_INVALID', decoded.problem);
+  const claims = decoded.claims;
+  const relay = config.relay ?? claims.relay;
+  const { host, port } = relayAddress(relay);
+  let result: Enrollment | null = null;
+  let fatal: unknown = null;
+  const stop = new AbortController();
+  signal.addEventListener('abort', () => stop.abort(), { once: true });
+  await runLinkLoop({
+    clock, signal: stop.signal, backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs }, resetAfterMs: Infinity,
+    attempt: async () => {
+      const client = await connectToRelay({ host, port, fingerprint: claims.fingerprint, key, username: ENROLL_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs });
+      try {
+        const answer = await requestEnrollment(client, { tokenId: claims.id, secret: claims.secret, name: config.name, hostname: deviceNameFromHostname(hostname()) });
+        result = { relay, fingerprint: claims.fingerprint, name: answer.name, sshTarget: config.sshTarget ?? DEFAULT_SSH_TARGET };
+        writeEnrollment(config.stateDir, result);
+        log.info({ device: answer.name, status: answer.status, relay }, answer.status === 'approved' ? 'enrolled' : "enrolled; waiting for an admin to run 'device approve'");
+      } finally {
+        client.end();
+      }
+      stop.abort();
+      return { closed: Promise.resolve('enrolled') };
+    },
+    onFailure: (err) => {
+      if (isFerryError(err) && (FATAL as readonly string[]).includes(err.code)) {
+        fatal = err;
+        stop.abort();
+      } else {
+        log.warn({ err: (err as Error).message }, 'enrollment attempt failed; retrying');
+      }
+    },
+  });
+  if (fatal) throw fatal;
+  if (!result) throw new FerryError('FERRY_CONNECT_FAILED', 'stopped before enrollment finished');
+  return result;
+}
+
+/** Starts the agent: enrolls when needed (throwing on a final refusal), then runs the link loop. */
+export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Logger; clock?: Clock }): Promise<Agent> {
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log;
+  const { key } = openStateDir(config.stateDir);
+  const lifetime = new AbortController();
+  let enrollment = readEnrollment(config.stateDir);
+  if (enrollment === null) {
+    enrollment = await enroll(config, key, log, clock, lifetime.signal);
+  } else {
+    if (config.token !== null) log.warn({ device: enrollment.name }, `already enrolled as '${enrollment.name}'; --token is ignored`);
+    if (config.sshTarget !== null && (config.sshTarget.host !== enrollment.sshTarget.host || config.sshTarget.port !== enrollment.sshTarget.port)) {
+      enrollment = { ...enrollment, sshTarget: config.sshTarget };
+      writeEnrollment(config.stateDir, enrollment);
+    }
+  }
+  const e = enrollment;
+  const relay = relayAddress(config.relay ?? e.relay);
+  const events = new EventEmitter();
+  let current: OpenLink | null = null;
+
+  const loop = runLinkLoop({
+    clock, signal: lifetime.signal,
+    backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },
+    resetAfterMs: config.backoffResetAfterMs,
+    attempt: async () => {
+      const client = await connectToRelay({ ...relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs });
+      const link = await openLink(client, e.name, e.sshTarget, config.targetConnectTimeoutMs, log);
+      current = link;
+      if (lifetime.signal.aborted) await link.close();
+      return link;
+    },
+    onUp: () => {
+      log.info({ device: e.name, relay: `${relay.host}:${relay.port}` }, 'link up');
+      events.emit('up');
+    },
+    onDown: (reason, upForMs) => {
+      current = null;
+      log.info({ reason, upForMs }, 'link down');
+      events.emit('down', reason);
+    },
+    onFailure: (err, attempt) => {
+      const level = isFerryError(err, 'FERRY_HOSTKEY_MISMATCH') || isFerryError(err, 'FERRY_AUTH_REFUSED') ? 'error' : 'warn';
+      log[level]({ err: (err as Error).message, attempt }, 'cannot reach the relay');
+    },
+    onWait: (delayMs) => log.debug({ delayMs }, 'waiting before the next attempt'),
+  });
+
+  return Object.assign(events, {
+    enrollment: e,
+    get online() { return current !== null; },
+    waitUntilUp: () => (current !== null ? Promise.resolve() : new Promise<void>((resolve) => events.once('up', () => resolve()))),
+    async stop() {
+      lifetime.abort();
+      const link = current as OpenLink | null;
+      if (link) await link.close();
+      await loop;
+    },
+  });
+}

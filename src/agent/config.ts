@@ -1,0 +1,54 @@
+/** The agent's configuration: its type, defaults, and a validator that reports every problem at once. */
+import { LIMITS } from '../protocol/limits.ts';
+import type { LogLevel } from '../common/log.ts';
+
+/** Where inbound channels go: the device's own sshd (or any TCP service speaking SSH). */
+export interface TcpTarget { host: string; port: number }
+
+/** Everything the agent needs to run. */
+export interface AgentConfig {
+  /** Identity key and enrollment state live here (mode 0700; the key at 0600). */
+  stateDir: string;
+  /** Relay address, HOST:PORT; overrides the one in the token. Optional once enrolled. */
+  relay: string | null;
+  /** Enrollment token; needed on the first run only. */
+  token: string | null;
+  /** Device name to ask for when the token does not fix one. */
+  name: string | null;
+  /** Where inbound SSH channels go. Null: use the one saved at enrollment. */
+  sshTarget: TcpTarget | null;
+  logLevel: LogLevel;
+  keepaliveIntervalMs: number;
+  keepaliveCountMax: number;
+  connectTimeoutMs: number;
+  targetConnectTimeoutMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  backoffResetAfterMs: number;
+}
+
+/** Defaults for the tunables. */
+export const AGENT_DEFAULTS = Object.freeze({
+  logLevel: 'info' as LogLevel,
+  keepaliveIntervalMs: LIMITS.keepaliveIntervalMs,
+  keepaliveCountMax: LIMITS.keepaliveCountMax,
+  connectTimeoutMs: LIMITS.connectTimeoutMs,
+  targetConnectTimeoutMs: LIMITS.targetConnectTimeoutMs,
+  backoffBaseMs: LIMITS.backoffBaseMs,
+  backoffMaxMs: LIMITS.backoffMaxMs,
+  backoffResetAfterMs: LIMITS.backoffResetAfterMs,
+});
+
+/** Every problem with `c`; empty when it is fine. */
+export function agentConfigProblems(c: AgentConfig): string[] {
+  const problems: string[] = [];
+  if (!c.stateDir) problems.push('--state-dir is required: where the agent keeps its key and enrollment');
+  if (c.relay !== null && !/^[^\s]+:\d{1,5}$/.test(c.relay)) problems.push(`--relay '${c.relay}' must be HOST:PORT`);
+  if (c.sshTarget !== null && (!Number.isInteger(c.sshTarget.port) || c.sshTarget.port < 1 || c.sshTarget.port > 65535)) problems.push('--ssh-target port must be 1-65535');
+  for (const key of ['keepaliveIntervalMs', 'connectTimeoutMs', 'targetConnectTimeoutMs', 'backoffBaseMs', 'backoffMaxMs', 'backoffResetAfterMs'] as const) {
+    if (!Number.isFinite(c[key]) || c[key] < 1) problems.push(`${key} must be a positive number`);
+  }
+  if (!Number.isInteger(c.keepaliveCountMax) || c.keepaliveCountMax < 1) problems.push('keepaliveCountMax must be a whole number of at least 1');
+  if (c.backoffBaseMs > c.backoffMaxMs) problems.push('the backoff base must not exceed its maximum');
+  return problems;
+}

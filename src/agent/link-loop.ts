@@ -1,0 +1,53 @@
+/**
+ * Keeps a link up: one attempt at a time, capped exponential backoff with full jitter
+ * between attempts, reset only after a link has stayed up for a while.
+ */
+import type { Clock } from '../common/clock.ts';
+import { backoffDelay } from '../net/backoff.ts';
+
+/** What the loop needs. `attempt` connects once and resolves with a promise of its end. */
+export interface LinkLoopOptions {
+  attempt: () => Promise<{ closed: Promise<string> }>;
+  clock: Clock;
+  backoff: { baseMs: number; maxMs: number };
+  resetAfterMs: number;
+  signal: AbortSignal;
+  random?: () => number;
+  onUp?: () => void;
+  onDown?: (reason: string, upForMs: number) => void;
+  onFailure?: (err: unknown, attempt: number) => void;
+  onWait?: (delayMs: number) => void;
+}
+
+function wait(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = clock.setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = () => { t.cancel(); resolve(); };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Runs until `signal` aborts. Never rejects. */
+export async function runLinkLoop(o: LinkLoopOptions): Promise<void> {
+  let failures = 0;
+  while (!o.signal.aborted) {
+    try {
+      const link = await o.attempt();
+      const upAt = o.clock.now();
+      o.onUp?.();
+      const reason = await link.closed;
+      const upFor = o.clock.now() - upAt;
+      o.onDown?.(reason, upFor);
+      // A link that stayed up proves the path works: come back fast. One that dropped at
+      // once (a flapping network, a relay refusing us) keeps counting up.
+      if (upFor >= o.resetAfterMs) failures = 0;
+    } catch (err) {
+      o.onFailure?.(err, failures);
+    }
+    if (o.signal.aborted) break;
+    const delay = backoffDelay(o.backoff, failures++, o.random);
+    o.onWait?.(delay);
+    await wait(o.clock, delay, o.signal);
+  }
+}

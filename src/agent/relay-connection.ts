@@ -1,0 +1,70 @@
+/**
+ * One SSH connection from the agent to the relay: TCP, handshake with the relay's host key
+ * checked against the pinned fingerprint, public-key login. No retries here.
+ */
+import ssh2 from 'ssh2';
+import type { Algorithms, Client } from 'ssh2';
+import { FerryError } from '../common/errors.ts';
+import { fingerprintOf, type KeyPair } from '../common/ssh-keys.ts';
+import { connectTcp } from '../net/tcp.ts';
+import { VERSION } from '../protocol/version.ts';
+import { SSH_ALGORITHMS } from '../protocol/ssh-algorithms.ts';
+
+/** What one connection needs. */
+export interface RelayConnectionOptions {
+  host: string;
+  port: number;
+  /** The pinned relay host-key fingerprint (`SHA256:…`). */
+  fingerprint: string;
+  key: KeyPair;
+  username: string;
+  keepaliveIntervalMs: number;
+  keepaliveCountMax: number;
+  connectTimeoutMs: number;
+}
+
+/** Connects and logs in; resolves with a ready ssh2 Client or rejects with a FerryError saying why. */
+export async function connectToRelay(o: RelayConnectionOptions): Promise<Client> {
+  const started = Date.now();
+  const sock = await connectTcp(o.host, o.port, o.connectTimeoutMs);
+  sock.setKeepAlive(true, o.keepaliveIntervalMs);
+  const client = new ssh2.Client();
+  let presented: string | null = null;
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error & { level?: string }) => {
+      client.removeAllListeners('ready');
+      sock.destroy();
+      if (presented !== null && presented !== o.fingerprint) {
+        reject(new FerryError('FERRY_HOSTKEY_MISMATCH', `the relay at ${o.host}:${o.port} presented host key ${presented}, but this agent pinned ${o.fingerprint}: refusing to connect. `
+          + 'Someone may be intercepting the connection, or the relay was reinstalled with a new key; in the latter case enrol again with a new token.'));
+      } else if (err.level === 'client-authentication') {
+        reject(new FerryError('FERRY_AUTH_REFUSED', `the relay at ${o.host}:${o.port} refused this agent's key (${o.key.publicKey.fingerprint}) as '${o.username}': the device may have been revoked or removed; enrol again with a new token`));
+      } else if (err.level === 'client-timeout') {
+        reject(new FerryError('FERRY_TIMEOUT', `the SSH handshake with ${o.host}:${o.port} did not finish within ${o.connectTimeoutMs} ms`));
+      } else {
+        reject(new FerryError('FERRY_CONNECT_FAILED', `SSH to ${o.host}:${o.port} failed: ${err.message}`, { cause: err }));
+      }
+    };
+    client.once('error', fail);
+    client.once('ready', () => {
+      client.off('error', fail);
+      // Later errors (keepalive timeout, reset) surface as 'close'; keep one listener so none is unhandled.
+      client.on('error', () => {});
+      resolve(client);
+    });
+    client.connect({
+      sock,
+      username: o.username,
+      privateKey: o.key.privateKey,
+      ident: `ferry-agent_${VERSION}`,
+      algorithms: SSH_ALGORITHMS as Algorithms,
+      hostVerifier: (key: Buffer) => {
+        presented = fingerprintOf(key);
+        return presented === o.fingerprint;
+      },
+      keepaliveInterval: o.keepaliveIntervalMs,
+      keepaliveCountMax: o.keepaliveCountMax,
+      readyTimeout: Math.max(1, o.connectTimeoutMs - (Date.now() - started)),
+    });
+  });
+}

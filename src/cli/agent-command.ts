@@ -1,0 +1,70 @@
+/** `ferry agent`: flags → AgentConfig → a running agent until SIGTERM or SIGINT. */
+import { readFileSync } from 'node:fs';
+import { AGENT_DEFAULTS, agentConfigProblems, type AgentConfig } from '../agent/config.ts';
+import { startAgent } from '../agent/agent.ts';
+import { createLogger } from '../common/log.ts';
+import { deviceNameProblem } from '../protocol/names.ts';
+import { Options, type FlagSpec } from './options.ts';
+import { untilSignal } from './relay-command.ts';
+
+export const AGENT_FLAGS: Record<string, FlagSpec> = {
+  'state-dir': { type: 'string', env: 'FERRY_STATE_DIR', help: 'identity key and enrollment (required)' },
+  relay: { type: 'string', env: 'FERRY_RELAY', help: 'relay HOST:PORT (default: the one in the token)' },
+  token: { type: 'string', env: 'FERRY_TOKEN', help: 'enrollment token, first run only (prefer the env var or --token-file: argv is visible in ps)' },
+  'token-file': { type: 'string', help: 'read the enrollment token from this file' },
+  name: { type: 'string', env: 'FERRY_NAME', help: 'device name to ask for when the token fixes none (default: host name)' },
+  'ssh-target': { type: 'string', env: 'FERRY_SSH_TARGET', help: 'where SSH channels go, HOST:PORT (default 127.0.0.1:22; saved)' },
+  'log-level': { type: 'string', env: 'FERRY_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace, silent' },
+  'keepalive-interval': { type: 'string', help: 'ping the relay this often (default 20s)' },
+  'keepalive-count': { type: 'string', help: 'missed pings before the link is dead (default 3)' },
+  'connect-timeout': { type: 'string', help: 'one connection attempt, TCP to login (default 15s)' },
+  'backoff-max': { type: 'string', help: 'longest wait between attempts (default 60s)' },
+};
+
+/** Builds and validates the agent's config from argv and the environment. */
+export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): Readonly<AgentConfig> {
+  const o = new Options(argv, AGENT_FLAGS, env);
+  let token = o.string('token');
+  const tokenFile = o.string('token-file');
+  if (tokenFile !== null) {
+    try { token = readFileSync(tokenFile, 'utf8').trim(); } catch (err) { o.problems.push(`--token-file ${tokenFile}: ${(err as Error).message}`); }
+  }
+  const name = o.string('name');
+  if (name !== null) {
+    const p = deviceNameProblem(name);
+    if (p) o.problems.push(`--name: ${p}`);
+  }
+  const d = AGENT_DEFAULTS;
+  const config: AgentConfig = {
+    stateDir: o.string('state-dir') ?? '',
+    relay: o.string('relay'),
+    token,
+    name,
+    sshTarget: o.hostPort('ssh-target', null),
+    logLevel: o.logLevel(),
+    keepaliveIntervalMs: o.duration('keepalive-interval', d.keepaliveIntervalMs),
+    keepaliveCountMax: o.integer('keepalive-count', d.keepaliveCountMax, 1, 100),
+    connectTimeoutMs: o.duration('connect-timeout', d.connectTimeoutMs),
+    targetConnectTimeoutMs: d.targetConnectTimeoutMs,
+    backoffBaseMs: d.backoffBaseMs,
+    backoffMaxMs: o.duration('backoff-max', d.backoffMaxMs),
+    backoffResetAfterMs: d.backoffResetAfterMs,
+  };
+  o.check(agentConfigProblems(config));
+  return Object.freeze(config);
+}
+
+/** Runs `ferry agent`. */
+export async function agentMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
+  const config = agentConfigFromArgs(argv, env);
+  const log = createLogger(config.logLevel, 'agent');
+  const stopping = untilSignal();
+  const agent = await Promise.race([startAgent(config, { log }), stopping.then(() => null)]);
+  if (agent === null) return 0;
+  out.write(`ferry agent: device '${agent.enrollment.name}' via ${config.relay ?? agent.enrollment.relay}, SSH target ${agent.enrollment.sshTarget.host}:${agent.enrollment.sshTarget.port}\n`);
+  const sig = await stopping;
+  log.info({ signal: sig }, 'stopping');
+  await agent.stop();
+  log.flush();
+  return 0;
+}

@@ -1,0 +1,97 @@
+/**
+ * `ferry demo`: a relay and one device on this machine, in a temp dir, with an operator key
+ * and an ssh_config ready, so that the printed `ssh` command works at once.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startAgent } from '../agent/agent.ts';
+import { AGENT_DEFAULTS } from '../agent/config.ts';
+import { createLogger } from '../common/log.ts';
+import { generateKeyPair, writePrivateFile } from '../common/ssh-keys.ts';
+import { runCommand } from '../relay/commands.ts';
+import { RELAY_DEFAULTS } from '../relay/config.ts';
+import { startRelay } from '../relay/relay.ts';
+import { Options, type FlagSpec } from './options.ts';
+import { untilSignal } from './relay-command.ts';
+import { startThrowawaySshd } from './throwaway-sshd.ts';
+
+export const DEMO_FLAGS: Record<string, FlagSpec> = {
+  'ssh-listen': { type: 'string', help: 'relay SSH address (default 127.0.0.1:2222; port 0 picks a free one)' },
+  name: { type: 'string', help: 'the demo device name (default demo)' },
+  keep: { type: 'boolean', help: 'keep the temp dir after stopping' },
+  'log-level': { type: 'string', env: 'FERRY_LOG_LEVEL', help: 'default warn' },
+};
+
+/** The ssh_config the demo writes: the relay as a host, and the device behind it via ProxyJump. */
+export function demoSshConfig(o: { dir: string; relayPort: number; device: string; deviceUser: string }): string {
+  const common = [`  IdentityFile ${join(o.dir, 'operator_key')}`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${join(o.dir, 'known_hosts')}`, '  StrictHostKeyChecking yes', '  BatchMode yes'];
+  return [
+    'Host ferry-relay', '  HostName 127.0.0.1', `  Port ${o.relayPort}`, '  User admin', ...common, '',
+    `Host ${o.device}`, `  User ${o.deviceUser}`, '  ProxyJump ferry-relay', ...common, '',
+  ].join('\n');
+}
+
+/** Runs `ferry demo` until SIGINT or SIGTERM. */
+export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
+  const o = new Options(argv, DEMO_FLAGS, env);
+  const listen = o.hostPort('ssh-listen', { host: '127.0.0.1', port: 2222 }, true)!;
+  const name = o.string('name') ?? 'demo';
+  const level = o.string('log-level') === null ? 'warn' : o.logLevel();
+  o.check();
+  const log = createLogger(level, 'demo');
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-demo-'));
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) await c();
+    if (!o.boolean('keep')) rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const operator = generateKeyPair('ferry-demo-operator');
+    writePrivateFile(join(dir, 'operator_key'), operator.privateKey);
+    writeFileSync(join(dir, 'operator_key.pub'), operator.publicKey.line + '\n');
+
+    const relay = await startRelay(Object.freeze({
+      ...RELAY_DEFAULTS, dataDir: join(dir, 'relay'), sshListen: listen, publicAddress: null, adminKeys: [operator.publicKey.line], logLevel: level,
+    }), { log: log.child({ part: 'relay' }) });
+    cleanups.push(() => relay.stop());
+    const relayPort = relay.sshAddress.port;
+
+    const sshd = await startThrowawaySshd(join(dir, 'sshd'), [operator.publicKey.line]);
+    cleanups.push(() => sshd.stop());
+
+    const created = runCommand({
+      store: relay.store, actor: { name: 'admin', role: 'admin', keyFingerprint: null }, now: Date.now(),
+      relay: { publicAddress: `127.0.0.1:${relayPort}`, fingerprint: relay.fingerprint },
+    }, ['token', 'create', '--name', name, '--approve', '--ttl', '10m']);
+    if (created.code !== 0) throw new Error(created.stderr);
+
+    const agent = await startAgent(Object.freeze({
+      ...AGENT_DEFAULTS, stateDir: join(dir, 'agent'), relay: null, token: created.stdout.trim(), name: null,
+      sshTarget: { host: '127.0.0.1', port: sshd.port }, logLevel: level,
+    }), { log: log.child({ part: 'agent' }) });
+    cleanups.push(() => agent.stop());
+    await agent.waitUntilUp();
+
+    writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${relayPort} ${relay.hostKeyLine}\n${name} ${sshd.hostKeyLine}\n`);
+    const cfg = join(dir, 'ssh_config');
+    writeFileSync(cfg, demoSshConfig({ dir, relayPort, device: name, deviceUser: sshd.user }));
+
+    out.write([
+      `ferry demo is running in ${dir} (Ctrl-C stops it${o.boolean('keep') ? '' : ' and removes the directory'}).`,
+      `  relay   127.0.0.1:${relayPort}, host key ${relay.fingerprint}, operator 'admin'`,
+      `  device  '${name}', online; its SSH target is a throwaway sshd on 127.0.0.1:${sshd.port}`,
+      '',
+      'Try, in another terminal:',
+      `  ssh -F ${cfg} ${name} 'echo hello from $(hostname); exit 3'; echo "exit code $?"`,
+      `  ssh -F ${cfg} ferry-relay devices`,
+      `  scp -F ${cfg} /etc/hostname ${name}:/tmp/ferry-demo-copy`,
+      `  ssh -i ${join(dir, 'operator_key')} -o UserKnownHostsFile=${join(dir, 'known_hosts')} -p ${relayPort} admin@127.0.0.1 whoami`,
+      '',
+    ].join('\n'));
+    await untilSignal();
+  } finally {
+    await cleanup();
+  }
+  return 0;
+}

@@ -1,0 +1,49 @@
+/** Operator commands run on the relay host against its data dir: `ferry devices --data-dir DIR`. */
+import { existsSync, readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { FerryError } from '../common/errors.ts';
+import { runCommand } from '../relay/commands.ts';
+import { openDataDir, relayInfoPath, storePath } from '../relay/relay.ts';
+
+/** The commands that also run locally. */
+export const LOCAL_COMMANDS = new Set(['devices', 'token', 'device', 'user', 'users', 'audit', 'whoami']);
+
+/** Runs one operator command locally, as an admin named after the local user. */
+export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
+  const words: string[] = [];
+  let dataDir = env.FERRY_DATA_DIR ?? null;
+  let publicAddress: string | null = null;
+  for (let i = 0; i < argv.length; i++) {
+    const w = argv[i]!;
+    const m = /^--(data-dir|public-address)(?:=(.*))?$/.exec(w);
+    if (m) {
+      const value = m[2] ?? argv[++i];
+      if (value === undefined) throw new FerryError('FERRY_USAGE', `--${m[1]} needs a value`);
+      if (m[1] === 'data-dir') dataDir = value; else publicAddress = value;
+    } else {
+      words.push(w);
+    }
+  }
+  if (dataDir === null) throw new FerryError('FERRY_USAGE', `'ferry ${words[0]}' on the relay host needs --data-dir DIR (or FERRY_DATA_DIR); from elsewhere run it as 'ssh -p 2222 USER@RELAY ${words.join(' ')}'`);
+  if (!existsSync(storePath(dataDir))) throw new FerryError('FERRY_CONFIG_INVALID', `${dataDir} holds no relay store: start 'ferry relay --data-dir ${dataDir}' once first`);
+  let info = { publicAddress: '', fingerprint: '' };
+  try {
+    info = JSON.parse(readFileSync(relayInfoPath(dataDir), 'utf8')) as typeof info;
+  } catch {
+    if (words[0] === 'token') throw new FerryError('FERRY_CONFIG_INVALID', `${relayInfoPath(dataDir)} is missing: start the relay once so that tokens know its address and host key`);
+  }
+  const store = openDataDir(dataDir);
+  try {
+    const result = runCommand({
+      store,
+      actor: { name: `local:${userInfo().username}`, role: 'admin', keyFingerprint: null },
+      now: Date.now(),
+      relay: { publicAddress: publicAddress ?? info.publicAddress, fingerprint: info.fingerprint },
+    }, words);
+    out.write(result.stdout);
+    err.write(result.stderr);
+    return result.code;
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,102 @@
+/** Turning argv, environment and an optional JSON config file into typed values, with every problem reported at once. */
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseDuration } from '../common/duration.ts';
+import { FerryError } from '../common/errors.ts';
+import { LOG_LEVELS, type LogLevel } from '../common/log.ts';
+import { parseHostPort } from '../net/tcp.ts';
+
+/** A flag: its parseArgs type, the environment variable that may set it, and its help line. */
+export interface FlagSpec { type: 'string' | 'boolean'; multiple?: boolean; env?: string; help: string }
+
+/** Parsed flags plus a problem list that the caller turns into one error. */
+export class Options {
+  readonly problems: string[] = [];
+  readonly #values: Record<string, unknown>;
+  readonly positionals: string[];
+
+  constructor(argv: string[], specs: Record<string, FlagSpec>, env: NodeJS.ProcessEnv, allowPositionals = false) {
+    const options: ParseArgsConfig['options'] = { config: { type: 'string' } };
+    for (const [name, s] of Object.entries(specs)) options[name] = { type: s.type, multiple: s.multiple ?? false };
+    let parsed;
+    try {
+      parsed = parseArgs({ args: argv, options, strict: true, allowPositionals });
+    } catch (err) {
+      throw new FerryError('FERRY_USAGE', (err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+    }
+    this.positionals = parsed.positionals;
+    const fromFile: Record<string, unknown> = {};
+    const configFile = parsed.values.config as string | undefined;
+    if (configFile !== undefined) {
+      try {
+        Object.assign(fromFile, JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>);
+      } catch (err) {
+        this.problems.push(`--config ${configFile}: ${(err as Error).message}`);
+      }
+      for (const key of Object.keys(fromFile)) if (!(key in specs)) this.problems.push(`--config ${configFile}: unknown key '${key}'`);
+    }
+    // Precedence: flag, then environment, then config file.
+    this.#values = {};
+    for (const [name, s] of Object.entries(specs)) {
+      const flag = parsed.values[name];
+      const envValue = s.env === undefined ? undefined : env[s.env];
+      this.#values[name] = flag ?? (envValue !== undefined && envValue !== '' ? (s.multiple ? [envValue] : s.type === 'boolean' ? envValue === '1' || envValue === 'true' : envValue) : fromFile[name]);
+    }
+  }
+
+  string(name: string): string | null {
+    const v = this.#values[name];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'string') { this.problems.push(`--${name} must be a string`); return null; }
+    return v;
+  }
+
+  strings(name: string): string[] {
+    const v = this.#values[name];
+    if (v === undefined || v === null) return [];
+    return Array.isArray(v) ? v.map(String) : [String(v)];
+  }
+
+  boolean(name: string): boolean { return this.#values[name] === true; }
+
+  duration(name: string, fallback: number): number {
+    const v = this.string(name);
+    if (v === null) return fallback;
+    const ms = parseDuration(v);
+    if (ms === null || ms <= 0) { this.problems.push(`--${name} '${v}' is not a duration like 500ms, 20s or 5m`); return fallback; }
+    return ms;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const v = this.string(name);
+    if (v === null) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) { this.problems.push(`--${name} '${v}' must be a whole number from ${min} to ${max}`); return fallback; }
+    return n;
+  }
+
+  hostPort(name: string, fallback: { host: string; port: number } | null, allowPortZero = false): { host: string; port: number } | null {
+    const v = this.string(name);
+    if (v === null) return fallback;
+    const a = allowPortZero && /:0$/.test(v) ? { host: v.slice(0, -2).replace(/^\[|\]$/g, ''), port: 0 } : parseHostPort(v);
+    if (!a) { this.problems.push(`--${name} '${v}' must be HOST:PORT`); return fallback; }
+    return a;
+  }
+
+  logLevel(): LogLevel {
+    const v = this.string('log-level') ?? 'info';
+    if (!(LOG_LEVELS as readonly string[]).includes(v)) { this.problems.push(`--log-level '${v}' is not one of ${LOG_LEVELS.join(', ')}`); return 'info'; }
+    return v as LogLevel;
+  }
+
+  /** Throws one FerryError listing every problem, plus `more`. */
+  check(more: string[] = []): void {
+    const all = [...this.problems, ...more];
+    if (all.length) throw new FerryError('FERRY_CONFIG_INVALID', all.join('\n'));
+  }
+}
+
+/** Help text for a flag table. */
+export function flagHelp(specs: Record<string, FlagSpec>): string {
+  return Object.entries(specs).map(([name, s]) => `  --${name}${s.type === 'string' ? ' VALUE' : ''}`.padEnd(34) + s.help + (s.env ? ` [env ${s.env}]` : '')).join('\n');
+}

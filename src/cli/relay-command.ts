@@ -1,0 +1,85 @@
+/** `ferry relay`: flags → RelayConfig → a running relay until SIGTERM or SIGINT. */
+import { readFileSync } from 'node:fs';
+import { FerryError } from '../common/errors.ts';
+import { createLogger } from '../common/log.ts';
+import { parsePublicKeys } from '../common/ssh-keys.ts';
+import { RELAY_DEFAULTS, relayConfigProblems, type RelayConfig } from '../relay/config.ts';
+import { startRelay, type Relay } from '../relay/relay.ts';
+import { Options, type FlagSpec } from './options.ts';
+
+export const RELAY_FLAGS: Record<string, FlagSpec> = {
+  'data-dir': { type: 'string', env: 'FERRY_DATA_DIR', help: 'store, host key (required)' },
+  'ssh-listen': { type: 'string', env: 'FERRY_SSH_LISTEN', help: 'SSH address to listen on (default 0.0.0.0:2222)' },
+  'public-address': { type: 'string', env: 'FERRY_PUBLIC_ADDRESS', help: 'HOST:PORT devices dial, written into tokens (default: host name and bound port)' },
+  'admin-key': { type: 'string', multiple: true, help: 'public key file for user "admin" on first start (repeatable)' },
+  'log-level': { type: 'string', env: 'FERRY_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace, silent' },
+  'keepalive-interval': { type: 'string', help: 'ping an idle connection this often (default 20s)' },
+  'keepalive-count': { type: 'string', help: 'missed pings before a connection is dead (default 3)' },
+  'login-grace': { type: 'string', help: 'time to authenticate before being dropped (default 20s)' },
+  'max-auth-tries': { type: 'string', help: 'authentication attempts per connection (default 6)' },
+  'max-connections': { type: 'string', help: 'connections held at once (default 150000)' },
+  'max-unauthenticated': { type: 'string', help: 'connections not yet authenticated, in total (default 2048)' },
+  'max-unauthenticated-per-address': { type: 'string', help: 'the same, from one source address (default 256)' },
+  'channel-open-timeout': { type: 'string', help: 'how long a device has to accept a channel (default 10s)' },
+};
+
+/** Builds and validates the relay's config from argv and the environment. */
+export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): Readonly<RelayConfig> {
+  const o = new Options(argv, RELAY_FLAGS, env);
+  const adminKeys: string[] = [];
+  for (const file of o.strings('admin-key')) {
+    try {
+      adminKeys.push(...parsePublicKeys(readFileSync(file, 'utf8')).map((k) => k.line));
+    } catch (err) {
+      o.problems.push(`--admin-key ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+  }
+  const d = RELAY_DEFAULTS;
+  const config: RelayConfig = {
+    dataDir: o.string('data-dir') ?? '',
+    sshListen: o.hostPort('ssh-listen', d.sshListen, true)!,
+    publicAddress: o.string('public-address'),
+    adminKeys,
+    logLevel: o.logLevel(),
+    keepaliveIntervalMs: o.duration('keepalive-interval', d.keepaliveIntervalMs),
+    keepaliveCountMax: o.integer('keepalive-count', d.keepaliveCountMax, 1, 100),
+    loginGraceMs: o.duration('login-grace', d.loginGraceMs),
+    maxAuthAttempts: o.integer('max-auth-tries', d.maxAuthAttempts, 1, 100),
+    maxConnections: o.integer('max-connections', d.maxConnections, 1, 10_000_000),
+    maxUnauthenticated: o.integer('max-unauthenticated', d.maxUnauthenticated, 1, 1_000_000),
+    maxUnauthenticatedPerAddress: o.integer('max-unauthenticated-per-address', d.maxUnauthenticatedPerAddress, 1, 1_000_000),
+    channelOpenTimeoutMs: o.duration('channel-open-timeout', d.channelOpenTimeoutMs),
+    storeWatchIntervalMs: d.storeWatchIntervalMs,
+  };
+  o.check(relayConfigProblems(config));
+  return Object.freeze(config);
+}
+
+/** Resolves when a stop signal arrives. */
+export function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => () => resolve(sig);
+    process.once('SIGTERM', on('SIGTERM'));
+    process.once('SIGINT', on('SIGINT'));
+  });
+}
+
+/** Runs `ferry relay`. */
+export async function relayMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
+  const config = relayConfigFromArgs(argv, env);
+  const log = createLogger(config.logLevel, 'relay');
+  let relay: Relay;
+  try {
+    relay = await startRelay(config, { log });
+  } catch (err) {
+    if (err instanceof FerryError) throw err;
+    throw new FerryError('FERRY_CONFIG_INVALID', `the relay could not start: ${(err as Error).message}`, { cause: err });
+  }
+  out.write(`ferry relay listening on ${relay.sshAddress.host}:${relay.sshAddress.port} (tokens say ${relay.publicAddress})\n`);
+  out.write(`host key fingerprint ${relay.fingerprint}\n`);
+  const sig = await untilSignal();
+  log.info({ signal: sig }, 'stopping');
+  await relay.stop();
+  log.flush();
+  return 0;
+}

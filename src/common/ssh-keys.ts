@@ -1,0 +1,92 @@
+/** Ed25519 SSH keys: create, load, parse, fingerprint. Private keys are written at mode 0600 and never logged. */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { chmodSync, openSync, readFileSync, statSync, writeSync, closeSync, renameSync, existsSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import ssh2 from 'ssh2';
+import { FerryError } from './errors.ts';
+
+const { utils } = ssh2;
+
+/** A parsed public key: its algorithm, wire blob, and the `type base64` line. */
+export interface PublicKey {
+  type: string;
+  blob: Buffer;
+  line: string;
+  fingerprint: string;
+}
+
+/** A key pair held in memory: the private key text for ssh2, and the public key. */
+export interface KeyPair {
+  privateKey: string;
+  publicKey: PublicKey;
+}
+
+/** The SHA-256 fingerprint of a public key blob, as OpenSSH prints it (`SHA256:…`, no padding). */
+export function fingerprintOf(blob: Buffer): string {
+  return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
+}
+
+/** Parses one `ssh-ed25519 AAAA… [comment]` line, or throws a FerryError saying what is wrong. */
+export function parsePublicKey(text: string): PublicKey {
+  const parsed = utils.parseKey(text.trim());
+  if (parsed instanceof Error || Array.isArray(parsed) || parsed.isPrivateKey()) {
+    throw new FerryError('FERRY_CONFIG_INVALID', `not an OpenSSH public key: expected one line like 'ssh-ed25519 AAAA… comment'`);
+  }
+  if (parsed.type !== 'ssh-ed25519') {
+    throw new FerryError('FERRY_CONFIG_INVALID', `key type ${parsed.type} is not accepted: ferry uses Ed25519 keys only (make one with 'ssh-keygen -t ed25519')`);
+  }
+  const blob = parsed.getPublicSSH();
+  return { type: parsed.type, blob, line: `${parsed.type} ${blob.toString('base64')}`, fingerprint: fingerprintOf(blob) };
+}
+
+/** Parses every key line of an authorized_keys-style text (comments and blank lines skipped). */
+export function parsePublicKeys(text: string): PublicKey[] {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).map(parsePublicKey);
+}
+
+/** True when two public key blobs are the same key, compared in constant time. */
+export function sameKey(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Creates a new Ed25519 key pair in memory. */
+export function generateKeyPair(comment: string): KeyPair {
+  const { private: privateKey, public: publicLine } = utils.generateKeyPairSync('ed25519', { comment });
+  return { privateKey, publicKey: parsePublicKey(publicLine) };
+}
+
+/** Writes a file readable only by its owner, atomically (temp file then rename). */
+export function writePrivateFile(path: string, data: string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
+/**
+ * Loads the Ed25519 private key at `path`, creating it (mode 0600) when absent.
+ * Refuses a key file that others can read, as OpenSSH does.
+ */
+export function loadOrCreateKey(path: string, comment: string): KeyPair & { created: boolean } {
+  if (!existsSync(path)) {
+    const pair = generateKeyPair(comment);
+    writePrivateFile(path, pair.privateKey);
+    return { ...pair, created: true };
+  }
+  const mode = statSync(path).mode & 0o077;
+  if (mode !== 0) {
+    throw new FerryError('FERRY_STATE_INVALID', `private key ${path} is readable by others (mode ${(statSync(path).mode & 0o777).toString(8)}): run 'chmod 600 ${path}'`);
+  }
+  const text = readFileSync(path, 'utf8');
+  const parsed = utils.parseKey(text);
+  if (parsed instanceof Error || Array.isArray(parsed) || !parsed.isPrivateKey() || parsed.type !== 'ssh-ed25519') {
+    throw new FerryError('FERRY_STATE_INVALID', `${path} is not an unencrypted Ed25519 private key; move it away and ferry will create a new one`);
+  }
+  const blob = parsed.getPublicSSH();
+  return { privateKey: text, publicKey: { type: parsed.type, blob, line: `${parsed.type} ${blob.toString('base64')}`, fingerprint: fingerprintOf(blob) }, created: false };
+}

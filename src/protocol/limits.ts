@@ -1,0 +1,43 @@
+/**
+ * Every limit and timeout ferry uses, with its default, in one visible block.
+ * Components take these as defaults in their own config; the CLI may override them.
+ */
+export const LIMITS = Object.freeze({
+  /** A connection that has not authenticated by then is dropped (OpenSSH's LoginGraceTime). */
+  loginGraceMs: 20_000,
+  /** Authentication attempts per connection before it is dropped (OpenSSH's MaxAuthTries). */
+  maxAuthAttempts: 6,
+  /** Connections the relay holds at once, authenticated or not. */
+  maxConnections: 150_000,
+  /** Connections that have not authenticated yet, in total. */
+  maxUnauthenticated: 2_048,
+  /** Connections that have not authenticated yet, from one source address. */
+  maxUnauthenticatedPerAddress: 256,
+  /** Relay to device: how long the agent has to accept or refuse a forwarded channel. */
+  channelOpenTimeoutMs: 10_000,
+  /** Agent to its SSH target: how long a TCP connect may take. */
+  targetConnectTimeoutMs: 5_000,
+  /** Keepalive on both ends of the link: interval and missed replies before the link is dead. */
+  keepaliveIntervalMs: 20_000,
+  keepaliveCountMax: 3,
+  /** Agent reconnect backoff: first cap, ceiling, and how long a link must stay up to reset it. */
+  backoffBaseMs: 500,
+  backoffMaxMs: 60_000,
+  backoffResetAfterMs: 30_000,
+  /** Agent: how long one connection attempt (TCP + SSH handshake + auth) may take. */
+  connectTimeoutMs: 15_000,
+  /** Operator command over SSH exec: longest command line accepted. */
+  maxCommandBytes: 16_384,
+  /** How often the relay checks the store for changes made by another process (revocations). */
+  storeWatchIntervalMs: 250,
+  /** Enrollment tokens: default and longest lifetime. */
+  tokenDefaultTtlMs: 60 * 60 * 1000,
+  tokenMaxTtlMs: 30 * 24 * 60 * 60 * 1000,
+  /** Labels per device, and the longest key and value. */
+  maxLabels: 32,
+  maxLabelKeyLength: 63,
+  maxLabelValueLength: 255,
+});
+
+/** Ports an operator may reach on a device through the relay: the device's SSH target. */
+export const DEVICE_SSH_PORT = 22;

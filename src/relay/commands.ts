@@ -1,0 +1,256 @@
+/**
+ * Operator commands: the same code serves `ssh -p 2222 op@relay COMMAND` and the local
+ * `ferry COMMAND --data-dir DIR`. Takes words and a store, returns text and an exit code.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { FerryError, isFerryError } from '../common/errors.ts';
+import { parseDuration } from '../common/duration.ts';
+import { parsePublicKey, type PublicKey } from '../common/ssh-keys.ts';
+import { LIMITS } from '../protocol/limits.ts';
+import { deviceNameProblem, parseLabels, userNameProblem } from '../protocol/names.ts';
+import { encodeToken } from '../protocol/token.ts';
+import { mayRunCommand } from './policy.ts';
+import { ROLES, type DeviceRecord, type Role, type Store } from './store.ts';
+
+/** Who runs a command, and what the command may touch. */
+export interface CommandContext {
+  store: Store;
+  actor: { name: string; role: Role; keyFingerprint: string | null };
+  now: number;
+  relay: { publicAddress: string; fingerprint: string };
+  /** Called after a device's status changed or it was removed, so its live link can follow. */
+  onDeviceChanged?: (name: string) => void;
+}
+
+/** What a command prints and its exit status (0 done, 1 refused or failed, 2 bad usage). */
+export interface CommandResult { code: number; stdout: string; stderr: string }
+
+export const USAGE = `ferry relay commands (ssh -p 2222 USER@RELAY COMMAND, or ferry COMMAND --data-dir DIR on the relay host):
+  whoami                                   who the relay thinks you are
+  devices [--json]                         every device: status, online, last seen, labels
+  token create [--ttl 1h] [--name NAME] [--label k=v]... [--uses N] [--approve] [--json]
+                                           an enrollment token for 'ferry agent --token'
+  device approve|revoke|rm NAME [--json]   let a pending device in, shut one out, forget one
+  user add NAME --key 'ssh-ed25519 …' [--key …] [--role admin|operator] [--json]
+  user rm NAME [--json]
+  users [--json]
+  audit [--since 1h] [--device NAME] [--limit N] [--json]
+  help                                     this text
+Every command takes --json. token, device, user, users and audit are for admins.`;
+
+class UsageError extends Error {}
+
+const ok = (stdout: string, stderr = ''): CommandResult => ({ code: 0, stdout, stderr });
+const json = (value: unknown): CommandResult => ok(JSON.stringify(value, null, 2) + '\n');
+
+function parse(args: string[], options: ParseArgsConfig['options'], positionals: number) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { json: { type: 'boolean' }, ...options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (parsed.positionals.length !== positionals) {
+    throw new UsageError(positionals === 0 ? `unexpected argument '${parsed.positionals[0]}'` : `expected ${positionals} argument(s), got ${parsed.positionals.length}`);
+  }
+  return { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals };
+}
+
+function iso(ms: number | null): string | null { return ms === null ? null : new Date(ms).toISOString(); }
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}
+
+function deviceJson(d: DeviceRecord, now: number) {
+  return {
+    name: d.name,
+    status: d.status,
+    online: d.onlineSince !== null,
+    connectedSince: iso(d.onlineSince),
+    lastSeen: d.onlineSince !== null ? iso(now) : iso(d.lastSeen),
+    remoteAddress: d.remoteAddress,
+    agentVersion: d.agentVersion,
+    lastDisconnectReason: d.lastDisconnectReason,
+    labels: d.labels,
+    keyFingerprint: d.keyFingerprint,
+  };
+}
+
+function devices(ctx: CommandContext, args: string[]): CommandResult {
+  const { values } = parse(args, {}, 0);
+  const list = ctx.store.listDevices();
+  if (values.json) return json(list.map((d) => deviceJson(d, ctx.now)));
+  if (list.length === 0) return ok('', "no devices yet: 'token create' makes an enrollment token\n");
+  const rows = [['NAME', 'STATUS', 'ONLINE', 'LAST SEEN', 'SINCE', 'ADDRESS', 'AGENT', 'LAST DISCONNECT', 'LABELS']];
+  for (const d of list) {
+    const online = d.onlineSince !== null;
+    rows.push([
+      d.name, d.status, online ? 'online' : 'offline',
+      online ? 'now' : (iso(d.lastSeen) ?? 'never'),
+      iso(d.onlineSince) ?? '-', d.remoteAddress ?? '-', d.agentVersion ?? '-',
+      d.lastDisconnectReason ?? '-',
+      Object.entries(d.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-',
+    ]);
+  }
+  return ok(table(rows));
+}
+
+function tokenCreate(ctx: CommandContext, args: string[]): CommandResult {
+  const { values } = parse(args, {
+    ttl: { type: 'string' }, name: { type: 'string' }, label: { type: 'string', multiple: true },
+    uses: { type: 'string' }, approve: { type: 'boolean' },
+  }, 0);
+  const problems: string[] = [];
+  const ttl = values.ttl === undefined ? LIMITS.tokenDefaultTtlMs : parseDuration(values.ttl as string);
+  if (ttl === null || ttl <= 0) problems.push(`--ttl '${values.ttl}' is not a duration like 15m, 1h or 7d`);
+  else if (ttl > LIMITS.tokenMaxTtlMs) problems.push(`--ttl is longer than the longest allowed (${LIMITS.tokenMaxTtlMs / 86_400_000}d)`);
+  const uses = values.uses === undefined ? 1 : Number(values.uses);
+  if (!Number.isInteger(uses) || uses < 1 || uses > 100_000) problems.push(`--uses '${values.uses}' must be a whole number from 1 to 100000`);
+  const name = (values.name as string | undefined) ?? null;
+  if (name !== null) {
+    const p = deviceNameProblem(name);
+    if (p) problems.push(p);
+    else if (ctx.store.getDevice(name)) problems.push(`a device named '${name}' is enrolled already: 'device rm ${name}' first, or pick another name`);
+    if (uses !== 1) problems.push('--name fixes one device name, so it goes with a single use (drop --uses)');
+  }
+  const { labels, problems: labelProblems } = parseLabels((values.label as string[] | undefined) ?? []);
+  problems.push(...labelProblems);
+  if (problems.length) throw new UsageError(problems.join('\n'));
+
+  const id = randomBytes(8).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  const expiresAt = ctx.now + ttl!;
+  const approve = values.approve === true;
+  ctx.store.createToken({ id, createdBy: ctx.actor.name, createdAt: ctx.now, expiresAt, usesLeft: uses, name, labels, approve },
+    createHash('sha256').update(secret).digest());
+  ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'token.create', target: name, detail: { id, expiresAt, uses, approve, labels } });
+  const token = encodeToken({ relay: ctx.relay.publicAddress, fingerprint: ctx.relay.fingerprint, id, secret });
+  if (values.json) return json({ token, id, expiresAt: iso(expiresAt), uses, name, labels, approve, relay: ctx.relay.publicAddress, fingerprint: ctx.relay.fingerprint });
+  const what = `${name ? `device '${name}'` : 'any device name (the agent gives --name)'}, ${uses} use${uses === 1 ? '' : 's'}, expires ${iso(expiresAt)}, ${approve ? 'approved on enrollment' : "waits for 'device approve'"}`;
+  return ok(token + '\n', `token ${id} for ${what}\non the device: ferry agent --token TOKEN --state-dir /var/lib/ferry-agent --ssh-target 127.0.0.1:22\n`);
+}
+
+function deviceCommand(ctx: CommandContext, verb: string | undefined, args: string[]): CommandResult {
+  const { values, positionals } = parse(args, {}, 1);
+  const name = positionals[0]!;
+  const device = ctx.store.getDevice(name);
+  if (!device) throw new FerryError('FERRY_NOT_FOUND', `no device named '${name}'; 'devices' lists them`);
+  let done: string;
+  switch (verb) {
+    case 'approve':
+      if (device.status === 'revoked') throw new FerryError('FERRY_CONFLICT', `device '${name}' is revoked; a revoked device cannot be approved again: 'device rm ${name}' and enrol it anew`);
+      ctx.store.setDeviceStatus(name, 'approved');
+      done = 'approved';
+      break;
+    case 'revoke':
+      ctx.store.setDeviceStatus(name, 'revoked');
+      done = 'revoked';
+      break;
+    case 'rm':
+      ctx.store.removeDevice(name);
+      done = 'removed';
+      break;
+    default:
+      throw new UsageError(`unknown device command '${verb}': use approve, revoke or rm`);
+  }
+  ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: `device.${verb}`, target: name, detail: {} });
+  ctx.onDeviceChanged?.(name);
+  return values.json ? json({ name, result: done }) : ok(`device '${name}' ${done}\n`);
+}
+
+function userCommand(ctx: CommandContext, verb: string | undefined, args: string[]): CommandResult {
+  if (verb === 'add') {
+    const { values, positionals } = parse(args, { key: { type: 'string', multiple: true }, role: { type: 'string' } }, 1);
+    const name = positionals[0]!;
+    const problems: string[] = [];
+    const p = userNameProblem(name);
+    if (p) problems.push(p);
+    const role = (values.role as string | undefined) ?? 'operator';
+    if (!ROLES.includes(role as Role)) problems.push(`--role '${role}' is not one of ${ROLES.join(', ')}`);
+    const keyTexts = (values.key as string[] | undefined) ?? [];
+    if (keyTexts.length === 0) problems.push("--key is required: the user's public key, e.g. --key \"$(cat ~/.ssh/id_ed25519.pub)\"");
+    const keys: PublicKey[] = [];
+    for (const k of keyTexts) {
+      try { keys.push(parsePublicKey(k)); } catch (err) { problems.push(`--key: ${(err as Error).message}`); }
+    }
+    if (problems.length) throw new UsageError(problems.join('\n'));
+    ctx.store.addUser(name, role as Role, keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), ctx.now);
+    ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'user.add', target: name, detail: { role, keys: keys.map((k) => k.fingerprint) } });
+    return values.json ? json({ name, role, keys: keys.map((k) => k.fingerprint) }) : ok(`user '${name}' added as ${role}\n`);
+  }
+  if (verb === 'rm') {
+    const { values, positionals } = parse(args, {}, 1);
+    const name = positionals[0]!;
+    if (name === ctx.actor.name) throw new FerryError('FERRY_CONFLICT', 'you cannot remove yourself; ask another admin');
+    const user = ctx.store.getUser(name);
+    if (!user) throw new FerryError('FERRY_NOT_FOUND', `no user named '${name}'; 'users' lists them`);
+    if (user.role === 'admin' && ctx.store.listUsers().filter((u) => u.role === 'admin').length === 1) {
+      throw new FerryError('FERRY_CONFLICT', `'${name}' is the last admin; add another admin first`);
+    }
+    ctx.store.removeUser(name);
+    ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'user.rm', target: name, detail: {} });
+    return values.json ? json({ name, result: 'removed' }) : ok(`user '${name}' removed\n`);
+  }
+  throw new UsageError(`unknown user command '${verb ?? ''}': use add or rm`);
+}
+
+function users(ctx: CommandContext, args: string[]): CommandResult {
+  const { values } = parse(args, {}, 0);
+  const list = ctx.store.listUsers();
+  if (values.json) return json(list.map((u) => ({ name: u.name, role: u.role, createdAt: iso(u.createdAt), keys: u.keys.map((k) => k.fingerprint) })));
+  return ok(table([['NAME', 'ROLE', 'KEYS'], ...list.map((u) => [u.name, u.role, u.keys.map((k) => k.fingerprint).join(' ')])]));
+}
+
+function audit(ctx: CommandContext, args: string[]): CommandResult {
+  const { values } = parse(args, { since: { type: 'string' }, device: { type: 'string' }, limit: { type: 'string' } }, 0);
+  const problems: string[] = [];
+  let since: number | undefined;
+  if (values.since !== undefined) {
+    const d = parseDuration(values.since as string);
+    const t = Date.parse(values.since as string);
+    if (d !== null) since = ctx.now - d;
+    else if (!Number.isNaN(t)) since = t;
+    else problems.push(`--since '${values.since}' is neither a duration (1h) nor a date (2026-01-31T12:00Z)`);
+  }
+  const limit = values.limit === undefined ? 100 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) problems.push('--limit must be a whole number from 1 to 10000');
+  if (problems.length) throw new UsageError(problems.join('\n'));
+  const list = ctx.store.listAudit({ since, device: values.device as string | undefined, limit });
+  if (values.json) return json(list.map((a) => ({ ...a, at: iso(a.at) })));
+  return ok(list.map((a) => `${iso(a.at)}  ${a.actor}  ${a.action}${a.target ? ' ' + a.target : ''}${Object.keys(a.detail).length ? ' ' + JSON.stringify(a.detail) : ''}`).join('\n') + (list.length ? '\n' : ''));
+}
+
+function whoami(ctx: CommandContext, args: string[]): CommandResult {
+  const { values } = parse(args, {}, 0);
+  const { name, role, keyFingerprint } = ctx.actor;
+  return values.json ? json({ name, role, keyFingerprint }) : ok(`${name} (${role})${keyFingerprint ? ` key ${keyFingerprint}` : ''}\n`);
+}
+
+/** Runs one operator command. Never throws: every failure becomes a message and an exit code. */
+export function runCommand(ctx: CommandContext, words: readonly string[]): CommandResult {
+  const [command, ...rest] = words;
+  try {
+    if (command === undefined || command === 'help' || command === '--help') return ok(USAGE + '\n');
+    const allowed = mayRunCommand(ctx.actor.role, command);
+    if (!allowed.allow) throw new FerryError('FERRY_PERMISSION_DENIED', allowed.message);
+    switch (command) {
+      case 'whoami': return whoami(ctx, rest);
+      case 'devices': return devices(ctx, rest);
+      case 'users': return users(ctx, rest);
+      case 'audit': return audit(ctx, rest);
+      case 'token':
+        if (rest[0] !== 'create') throw new UsageError(`unknown token command '${rest[0] ?? ''}': use 'token create'`);
+        return tokenCreate(ctx, rest.slice(1));
+      case 'device': return deviceCommand(ctx, rest[0], rest.slice(1));
+      case 'user': return userCommand(ctx, rest[0], rest.slice(1));
+      default: throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) return { code: 2, stdout: '', stderr: `ferry: ${err.message}\n${command === undefined || /^unknown/.test(err.message) ? `\n${USAGE}\n` : "run 'help' for every command and its flags\n"}` };
+    if (isFerryError(err)) return { code: 1, stdout: '', stderr: `ferry: ${err.message}\n` };
+    throw err;
+  }
+}

@@ -1,0 +1,60 @@
+/** The relay's configuration: its type, defaults, and a validator that reports every problem at once. */
+import { LIMITS } from '../protocol/limits.ts';
+import type { LogLevel } from '../common/log.ts';
+
+/** A HOST:PORT to listen on. */
+export interface ListenAddress { host: string; port: number }
+
+/** Everything the relay needs to run. The CLI builds it, validates it, freezes it. */
+export interface RelayConfig {
+  /** Where the store, host key and (later) recordings live. Created at mode 0700. */
+  dataDir: string;
+  sshListen: ListenAddress;
+  /** HOST:PORT written into enrollment tokens: how devices reach this relay. Null: this host's name and the bound port. */
+  publicAddress: string | null;
+  /** Public key lines that become user 'admin' when the store has no users yet. */
+  adminKeys: string[];
+  logLevel: LogLevel;
+  keepaliveIntervalMs: number;
+  keepaliveCountMax: number;
+  loginGraceMs: number;
+  maxAuthAttempts: number;
+  maxConnections: number;
+  maxUnauthenticated: number;
+  maxUnauthenticatedPerAddress: number;
+  channelOpenTimeoutMs: number;
+  storeWatchIntervalMs: number;
+}
+
+/** Defaults for everything but the data dir and the keys. */
+export const RELAY_DEFAULTS = Object.freeze({
+  sshListen: { host: '0.0.0.0', port: 2222 },
+  logLevel: 'info' as LogLevel,
+  keepaliveIntervalMs: LIMITS.keepaliveIntervalMs,
+  keepaliveCountMax: LIMITS.keepaliveCountMax,
+  loginGraceMs: LIMITS.loginGraceMs,
+  maxAuthAttempts: LIMITS.maxAuthAttempts,
+  maxConnections: LIMITS.maxConnections,
+  maxUnauthenticated: LIMITS.maxUnauthenticated,
+  maxUnauthenticatedPerAddress: LIMITS.maxUnauthenticatedPerAddress,
+  channelOpenTimeoutMs: LIMITS.channelOpenTimeoutMs,
+  storeWatchIntervalMs: LIMITS.storeWatchIntervalMs,
+});
+
+/** Every problem with `c`, in words a user can act on; empty when it is fine. */
+export function relayConfigProblems(c: RelayConfig): string[] {
+  const problems: string[] = [];
+  if (!c.dataDir) problems.push('--data-dir is required: the directory where the relay keeps its store and host key');
+  if (!Number.isInteger(c.sshListen.port) || c.sshListen.port < 0 || c.sshListen.port > 65535) problems.push(`--ssh-listen port ${c.sshListen.port} is not a port number`);
+  if (c.publicAddress !== null && !/^[^\s]+:\d{1,5}$/.test(c.publicAddress)) problems.push(`--public-address '${c.publicAddress}' must be HOST:PORT, the address devices dial`);
+  const positive: [keyof RelayConfig, number][] = [
+    ['keepaliveIntervalMs', 1000], ['loginGraceMs', 1000], ['maxAuthAttempts', 1], ['maxConnections', 1],
+    ['maxUnauthenticated', 1], ['maxUnauthenticatedPerAddress', 1], ['channelOpenTimeoutMs', 100], ['storeWatchIntervalMs', 10],
+  ];
+  for (const [key, min] of positive) {
+    const v = c[key] as number;
+    if (!Number.isFinite(v) || v < min) problems.push(`${key} must be a number of at least ${min}, not ${v}`);
+  }
+  if (!Number.isInteger(c.keepaliveCountMax) || c.keepaliveCountMax < 1) problems.push('keepaliveCountMax must be a whole number of at least 1');
+  return problems;
+}

@@ -1,0 +1,23 @@
+/** What every part of a running relay shares: store, registry, config, log and clock. */
+import type { Logger } from '../common/log.ts';
+import type { Clock } from '../common/clock.ts';
+import type { RelayConfig } from './config.ts';
+import type { Registry } from './registry.ts';
+import type { Store } from './store.ts';
+
+/** The running relay's shared parts. */
+export interface RelayContext {
+  readonly config: Readonly<RelayConfig>;
+  readonly store: Store;
+  readonly registry: Registry;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** HOST:PORT that tokens tell devices to dial. */
+  readonly publicAddress: string;
+  /** The relay's host-key fingerprint, `SHA256:…`. */
+  readonly fingerprint: string;
+  /** Brings live links and sessions in line with the store (after a revoke, rm, user rm). */
+  reconcile(device?: string): void;
+  /** Operator connections by user name, so that removing a user ends its sessions. */
+  readonly operatorConnections: Map<string, Set<{ end(): void; keyFingerprint: string }>>;
+}

@@ -1,0 +1,108 @@
+/**
+ * A device's authenticated connection: it may register its one tunnel and nothing else.
+ * The relay keys the link on the device's identity, never on a port: a newer link
+ * replaces the old one at once.
+ */
+import type { Duplex } from 'node:stream';
+import type { Connection } from 'ssh2';
+import { FerryError } from '../common/errors.ts';
+import { DEVICE_SSH_PORT } from '../protocol/limits.ts';
+import { OPEN_FAILURE, rejectWithMessage, socketOf } from '../net/ssh2-internals.ts';
+import type { RelayContext } from './context.ts';
+import type { Link } from './registry.ts';
+import type { DisconnectReason } from './store.ts';
+
+/** How long a closed link's socket may take to flush its goodbye before it is destroyed. */
+const CLOSE_FLUSH_MS = 1_000;
+
+/** Serves an authenticated device connection until it closes. */
+export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: string, remote: { address: string; port: number }, agentVersion: string | null): void {
+  let link: (Link & { reason: DisconnectReason | null }) | null = null;
+  let keepaliveTimedOut = false;
+  const log = ctx.log.child({ device, remote: remote.address });
+
+  conn.on('error', (err: Error & { level?: string }) => {
+    if (err.level === 'client-timeout') keepaliveTimedOut = true;
+    log.debug({ err: err.message }, 'device connection error');
+  });
+
+  // A device identity may hold a tunnel and nothing else: no shell, no exec, no forwarding.
+  conn.on('session', (_accept, reject) => reject());
+  conn.on('tcpip', (_accept, reject) => rejectWithMessage(conn, reject, OPEN_FAILURE.prohibited, 'device keys may not open channels'));
+  conn.on('openssh.streamlocal', (_accept, reject) => reject());
+
+  conn.on('request', (accept, reject, name, info) => {
+    const bind = info as { bindAddr?: string; bindPort?: number };
+    if (name === 'tcpip-forward' && bind.bindAddr === device && bind.bindPort === DEVICE_SSH_PORT && link === null) {
+      link = makeLink(ctx, conn, device, remote.address);
+      const old = ctx.registry.register(link);
+      const now = ctx.clock.now();
+      ctx.store.markOnline(device, now, remote.address, agentVersion);
+      ctx.store.audit({ at: now, actor: device, action: 'device.connect', target: device, detail: { remote: remote.address, agentVersion, replaced: old !== undefined } });
+      old?.close('replaced by a newer link');
+      log.info({ replaced: old !== undefined }, 'device online');
+      accept?.();
+      return;
+    }
+    if (name === 'cancel-tcpip-forward' && link !== null && bind.bindAddr === device) {
+      // The agent says goodbye before it ends the connection (SIGTERM): remember why.
+      link.reason ??= 'agent closed';
+      accept?.();
+      return;
+    }
+    log.warn({ request: name, bindAddr: bind.bindAddr }, 'refused a request from a device');
+    reject?.();
+  });
+
+  conn.on('close', () => {
+    if (link === null) return;
+    const reason: DisconnectReason = link.reason ?? (keepaliveTimedOut ? 'keepalive timeout' : 'connection lost');
+    if (ctx.registry.unregister(link)) {
+      const now = ctx.clock.now();
+      // A device removed from the store has no row left to update.
+      if (reason !== 'removed') ctx.store.markOffline(device, now, reason);
+      ctx.store.audit({ at: now, actor: device, action: 'device.disconnect', target: device, detail: { reason } });
+      log.info({ reason }, 'device offline');
+    } else {
+      log.info({ reason }, 'old link closed');
+    }
+  });
+}
+
+function makeLink(ctx: RelayContext, conn: Connection, device: string, remoteAddress: string): Link & { reason: DisconnectReason | null } {
+  const link = {
+    device,
+    since: ctx.clock.now(),
+    remoteAddress,
+    reason: null as DisconnectReason | null,
+    openChannel(origin: { address: string; port: number }, timeoutMs: number): Promise<Duplex> {
+      return new Promise((resolve, reject) => {
+        let settled = false;
+        // ssh2 fails a pending channel open only when the socket closes; a stuck agent
+        // must not hold the operator forever.
+        const timer = ctx.clock.setTimeout(() => {
+          settled = true;
+          reject(new FerryError('FERRY_TIMEOUT', `device '${device}' did not answer within ${timeoutMs} ms`));
+        }, timeoutMs);
+        conn.forwardOut(device, DEVICE_SSH_PORT, origin.address, origin.port, (err, stream) => {
+          if (settled) {
+            stream?.close();
+            return;
+          }
+          settled = true;
+          timer.cancel();
+          if (err) reject(new FerryError('FERRY_CONNECT_FAILED', `device '${device}' could not reach its SSH target: ${err.message}`));
+          else resolve(stream);
+        });
+      });
+    },
+    close(reason: DisconnectReason) {
+      if (link.reason === null || link.reason === 'agent closed') link.reason = reason;
+      conn.end();
+      const sock = socketOf(conn);
+      // A half-open peer (power cut, frozen process) never answers our FIN; do not wait for it.
+      if (sock) ctx.clock.setTimeout(() => sock.destroy(), CLOSE_FLUSH_MS);
+    },
+  };
+  return link;
+}

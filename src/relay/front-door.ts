@@ -1,0 +1,181 @@
+/**
+ * The relay's SSH front door: accepts TCP connections, sheds what is over the limits,
+ * authenticates, and hands each connection to the part that serves its kind of principal
+ * (operator, device, enrolling agent).
+ */
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import ssh2 from 'ssh2';
+import type { Algorithms, AuthContext, Connection, PublicKeyAuthContext } from 'ssh2';
+import { parsePublicKey, sameKey, type PublicKey } from '../common/ssh-keys.ts';
+import { AGENT_LOGIN, ENROLL_LOGIN } from '../protocol/names.ts';
+import { SSH_ALGORITHMS } from '../protocol/ssh-algorithms.ts';
+import { socketOf } from '../net/ssh2-internals.ts';
+import type { RelayContext } from './context.ts';
+import { serveDeviceLink } from './device-link.ts';
+import { serveEnrollment } from './enrollment.ts';
+import { serveOperator } from './operator-session.ts';
+import { mayHoldLink, type Operator } from './policy.ts';
+
+const { Server: SshServer, utils } = ssh2;
+
+
+type Principal =
+  | { kind: 'operator'; op: Operator }
+  | { kind: 'device'; name: string }
+  | { kind: 'enroll'; key: PublicKey };
+
+interface PendingState { address: string; principal: Principal | null; attempts: number; authenticated: boolean; grace: { cancel(): void } }
+
+/** The SSH listener and its per-connection policy. */
+export class FrontDoor {
+  readonly #ctx: RelayContext;
+  readonly #ssh: InstanceType<typeof SshServer>;
+  readonly #tcp: NetServer;
+  readonly #states = new WeakMap<Socket, PendingState>();
+  readonly #unauthByAddress = new Map<string, number>();
+  readonly #sockets = new Set<Socket>();
+  #unauthenticated = 0;
+
+  constructor(ctx: RelayContext, hostKey: string) {
+    this.#ctx = ctx;
+    this.#ssh = new SshServer({
+      hostKeys: [hostKey],
+      algorithms: SSH_ALGORITHMS as Algorithms,
+      ident: 'ferry-relay',
+      keepaliveInterval: ctx.config.keepaliveIntervalMs,
+      keepaliveCountMax: ctx.config.keepaliveCountMax,
+    }, (conn, info) => this.#onConnection(conn, info));
+    this.#ssh.on('error', (err: Error) => ctx.log.debug({ err: err.message }, 'ssh server error'));
+    this.#tcp = createServer({ noDelay: true }, (socket) => this.acceptSocket(socket));
+    this.#tcp.on('error', (err) => ctx.log.error({ err: err.message }, 'ssh listener error'));
+  }
+
+  /** Starts listening; resolves with the bound address. */
+  listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      this.#tcp.once('error', reject);
+      this.#tcp.listen({ host, port, backlog: 4096 }, () => {
+        this.#tcp.off('error', reject);
+        const a = this.#tcp.address() as { address: string; port: number };
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  /**
+   * Stops accepting, and destroys whatever connection has not closed by `graceMs` later
+   * (a peer that never answers our FIN must not hold the shutdown).
+   */
+  close(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
+    const timer = this.#ctx.clock.setTimeout(() => { for (const s of this.#sockets) s.destroy(); }, graceMs);
+    return closed.finally(() => timer.cancel());
+  }
+
+  /** Connections open now, authenticated or not. */
+  get connections(): number { return this.#sockets.size; }
+
+  /**
+   * Takes one transport stream (a TCP socket today, a WebSocket stream later). Over-limit
+   * connections are dropped before a byte is read, so a flood costs little.
+   */
+  acceptSocket(socket: Socket): void {
+    const cfg = this.#ctx.config;
+    const address = socket.remoteAddress ?? 'unknown';
+    const fromAddress = this.#unauthByAddress.get(address) ?? 0;
+    if (this.#sockets.size >= cfg.maxConnections || this.#unauthenticated >= cfg.maxUnauthenticated || fromAddress >= cfg.maxUnauthenticatedPerAddress) {
+      // Debug level: during a flood, one line per shed connection would be a flood of its own.
+      this.#ctx.log.debug({ remote: address, connections: this.#sockets.size, unauthenticated: this.#unauthenticated }, 'connection shed: over the limit');
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    socket.on('error', () => { /* reported through ssh2; a reset must not crash the relay */ });
+    this.#unauthenticated++;
+    this.#unauthByAddress.set(address, fromAddress + 1);
+    const state: PendingState = {
+      address, principal: null, attempts: 0, authenticated: false,
+      grace: this.#ctx.clock.setTimeout(() => {
+        this.#ctx.log.info({ remote: address }, 'login grace time over: connection dropped');
+        socket.destroy();
+      }, cfg.loginGraceMs),
+    };
+    this.#states.set(socket, state);
+    this.#sockets.add(socket);
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      this.#leaveUnauthenticated(state);
+    });
+    this.#ssh.injectSocket(socket);
+  }
+
+  #leaveUnauthenticated(state: PendingState): void {
+    if (state.authenticated) return;
+    state.authenticated = true;
+    state.grace.cancel();
+    this.#unauthenticated--;
+    const n = (this.#unauthByAddress.get(state.address) ?? 1) - 1;
+    if (n <= 0) this.#unauthByAddress.delete(state.address); else this.#unauthByAddress.set(state.address, n);
+  }
+
+  #onConnection(conn: Connection, info: { ip: string; port: number; header: { versions: { software: string } } }): void {
+    const socket = socketOf(conn);
+    const state = socket && this.#states.get(socket);
+    if (!state) {
+      conn.end();
+      return;
+    }
+    const remote = { address: info.ip, port: info.port };
+    conn.on('error', (err) => this.#ctx.log.debug({ remote: remote.address, err: err.message }, 'connection error'));
+    conn.on('authentication', (auth) => this.#authenticate(conn, state, auth));
+    conn.once('ready', () => {
+      this.#leaveUnauthenticated(state);
+      const p = state.principal!;
+      if (p.kind === 'operator') serveOperator(this.#ctx, conn, p.op, remote);
+      else if (p.kind === 'device') serveDeviceLink(this.#ctx, conn, p.name, remote, info.header.versions.software || null);
+      else serveEnrollment(this.#ctx, conn, p.key, remote);
+    });
+  }
+
+  #authenticate(conn: Connection, state: PendingState, auth: AuthContext): void {
+    if (++state.attempts > this.#ctx.config.maxAuthAttempts) {
+      this.#ctx.log.info({ remote: state.address, user: auth.username }, 'too many authentication attempts');
+      auth.reject();
+      conn.end();
+      return;
+    }
+    if (auth.method !== 'publickey') return auth.reject(['publickey']);
+    const pk = auth as PublicKeyAuthContext;
+    const principal = this.#principalFor(pk.username, pk.key.algo, pk.key.data);
+    if (principal === null) return pk.reject(['publickey']);
+    if (!pk.signature) return pk.accept(); // The client asks whether this key would do; it still has to sign.
+    const parsed = utils.parseKey(pk.key.data);
+    if (parsed instanceof Error || Array.isArray(parsed) || pk.blob === undefined || parsed.verify(pk.blob, pk.signature, pk.hashAlgo) !== true) {
+      return pk.reject(['publickey']);
+    }
+    state.principal = principal;
+    pk.accept();
+  }
+
+  /** Who `username` with this key is, or null when the pair is not accepted. */
+  #principalFor(username: string, algo: string, blob: Buffer): Principal | null {
+    if (algo !== 'ssh-ed25519') return null;
+    let key: PublicKey;
+    try {
+      key = parsePublicKey(`${algo} ${blob.toString('base64')}`);
+    } catch {
+      return null;
+    }
+    const store = this.#ctx.store;
+    if (username === ENROLL_LOGIN) return { kind: 'enroll', key };
+    if (username === AGENT_LOGIN) {
+      const device = store.getDeviceByKey(key.fingerprint);
+      if (device === null || !sameKey(Buffer.from(device.keyLine.split(' ')[1]!, 'base64'), key.blob)) return null;
+      return mayHoldLink(device).allow ? { kind: 'device', name: device.name } : null;
+    }
+    const user = store.getUser(username);
+    const match = user?.keys.find((k) => k.fingerprint === key.fingerprint && sameKey(Buffer.from(k.line.split(' ')[1]!, 'base64'), key.blob));
+    if (!user || !match) return null;
+    return { kind: 'operator', op: { name: user.name, role: user.role, keyFingerprint: key.fingerprint } };
+  }
+}

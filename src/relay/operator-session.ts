@@ -1,0 +1,99 @@
+/**
+ * An operator's authenticated connection: commands over exec, and channels to devices by
+ * name (what `ssh -J` asks for). Nothing else: no port forwarding to addresses, no shells.
+ */
+import type { Connection, ServerChannel } from 'ssh2';
+import { isFerryError } from '../common/errors.ts';
+import { LIMITS } from '../protocol/limits.ts';
+import { pipeBoth } from '../net/pipe.ts';
+import { OPEN_FAILURE, rejectWithMessage } from '../net/ssh2-internals.ts';
+import { runCommand, USAGE } from './commands.ts';
+import { splitCommandLine } from './command-line.ts';
+import type { RelayContext } from './context.ts';
+import { mayReach, type Operator } from './policy.ts';
+
+/** Serves an authenticated operator connection until it closes. */
+export function serveOperator(ctx: RelayContext, conn: Connection, op: Operator, remote: { address: string; port: number }): void {
+  const log = ctx.log.child({ user: op.name, remote: remote.address });
+  const entry = { end: () => conn.end(), keyFingerprint: op.keyFingerprint };
+  let set = ctx.operatorConnections.get(op.name);
+  if (!set) ctx.operatorConnections.set(op.name, (set = new Set()));
+  set.add(entry);
+  conn.on('close', () => {
+    set.delete(entry);
+    if (set.size === 0 && ctx.operatorConnections.get(op.name) === set) ctx.operatorConnections.delete(op.name);
+  });
+  conn.on('error', (err) => log.debug({ err: err.message }, 'operator connection error'));
+  conn.on('request', (_accept, reject) => reject?.());
+  conn.on('openssh.streamlocal', (_accept, reject) => reject());
+
+  conn.on('tcpip', (accept, reject, info) => {
+    const host = info.destIP.toLowerCase();
+    const device = ctx.store.getDevice(host);
+    const link = ctx.registry.get(host);
+    const decision = mayReach(op, host, info.destPort, device, link !== undefined, ctx.clock.now());
+    if (!decision.allow) {
+      ctx.store.audit({ at: ctx.clock.now(), actor: op.name, action: 'device.reach.refused', target: device ? host : null, detail: { host: info.destIP, port: info.destPort, why: decision.message } });
+      log.info({ host: info.destIP, port: info.destPort, why: decision.message }, 'reach refused');
+      rejectWithMessage(conn, reject, decision.kind === 'prohibited' ? OPEN_FAILURE.prohibited : OPEN_FAILURE.connectFailed, decision.message);
+      return;
+    }
+    link!.openChannel(remote, ctx.config.channelOpenTimeoutMs).then((deviceStream) => {
+      const opStream = accept();
+      if (!opStream) {
+        deviceStream.destroy();
+        return;
+      }
+      ctx.store.audit({ at: ctx.clock.now(), actor: op.name, action: 'device.reach', target: host, detail: { port: info.destPort, remote: remote.address } });
+      pipeBoth(opStream, deviceStream);
+    }, (err: unknown) => {
+      const message = isFerryError(err) ? err.message : `device '${host}' could not be reached`;
+      log.warn({ host, err: (err as Error).message }, 'channel to device failed');
+      rejectWithMessage(conn, reject, OPEN_FAILURE.connectFailed, message);
+    });
+  });
+
+  conn.on('session', (accept) => {
+    const session = accept();
+    session.on('pty', (acceptPty) => acceptPty?.());
+    session.on('env', (acceptEnv) => acceptEnv?.());
+    session.on('subsystem', (_a, rejectSub) => rejectSub());
+    session.on('shell', (acceptShell) => {
+      const ch = acceptShell();
+      ch.write(`You are ${op.name} (${op.role}) on the ferry relay. Reach a device with 'ssh -J ${op.name}@RELAY:PORT USER@DEVICE'.\r\n\r\n${USAGE.replace(/\n/g, '\r\n')}\r\n`);
+      ch.exit(0);
+      ch.end();
+    });
+    session.on('exec', (acceptExec, _rejectExec, info) => {
+      const ch = acceptExec();
+      runExec(ctx, op, ch, info.command, log);
+    });
+  });
+}
+
+function runExec(ctx: RelayContext, op: Operator, ch: ServerChannel, command: string, log: RelayContext['log']): void {
+  const finish = (code: number, stdout: string, stderr: string) => {
+    if (stdout) ch.write(stdout);
+    if (stderr) ch.stderr.write(stderr);
+    ch.exit(code);
+    ch.end();
+  };
+  if (Buffer.byteLength(command) > LIMITS.maxCommandBytes) return finish(2, '', `ferry: the command is longer than ${LIMITS.maxCommandBytes} bytes\n`);
+  const split = splitCommandLine(command);
+  if ('problem' in split) return finish(2, '', `ferry: ${split.problem}\n`);
+  try {
+    const result = runCommand({
+      store: ctx.store,
+      actor: { name: op.name, role: op.role, keyFingerprint: op.keyFingerprint },
+      now: ctx.clock.now(),
+      relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint },
+      onDeviceChanged: (name) => ctx.reconcile(name),
+    }, split.words);
+    if (split.words[0] === 'user') ctx.reconcile();
+    finish(result.code, result.stdout, result.stderr);
+  } catch (err) {
+    // A bug in one command must not take the relay down; the operator sees a short note, the log the detail.
+    log.error({ err, command: split.words[0] }, 'command failed unexpectedly');
+    finish(1, '', 'ferry: internal error while running the command; the relay log has the details\n');
+  }
+}

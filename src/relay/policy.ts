@@ -1,0 +1,66 @@
+/**
+ * Who may do what on the relay. Pure functions: values in, decisions out, no I/O.
+ * The relay is never an open proxy: the only destinations are registered device names.
+ */
+import { DEVICE_SSH_PORT } from '../protocol/limits.ts';
+import type { DeviceRecord, Role } from './store.ts';
+
+/** An authenticated operator. */
+export interface Operator { name: string; role: Role; keyFingerprint: string }
+
+/** A refusal: `kind` picks the SSH failure code, `message` is what the operator reads. */
+export interface Refusal { allow: false; kind: 'prohibited' | 'unavailable'; message: string }
+export type Decision = { allow: true } | Refusal;
+
+const ALLOW: Decision = { allow: true };
+
+function ago(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s}s ago`;
+  if (s < 7200) return `${Math.round(s / 60)}m ago`;
+  if (s < 172_800) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86_400)}d ago`;
+}
+
+/**
+ * May `op` open a channel to `host:port` through the relay? `device` is the store's record
+ * for `host` (null when none), `online` whether it has a live link now.
+ */
+export function mayReach(op: Operator, host: string, port: number, device: DeviceRecord | null, online: boolean, now: number): Decision {
+  if (device === null) {
+    const looksLikeAddress = /^[0-9.]+$/.test(host) || host.includes(':') || host === 'localhost';
+    return {
+      allow: false,
+      kind: 'prohibited',
+      message: looksLikeAddress
+        ? `ferry connects only to device names, not to addresses like '${host}'; 'ssh -p 2222 ${op.name}@relay devices' lists them`
+        : `no device named '${host}' is enrolled; 'devices' lists the names`,
+    };
+  }
+  if (device.status === 'pending') return { allow: false, kind: 'prohibited', message: `device '${host}' is waiting for approval: an admin runs 'device approve ${host}'` };
+  if (device.status === 'revoked') return { allow: false, kind: 'prohibited', message: `device '${host}' is revoked` };
+  if (port !== DEVICE_SSH_PORT) return { allow: false, kind: 'prohibited', message: `only port ${DEVICE_SSH_PORT} (the device's SSH target) is reachable through the relay, not ${port}; use 'ssh -L' inside the device session for other ports` };
+  if (!online) {
+    const seen = device.lastSeen === null ? 'never connected' : `last seen ${ago(now - device.lastSeen)}${device.lastDisconnectReason ? `, ${device.lastDisconnectReason}` : ''}`;
+    return { allow: false, kind: 'unavailable', message: `device '${host}' is offline (${seen})` };
+  }
+  return ALLOW;
+}
+
+/** Commands that change who or what may connect: admins only. */
+const ADMIN_COMMANDS = new Set(['token', 'device', 'user', 'users', 'audit']);
+
+/** May `role` run operator command `command` (its first word)? */
+export function mayRunCommand(role: Role, command: string): Decision {
+  if (ADMIN_COMMANDS.has(command) && role !== 'admin') {
+    return { allow: false, kind: 'prohibited', message: `'${command}' is for admins only; you are an operator` };
+  }
+  return ALLOW;
+}
+
+/** Whether a device may hold its link: pending devices may (they show as waiting); revoked ones may not. */
+export function mayHoldLink(device: DeviceRecord | null): Decision {
+  if (device === null) return { allow: false, kind: 'prohibited', message: 'this agent key is not enrolled: enrol again with a new token' };
+  if (device.status === 'revoked') return { allow: false, kind: 'prohibited', message: `device '${device.name}' is revoked` };
+  return ALLOW;
+}

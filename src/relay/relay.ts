@@ -1,0 +1,132 @@
+/** The relay component: store, host key, front door, registry and the store watcher, started and stopped as one. */
+import { mkdirSync, chmodSync, writeFileSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../common/clock.ts';
+import { FerryError } from '../common/errors.ts';
+import type { Logger } from '../common/log.ts';
+import { loadOrCreateKey, parsePublicKey } from '../common/ssh-keys.ts';
+import type { RelayConfig } from './config.ts';
+import type { RelayContext } from './context.ts';
+import { FrontDoor } from './front-door.ts';
+import { Registry } from './registry.ts';
+import { openSqliteStore } from './sqlite-store.ts';
+import type { Store } from './store.ts';
+
+/** A running relay. */
+export interface Relay {
+  readonly sshAddress: { host: string; port: number };
+  readonly fingerprint: string;
+  /** The relay's host key as `ssh-ed25519 AAAA…`, for known_hosts lines. */
+  readonly hostKeyLine: string;
+  /** HOST:PORT that tokens tell devices to dial. */
+  readonly publicAddress: string;
+  readonly store: Store;
+  readonly registry: Registry;
+  /** Bring live links in line with the store now (tests; the watcher does it on its own). */
+  reconcile(): void;
+  /** Closes every link (reason: relay shutdown), the listener and the store. */
+  stop(): Promise<void>;
+}
+
+/** The store file inside a data dir. */
+export const storePath = (dataDir: string): string => join(dataDir, 'ferry.db');
+/** The relay's host key inside a data dir. */
+export const hostKeyPath = (dataDir: string): string => join(dataDir, 'ssh_host_ed25519_key');
+
+/** What the running relay tells local commands: its public address and fingerprint. */
+export const relayInfoPath = (dataDir: string): string => join(dataDir, 'relay.json');
+
+/** Opens the data dir (creating it at 0700) and its store. */
+export function openDataDir(dataDir: string): Store {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  return openSqliteStore(storePath(dataDir));
+}
+
+/** Starts a relay. Throws FerryError when the config or the data dir is not usable. */
+export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Logger; clock?: Clock }): Promise<Relay> {
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log;
+  const store = openDataDir(config.dataDir);
+  chmodSync(config.dataDir, 0o700);
+  const hostKey = loadOrCreateKey(hostKeyPath(config.dataDir), 'ferry-relay');
+  if (hostKey.created) log.info({ fingerprint: hostKey.publicKey.fingerprint }, 'created the relay host key');
+
+  if (store.countUsers() === 0) {
+    if (config.adminKeys.length === 0) {
+      store.close();
+      throw new FerryError('FERRY_CONFIG_INVALID', 'the relay has no users yet: start it once with --admin-key FILE (e.g. ~/.ssh/id_ed25519.pub) and those keys become user "admin"');
+    }
+    const keys = config.adminKeys.map((line) => parsePublicKey(line));
+    store.addUser('admin', 'admin', keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), clock.now());
+    store.audit({ at: clock.now(), actor: 'relay', action: 'user.add', target: 'admin', detail: { role: 'admin', keys: keys.map((k) => k.fingerprint), bootstrap: true } });
+    log.info({ keys: keys.map((k) => k.fingerprint) }, 'created user admin from --admin-key');
+  }
+  // No link survives a restart (or a kill -9): whatever the store says is online is not.
+  const stale = store.markAllOffline(clock.now(), 'relay restarted');
+  if (stale > 0) log.info({ devices: stale }, 'marked devices offline after a restart');
+
+  const registry = new Registry();
+  const operatorConnections: RelayContext['operatorConnections'] = new Map();
+  const reconcile = (only?: string) => {
+    const links = only === undefined ? [...registry.links()] : [registry.get(only)].filter((l) => l !== undefined);
+    for (const link of links) {
+      const d = store.getDevice(link.device);
+      if (d === null) link.close('removed');
+      else if (d.status === 'revoked') link.close('revoked');
+    }
+    if (only === undefined) {
+      for (const [name, conns] of operatorConnections) {
+        const user = store.getUser(name);
+        for (const c of conns) if (!user?.keys.some((k) => k.fingerprint === c.keyFingerprint)) c.end();
+      }
+    }
+  };
+  const ctx: { -readonly [K in keyof RelayContext]: RelayContext[K] } = {
+    config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, reconcile, operatorConnections, publicAddress: '',
+  };
+  const door = new FrontDoor(ctx, hostKey.privateKey);
+  let sshAddress;
+  try {
+    sshAddress = await door.listen(config.sshListen.host, config.sshListen.port);
+  } catch (err) {
+    store.close();
+    throw new FerryError('FERRY_CONFIG_INVALID', `cannot listen on ${config.sshListen.host}:${config.sshListen.port}: ${(err as Error).message}`, { cause: err });
+  }
+  const wildcard = ['0.0.0.0', '::', ''].includes(config.sshListen.host);
+  ctx.publicAddress = config.publicAddress ?? `${wildcard ? osHostname() : sshAddress.host}:${sshAddress.port}`;
+  // The local CLI (`ferry token create --data-dir`) reads this to write tokens that point here.
+  writeFileSync(relayInfoPath(config.dataDir), JSON.stringify({ publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint }, null, 2) + '\n', { mode: 0o600 });
+
+  // Changes made by another process (the local `ferry device revoke`) show up here.
+  let seen = store.changeCounter();
+  const watcher = setInterval(() => {
+    const now = store.changeCounter();
+    if (now !== seen) {
+      seen = now;
+      reconcile();
+    }
+  }, config.storeWatchIntervalMs);
+  watcher.unref();
+
+  let stopped = false;
+  return {
+    sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry,
+    reconcile: () => reconcile(),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(watcher);
+      const closing = door.close(1_000);
+      const now = clock.now();
+      for (const link of [...registry.links()]) {
+        registry.unregister(link);
+        store.markOffline(link.device, now, 'relay shutdown');
+        link.close('relay shutdown');
+      }
+      for (const conns of operatorConnections.values()) for (const c of conns) c.end();
+      await closing;
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The relay's store interface: users, devices, tokens, presence and audit.
+ * SQLite implements it today (sqlite-store.ts); the interface is what a PostgreSQL
+ * store for a cluster of relays would implement later.
+ */
+
+/** Operator roles: admins manage tokens, devices and users; operators reach devices. */
+export type Role = 'admin' | 'operator';
+export const ROLES: readonly Role[] = ['admin', 'operator'];
+
+/** Device approval state. */
+export type DeviceStatus = 'pending' | 'approved' | 'revoked';
+
+/** Why a device's last link ended. Stable strings: shown to users and matched by scripts. */
+export type DisconnectReason =
+  | 'agent closed'
+  | 'keepalive timeout'
+  | 'connection lost'
+  | 'replaced by a newer link'
+  | 'revoked'
+  | 'removed'
+  | 'relay shutdown'
+  | 'relay restarted';
+
+export interface UserRecord {
+  name: string;
+  role: Role;
+  createdAt: number;
+  keys: { fingerprint: string; line: string }[];
+}
+
+export interface DeviceRecord {
+  name: string;
+  status: DeviceStatus;
+  keyFingerprint: string;
+  keyLine: string;
+  labels: Record<string, string>;
+  createdAt: number;
+  /** Set while a link is registered; null when offline. */
+  onlineSince: number | null;
+  /** When the relay last heard from it: the end of its last link, or now while online. */
+  lastSeen: number | null;
+  remoteAddress: string | null;
+  agentVersion: string | null;
+  lastDisconnectReason: DisconnectReason | null;
+}
+
+export interface TokenRecord {
+  id: string;
+  createdBy: string;
+  createdAt: number;
+  expiresAt: number;
+  usesLeft: number;
+  name: string | null;
+  labels: Record<string, string>;
+  approve: boolean;
+}
+
+export interface AuditRecord {
+  id: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  detail: Record<string, unknown>;
+}
+
+/** What the relay keeps. Every method is a single transaction. */
+export interface Store {
+  close(): void;
+  /** A number that changes whenever another process commits; cheap to call often. */
+  changeCounter(): number;
+
+  countUsers(): number;
+  addUser(name: string, role: Role, keyLines: { fingerprint: string; line: string }[], now: number): void;
+  removeUser(name: string): boolean;
+  listUsers(): UserRecord[];
+  getUser(name: string): UserRecord | null;
+
+  createToken(token: TokenRecord, secretHash: Buffer): void;
+  /** Checks and consumes one use of a token, creating the device; throws FerryError on refusal. */
+  redeemToken(args: { id: string; secretHash: Buffer; requestedName: string | null; fallbackName: string | null; keyFingerprint: string; keyLine: string; now: number }): DeviceRecord;
+
+  getDevice(name: string): DeviceRecord | null;
+  getDeviceByKey(fingerprint: string): DeviceRecord | null;
+  listDevices(): DeviceRecord[];
+  setDeviceStatus(name: string, status: DeviceStatus): boolean;
+  removeDevice(name: string): boolean;
+  markOnline(name: string, at: number, remoteAddress: string, agentVersion: string | null): void;
+  markOffline(name: string, at: number, reason: DisconnectReason): void;
+  /** At start: no link survives a relay restart, so whatever the store says is online is not. */
+  markAllOffline(at: number, reason: DisconnectReason): number;
+
+  audit(entry: Omit<AuditRecord, 'id'>): void;
+  listAudit(filter: { since?: number; device?: string; limit: number }): AuditRecord[];
+}
