@@ -68,9 +68,11 @@ export class Options {
   }
 
   integer(name: string, fallback: number, min: number, max: number): number {
-    const v = this.string(name);
+    // A JSON config file writes numbers as numbers; flags and the environment give strings.
+    const raw = this.#values[name];
+    const v = typeof raw === 'number' ? String(raw) : this.string(name);
     if (v === null) return fallback;
-    const n = Number(v);
+    const n = v.trim() === '' ? NaN : Number(v);
     if (!Number.isInteger(n) || n < min || n > max) { this.problems.push(`--${name} '${v}' must be a whole number from ${min} to ${max}`); return fallback; }
     return n;
   }
@@ -78,7 +80,9 @@ export class Options {
   hostPort(name: string, fallback: { host: string; port: number } | null, allowPortZero = false): { host: string; port: number } | null {
     const v = this.string(name);
     if (v === null) return fallback;
-    const a = allowPortZero && /:0$/.test(v) ? { host: v.slice(0, -2).replace(/^\[|\]$/g, ''), port: 0 } : parseHostPort(v);
+    // Port 0 (pick a free port) is valid only where allowed; the host is checked the same way either way.
+    const zero = allowPortZero && /:0$/.test(v) ? parseHostPort(v.slice(0, -1) + '1') : null;
+    const a = zero ? { host: zero.host, port: 0 } : parseHostPort(v);
     if (!a) { this.problems.push(`--${name} '${v}' must be HOST:PORT`); return fallback; }
     return a;
   }

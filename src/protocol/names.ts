@@ -28,7 +28,8 @@ export function userNameProblem(name: string): string | null {
 
 /** A device name derived from a host name, or null when nothing usable is left. */
 export function deviceNameFromHostname(hostname: string): string | null {
-  const cleaned = hostname.split('.')[0]!.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63);
+  // Trim the dashes after cutting to 63: the cut can leave one at the end.
+  const cleaned = hostname.split('.')[0]!.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+/, '').slice(0, 63).replace(/-+$/, '');
   return deviceNameProblem(cleaned) === null ? cleaned : null;
 }
 

@@ -48,6 +48,8 @@ export function decodeToken(token: string): { claims: TokenClaims } | { problem:
   } catch {
     return { problem: "the enrollment token is damaged (it does not decode); copy it again in one piece from 'token create'" };
   }
+  // Valid JSON that is not an object (`null`, a number) is as damaged as bad base64.
+  if (typeof raw !== 'object' || raw === null) return { problem: "the enrollment token is damaged (a field is missing or malformed); copy it again from 'token create'" };
   const o = raw as Record<string, unknown>;
   const claims = { relay: o.r, fingerprint: o.f, id: o.i, secret: o.s };
   if (typeof claims.relay !== 'string' || !/^[^\s]+:\d{1,5}$/.test(claims.relay)

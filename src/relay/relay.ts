@@ -51,6 +51,8 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
   chmodSync(config.dataDir, 0o700);
   const hostKey = loadOrCreateKey(hostKeyPath(config.dataDir), 'ferry-relay');
   if (hostKey.created) log.info({ fingerprint: hostKey.publicKey.fingerprint }, 'created the relay host key');
+  // Published beside the private key, as sshd does, for known_hosts lines and ssh-keyscan-free setups.
+  writeFileSync(`${hostKeyPath(config.dataDir)}.pub`, `${hostKey.publicKey.line} ferry-relay\n`, { mode: 0o644 });
 
   if (store.countUsers() === 0) {
     if (config.adminKeys.length === 0) {

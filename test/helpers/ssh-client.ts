@@ -22,13 +22,14 @@ export function sshSetup(dir: string, o: { port: number; relayHost?: string; use
   writeFileSync(knownHosts, [`[${host}]:${o.port} ${o.relayKeyLine}`, ...Object.entries(o.deviceKeys ?? {}).map(([n, k]) => `${n} ${k}`), ''].join('\n'));
   const common = [
     `  IdentityFile ${o.keyPath}`, '  IdentitiesOnly yes', '  IdentityAgent none', `  UserKnownHostsFile ${knownHosts}`,
-    '  GlobalKnownHostsFile /dev/null', '  StrictHostKeyChecking yes', '  BatchMode yes', '  LogLevel ERROR',
+    '  GlobalKnownHostsFile /dev/null', '  StrictHostKeyChecking yes', '  BatchMode yes',
     `  ConnectTimeout ${o.connectTimeout ?? 10}`, '  ControlMaster no', '  ControlPath none',
   ];
   const config = join(dir, `ssh_config-${o.user}`);
   writeFileSync(config, [
-    'Host relay', `  HostName ${host}`, `  Port ${o.port}`, `  User ${o.user}`, ...common, '',
-    'Host * !relay', '  ProxyJump relay', ...(o.deviceUser ? [`  User ${o.deviceUser}`] : []), ...common, '',
+    // INFO on the jump connection: OpenSSH prints the relay's refusal ("open failed: …") at that level.
+    'Host relay', `  HostName ${host}`, `  Port ${o.port}`, `  User ${o.user}`, '  LogLevel INFO', ...common, '',
+    'Host * !relay', '  ProxyJump relay', '  LogLevel ERROR', ...(o.deviceUser ? [`  User ${o.deviceUser}`] : []), ...common, '',
   ].join('\n'));
   return { config, knownHosts, relay: 'relay' };
 }
