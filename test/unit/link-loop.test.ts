@@ -1,0 +1,238 @@
+// Covers src/agent/link-loop.ts: retries with growing delays, backoff reset, abort and callbacks, driven by a fake clock.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Clock, TimerHandle } from '../../src/common/clock.ts';
+import { runLinkLoop, type LinkLoopOptions } from '../../src/agent/link-loop.ts';
+
+/** A clock that moves only when the test says so. */
+class FakeClock implements Clock {
+  #now = 1_000_000;
+  #timers: { due: number; fn: () => void; seq: number }[] = [];
+  #seq = 0;
+  now(): number { return this.#now; }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const timer = { due: this.#now + ms, fn, seq: this.#seq++ };
+    this.#timers.push(timer);
+    return { cancel: () => { this.#timers = this.#timers.filter((t) => t !== timer); } };
+  }
+  /** How many timers are waiting. */
+  get pending(): number { return this.#timers.length; }
+  /** Moves time forward by `ms`, firing due timers in order. */
+  advance(ms: number): void {
+    const end = this.#now + ms;
+    for (;;) {
+      const next = this.#timers.filter((t) => t.due <= end).sort((a, b) => a.due - b.due || a.seq - b.seq)[0];
+      if (!next) break;
+      this.#timers = this.#timers.filter((t) => t !== next);
+      this.#now = next.due;
+      next.fn();
+    }
+    this.#now = end;
+  }
+}
+
+/** One call of `attempt`, which the test settles by hand. */
+interface AttemptCall { succeed(): { close(reason: string): void }; fail(err: unknown): void }
+
+type LoopEvent =
+  | { type: 'attempt'; call: AttemptCall }
+  | { type: 'up' }
+  | { type: 'down'; reason: string; upForMs: number }
+  | { type: 'failure'; err: unknown; attempt: number }
+  | { type: 'wait'; delayMs: number };
+
+/** Runs the loop and turns every call it makes into an event the test awaits in order. */
+function harness(overrides: Partial<LinkLoopOptions> = {}) {
+  const clock = new FakeClock();
+  const controller = new AbortController();
+  const queue: LoopEvent[] = [];
+  let wake: (() => void) | null = null;
+  const push = (e: LoopEvent) => { queue.push(e); wake?.(); wake = null; };
+  let attempts = 0;
+  const done = runLinkLoop({
+    clock,
+    signal: controller.signal,
+    backoff: { baseMs: 100, maxMs: 1_000 },
+    resetAfterMs: 5_000,
+    random: () => 0.5,
+    attempt: () => new Promise((resolve, reject) => {
+      attempts++;
+      push({
+        type: 'attempt',
+        call: {
+          succeed() {
+            let close!: (reason: string) => void;
+            resolve({ closed: new Promise<string>((r) => { close = r; }) });
+            return { close: (reason) => close(reason) };
+          },
+          fail: reject,
+        },
+      });
+    }),
+    onUp: () => push({ type: 'up' }),
+    onDown: (reason, upForMs) => push({ type: 'down', reason, upForMs }),
+    onFailure: (err, attempt) => push({ type: 'failure', err, attempt }),
+    onWait: (delayMs) => push({ type: 'wait', delayMs }),
+    ...overrides,
+  });
+  let finished = false;
+  void done.then(() => { finished = true; });
+  async function next<T extends LoopEvent['type']>(type: T): Promise<Extract<LoopEvent, { type: T }>> {
+    while (queue.length === 0) await new Promise<void>((r) => { wake = r; });
+    const e = queue.shift()!;
+    assert.equal(e.type, type, `expected a '${type}' event, got ${JSON.stringify(e)}`);
+    return e as Extract<LoopEvent, { type: T }>;
+  }
+  /** Lets pending promise reactions run; the loop needs a handful of microtask turns per step. */
+  async function settle(): Promise<void> {
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+  }
+  return { clock, controller, done, next, settle, queue, get attempts() { return attempts; }, get finished() { return finished; } };
+}
+
+describe('runLinkLoop', () => {
+  test('retries failed attempts with growing, capped delays and reports each failure', async () => {
+    const h = harness();
+    const expected = [50, 100, 200, 400, 500, 500]; // random 0.5 of min(1000, 100·2^n)
+    for (let n = 0; n < expected.length; n++) {
+      const err = new Error(`refused ${n}`);
+      (await h.next('attempt')).call.fail(err);
+      const failure = await h.next('failure');
+      assert.equal(failure.err, err);
+      assert.equal(failure.attempt, n, 'the attempt number counts failures so far');
+      const { delayMs } = await h.next('wait');
+      assert.equal(delayMs, expected[n]);
+      assert.equal(h.clock.pending, 1);
+      h.clock.advance(delayMs - 1);
+      await h.settle();
+      assert.equal(h.attempts, n + 1, 'no new attempt before the delay is over');
+      h.clock.advance(1);
+    }
+    await h.next('attempt');
+    assert.equal(h.attempts, expected.length + 1);
+    h.controller.abort();
+    await h.settle();
+    assert.equal(h.finished, false, 'an attempt in progress is not abandoned by the loop itself');
+  });
+
+  test('a link that stays up for resetAfterMs resets the backoff; a shorter one does not', async () => {
+    const h = harness();
+    // Two failures: the next delay would be for attempt 2.
+    for (let n = 0; n < 2; n++) {
+      (await h.next('attempt')).call.fail(new Error('down'));
+      await h.next('failure');
+      h.clock.advance((await h.next('wait')).delayMs);
+    }
+    // A link that drops just before resetAfterMs keeps counting.
+    let link = (await h.next('attempt')).call.succeed();
+    await h.next('up');
+    h.clock.advance(4_999);
+    link.close('connection lost');
+    assert.deepEqual(await h.next('down'), { type: 'down', reason: 'connection lost', upForMs: 4_999 });
+    assert.equal((await h.next('wait')).delayMs, 200, 'attempt 2: 0.5 × 400');
+    h.clock.advance(200);
+    // One that stays up long enough resets the count.
+    link = (await h.next('attempt')).call.succeed();
+    await h.next('up');
+    h.clock.advance(5_000);
+    link.close('keepalive timeout');
+    assert.deepEqual(await h.next('down'), { type: 'down', reason: 'keepalive timeout', upForMs: 5_000 });
+    assert.equal((await h.next('wait')).delayMs, 50, 'back to attempt 0: 0.5 × 100');
+    h.clock.advance(50);
+    // And the count grows again from there.
+    (await h.next('attempt')).call.fail(new Error('x'));
+    assert.equal((await h.next('failure')).attempt, 1);
+    assert.equal((await h.next('wait')).delayMs, 100);
+    h.controller.abort();
+    await h.done;
+  });
+
+  test('abort during the wait ends the loop at once and cancels the timer', async () => {
+    const h = harness({ backoff: { baseMs: 60_000, maxMs: 60_000 } });
+    (await h.next('attempt')).call.fail(new Error('x'));
+    await h.next('failure');
+    assert.equal((await h.next('wait')).delayMs, 30_000);
+    assert.equal(h.clock.pending, 1);
+    h.controller.abort();
+    await h.done; // without advancing the clock
+    assert.equal(h.clock.pending, 0, 'the wait timer was cancelled');
+    assert.equal(h.attempts, 1);
+    h.clock.advance(120_000);
+    await h.settle();
+    assert.equal(h.attempts, 1, 'nothing runs after the loop ended');
+  });
+
+  test('abort while a link is up ends the loop when the link closes, without waiting or retrying', async () => {
+    const h = harness();
+    const link = (await h.next('attempt')).call.succeed();
+    await h.next('up');
+    h.controller.abort();
+    h.clock.advance(10);
+    link.close('agent closed');
+    assert.deepEqual(await h.next('down'), { type: 'down', reason: 'agent closed', upForMs: 10 });
+    await h.done;
+    assert.deepEqual(h.queue, [], 'no wait and no further attempt');
+    assert.equal(h.attempts, 1);
+    assert.equal(h.clock.pending, 0);
+  });
+
+  test('abort while an attempt fails ends the loop without a wait', async () => {
+    const h = harness();
+    const call = (await h.next('attempt')).call;
+    h.controller.abort();
+    call.fail(new Error('cancelled'));
+    await h.next('failure');
+    await h.done;
+    assert.deepEqual(h.queue, []);
+    assert.equal(h.clock.pending, 0);
+  });
+
+  test('an already aborted signal makes no attempt', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    let attempts = 0;
+    await runLinkLoop({
+      clock: new FakeClock(), signal: controller.signal, backoff: { baseMs: 1, maxMs: 1 }, resetAfterMs: 1,
+      attempt: async () => { attempts++; return { closed: Promise.resolve('x') }; },
+    });
+    assert.equal(attempts, 0);
+  });
+
+  test('a link whose closed promise rejects counts as a failure, and the loop goes on', async () => {
+    let calls = 0;
+    const h = harness({
+      attempt: () => {
+        if (calls++ === 0) return Promise.resolve({ closed: Promise.reject(new Error('broken')) });
+        return new Promise(() => {});
+      },
+    });
+    await h.next('up');
+    const f = await h.next('failure');
+    assert.equal((f.err as Error).message, 'broken');
+    h.clock.advance((await h.next('wait')).delayMs);
+    await h.settle();
+    assert.equal(calls, 2, 'it tried again');
+  });
+
+  test('works without any callbacks, and a throwing attempt never makes it reject', async () => {
+    const controller = new AbortController();
+    const clock = new FakeClock();
+    let attempts = 0;
+    const done = runLinkLoop({
+      clock, signal: controller.signal, backoff: { baseMs: 10, maxMs: 10 }, resetAfterMs: 1, random: () => 0.99,
+      attempt: async () => {
+        if (++attempts === 3) controller.abort();
+        throw new Error('no');
+      },
+    });
+    for (let i = 1; i < 3; i++) {
+      for (let j = 0; j < 50; j++) await Promise.resolve();
+      assert.equal(attempts, i);
+      assert.equal(clock.pending, 1, 'waiting between attempts');
+      clock.advance(9);
+    }
+    await done;
+    assert.equal(attempts, 3);
+    assert.equal(clock.pending, 0);
+  });
+});

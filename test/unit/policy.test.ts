@@ -1,0 +1,107 @@
+// Covers src/relay/policy.ts: mayReach, mayRunCommand and mayHoldLink decisions and their messages.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { mayHoldLink, mayReach, mayRunCommand, type Operator } from '../../src/relay/policy.ts';
+import type { DeviceRecord } from '../../src/relay/store.ts';
+
+const NOW = Date.UTC(2026, 0, 31, 12, 0, 0);
+const alice: Operator = { name: 'alice', role: 'operator', keyFingerprint: 'SHA256:x' };
+
+function device(overrides: Partial<DeviceRecord> = {}): DeviceRecord {
+  return {
+    name: 'garage-cam', status: 'approved', keyFingerprint: 'SHA256:d', keyLine: 'ssh-ed25519 AAAA', labels: {},
+    createdAt: NOW - 86_400_000, onlineSince: NOW - 1000, lastSeen: NOW, remoteAddress: '192.0.2.1', agentVersion: '0.1.0',
+    lastDisconnectReason: null, ...overrides,
+  };
+}
+
+describe('mayReach', () => {
+  test('an approved, online device on port 22 is allowed', () => {
+    assert.deepEqual(mayReach(alice, 'garage-cam', 22, device(), true, NOW), { allow: true });
+  });
+
+  test('an unknown name is refused, pointing at the device list', () => {
+    assert.deepEqual(mayReach(alice, 'nope', 22, null, false, NOW), {
+      allow: false, kind: 'prohibited', message: "no device named 'nope' is enrolled; 'devices' lists the names",
+    });
+  });
+
+  test('addresses are refused as addresses: the relay is not an open proxy', () => {
+    for (const host of ['127.0.0.1', '10.0.0.1', '::1', 'fe80::1', 'localhost', '8.8.8.8']) {
+      const d = mayReach(alice, host, 22, null, false, NOW);
+      assert.equal(d.allow, false);
+      assert.ok(!d.allow && d.kind === 'prohibited');
+      assert.equal(!d.allow && d.message, `ferry connects only to device names, not to addresses like '${host}'; 'ssh -p 2222 alice@relay devices' lists them`);
+    }
+  });
+
+  test('a pending device is refused with how to approve it', () => {
+    assert.deepEqual(mayReach(alice, 'garage-cam', 22, device({ status: 'pending' }), true, NOW), {
+      allow: false, kind: 'prohibited', message: "device 'garage-cam' is waiting for approval: an admin runs 'device approve garage-cam'",
+    });
+  });
+
+  test('a revoked device is refused even while a link is up', () => {
+    assert.deepEqual(mayReach(alice, 'garage-cam', 22, device({ status: 'revoked' }), true, NOW), {
+      allow: false, kind: 'prohibited', message: "device 'garage-cam' is revoked",
+    });
+  });
+
+  test('only port 22 is reachable', () => {
+    for (const port of [0, 21, 23, 80, 2222, 65535]) {
+      const d = mayReach(alice, 'garage-cam', port, device(), true, NOW);
+      assert.ok(!d.allow, `port ${port}`);
+      assert.equal(d.kind, 'prohibited');
+      assert.match(d.message, new RegExp(`^only port 22 \\(the device's SSH target\\) is reachable through the relay, not ${port}; use 'ssh -L'`));
+    }
+  });
+
+  test('an offline device is unavailable, saying when it was last seen and why it left', () => {
+    const cases: [Partial<DeviceRecord>, string][] = [
+      [{ lastSeen: null }, 'never connected'],
+      [{ lastSeen: NOW - 5_000 }, 'last seen 5s ago'],
+      [{ lastSeen: NOW - 119_000 }, 'last seen 119s ago'],
+      [{ lastSeen: NOW - 120_000, lastDisconnectReason: 'keepalive timeout' }, 'last seen 2m ago, keepalive timeout'],
+      [{ lastSeen: NOW - 3 * 3_600_000, lastDisconnectReason: 'agent closed' }, 'last seen 3h ago, agent closed'],
+      [{ lastSeen: NOW - 5 * 86_400_000 }, 'last seen 5d ago'],
+      [{ lastSeen: NOW + 10_000 }, 'last seen 0s ago'],
+    ];
+    for (const [overrides, seen] of cases) {
+      assert.deepEqual(mayReach(alice, 'garage-cam', 22, device({ onlineSince: null, ...overrides }), false, NOW), {
+        allow: false, kind: 'unavailable', message: `device 'garage-cam' is offline (${seen})`,
+      });
+    }
+  });
+
+  test('status is checked before port, and port before presence', () => {
+    const d1 = mayReach(alice, 'garage-cam', 80, device({ status: 'pending' }), false, NOW);
+    assert.ok(!d1.allow && /waiting for approval/.test(d1.message));
+    const d2 = mayReach(alice, 'garage-cam', 80, device(), false, NOW);
+    assert.ok(!d2.allow && /only port 22/.test(d2.message));
+  });
+});
+
+describe('mayRunCommand', () => {
+  test('admins may run everything', () => {
+    for (const c of ['whoami', 'devices', 'token', 'device', 'user', 'users', 'audit']) assert.deepEqual(mayRunCommand('admin', c), { allow: true });
+  });
+
+  test('operators may run whoami and devices only', () => {
+    for (const c of ['whoami', 'devices', 'help']) assert.deepEqual(mayRunCommand('operator', c), { allow: true });
+    for (const c of ['token', 'device', 'user', 'users', 'audit']) {
+      assert.deepEqual(mayRunCommand('operator', c), { allow: false, kind: 'prohibited', message: `'${c}' is for admins only; you are an operator` });
+    }
+  });
+});
+
+describe('mayHoldLink', () => {
+  test('approved and pending devices may hold a link', () => {
+    assert.deepEqual(mayHoldLink(device()), { allow: true });
+    assert.deepEqual(mayHoldLink(device({ status: 'pending' })), { allow: true });
+  });
+
+  test('revoked and unknown keys may not', () => {
+    assert.deepEqual(mayHoldLink(device({ status: 'revoked' })), { allow: false, kind: 'prohibited', message: "device 'garage-cam' is revoked" });
+    assert.deepEqual(mayHoldLink(null), { allow: false, kind: 'prohibited', message: 'this agent key is not enrolled: enrol again with a new token' });
+  });
+});

@@ -1,0 +1,282 @@
+// Covers src/relay/sqlite-store.ts on a temp file: migrations, users and keys, token redemption, presence, audit, change counter.
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, beforeEach, afterEach, describe, test } from 'node:test';
+import { isFerryError } from '../../src/common/errors.ts';
+import { openSqliteStore } from '../../src/relay/sqlite-store.ts';
+import type { Store, TokenRecord } from '../../src/relay/store.ts';
+
+const NOW = Date.UTC(2026, 0, 31, 12, 0, 0);
+const dir = mkdtempSync(join(tmpdir(), 'ferry-store-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let fileCount = 0;
+const newFile = () => join(dir, `store-${++fileCount}.db`);
+
+const key = (n: string) => ({ fingerprint: `SHA256:${n}`, line: `ssh-ed25519 AAAA${n}` });
+const hash = (secret: string) => createHash('sha256').update(secret).digest();
+
+function rejects(fn: () => unknown, code: string, message: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(isFerryError(err), `expected a FerryError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    assert.match(err.message, message);
+    return true;
+  });
+}
+
+let store: Store;
+let file: string;
+beforeEach(() => { file = newFile(); store = openSqliteStore(file); });
+afterEach(() => store.close());
+
+function token(overrides: Partial<TokenRecord> = {}, secret = 'secret-1'): TokenRecord {
+  const t: TokenRecord = { id: 'tok1', createdBy: 'admin', createdAt: NOW, expiresAt: NOW + 3_600_000, usesLeft: 1, name: null, labels: {}, approve: false, ...overrides };
+  store.createToken(t, hash(secret));
+  return t;
+}
+
+const redeem = (overrides: Partial<Parameters<Store['redeemToken']>[0]> = {}) => store.redeemToken({
+  id: 'tok1', secretHash: hash('secret-1'), requestedName: null, fallbackName: 'host', keyFingerprint: 'SHA256:dev1', keyLine: 'ssh-ed25519 AAAAdev1', now: NOW + 1000, ...overrides,
+});
+
+describe('opening', () => {
+  test('migrations set user_version and the journal is WAL', () => {
+    const db = new Database(file, { readonly: true });
+    try {
+      assert.equal(db.pragma('user_version', { simple: true }), 1);
+      assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    } finally { db.close(); }
+  });
+
+  test('reopening keeps the data and does not migrate again', () => {
+    store.addUser('alice', 'admin', [key('a')], NOW);
+    store.close();
+    store = openSqliteStore(file);
+    assert.equal(store.countUsers(), 1);
+    assert.equal(store.getUser('alice')?.role, 'admin');
+  });
+
+  test('a store from a newer ferry is refused', () => {
+    store.close();
+    const db = new Database(file);
+    db.pragma('user_version = 99');
+    db.close();
+    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 1\); upgrade ferry/);
+    store = openSqliteStore(newFile());
+  });
+
+  test('a path that cannot be opened is a FERRY_STORE error', () => {
+    rejects(() => openSqliteStore(join(dir, 'no', 'such', 'dir', 'x.db')), 'FERRY_STORE', /^cannot open the store /);
+  });
+});
+
+describe('users', () => {
+  test('add, get, list, count and remove', () => {
+    assert.equal(store.countUsers(), 0);
+    store.addUser('bob', 'operator', [key('b2'), key('b1')], NOW);
+    store.addUser('alice', 'admin', [key('a')], NOW + 1);
+    assert.equal(store.countUsers(), 2);
+    assert.deepEqual(store.getUser('bob'), { name: 'bob', role: 'operator', createdAt: NOW, keys: [key('b1'), key('b2')] });
+    assert.deepEqual(store.listUsers().map((u) => u.name), ['alice', 'bob']);
+    assert.equal(store.getUser('carol'), null);
+    assert.equal(store.removeUser('bob'), true);
+    assert.equal(store.removeUser('bob'), false);
+    assert.equal(store.getUser('bob'), null);
+    // The keys went with the user: another user may now have them.
+    store.addUser('carol', 'operator', [key('b1')], NOW);
+    assert.deepEqual(store.getUser('carol')?.keys, [key('b1')]);
+  });
+
+  test('a second user with the same name is a conflict', () => {
+    store.addUser('alice', 'admin', [key('a')], NOW);
+    rejects(() => store.addUser('alice', 'operator', [key('z')], NOW), 'FERRY_CONFLICT', /^user 'alice' exists already; remove it first with 'user rm alice'$/);
+    assert.equal(store.getUser('alice')?.role, 'admin');
+  });
+
+  test("another user's key is a conflict, and nothing of the new user is kept", () => {
+    store.addUser('alice', 'admin', [key('a')], NOW);
+    rejects(() => store.addUser('bob', 'operator', [key('b'), key('a')], NOW), 'FERRY_CONFLICT', /^key SHA256:a belongs to user 'alice' already/);
+    assert.equal(store.getUser('bob'), null, 'the transaction rolled back');
+    store.addUser('bob', 'operator', [key('b')], NOW);
+    assert.equal(store.getUser('bob')?.keys.length, 1, 'key b was not left behind either');
+  });
+
+  test("a device's key cannot become an operator key, nor the other way round", () => {
+    token();
+    redeem();
+    rejects(() => store.addUser('bob', 'operator', [{ fingerprint: 'SHA256:dev1', line: 'x' }], NOW), 'FERRY_CONFLICT', /is a device's key: operators and devices need different keys/);
+    store.addUser('alice', 'admin', [key('a')], NOW);
+    token({ id: 'tok2' });
+    rejects(() => redeem({ id: 'tok2', keyFingerprint: 'SHA256:a', fallbackName: 'other' }), 'FERRY_CONFLICT', /^this agent key is an operator key/);
+  });
+});
+
+describe('token redemption', () => {
+  const UNKNOWN = /^the relay does not know this enrollment token: ask an admin for a new one \(token create\)$/;
+
+  test('creates a pending device with the fallback name and the token labels, using the token up', () => {
+    token({ labels: { site: 'berlin' } });
+    const d = redeem();
+    assert.equal(d.name, 'host');
+    assert.equal(d.status, 'pending');
+    assert.deepEqual(d.labels, { site: 'berlin' });
+    assert.equal(d.keyFingerprint, 'SHA256:dev1');
+    assert.equal(d.keyLine, 'ssh-ed25519 AAAAdev1');
+    assert.equal(d.createdAt, NOW + 1000);
+    assert.equal(d.onlineSince, null);
+    assert.equal(d.lastSeen, null);
+    assert.deepEqual(store.getDevice('host'), d);
+    assert.deepEqual(store.getDeviceByKey('SHA256:dev1'), d);
+    rejects(() => redeem({ keyFingerprint: 'SHA256:dev2', fallbackName: 'host2' }), 'FERRY_TOKEN_REFUSED', /^this enrollment token has been used up: ask an admin for a new one$/);
+  });
+
+  test('an approving token makes an approved device', () => {
+    token({ approve: true });
+    assert.equal(redeem().status, 'approved');
+  });
+
+  test('unknown token and wrong secret get the same message', () => {
+    token();
+    rejects(() => redeem({ id: 'nope' }), 'FERRY_TOKEN_REFUSED', UNKNOWN);
+    rejects(() => redeem({ secretHash: hash('wrong') }), 'FERRY_TOKEN_REFUSED', UNKNOWN);
+    rejects(() => redeem({ secretHash: Buffer.alloc(3) }), 'FERRY_TOKEN_REFUSED', UNKNOWN);
+    assert.equal(store.listDevices().length, 0);
+  });
+
+  test('an expired token is refused, saying when it expired', () => {
+    token({ expiresAt: NOW });
+    rejects(() => redeem({ now: NOW }), 'FERRY_TOKEN_REFUSED', new RegExp(`^this enrollment token expired at ${new Date(NOW).toISOString()}`));
+  });
+
+  test('a token with several uses makes several devices, then is used up', () => {
+    token({ usesLeft: 2 });
+    redeem({ keyFingerprint: 'SHA256:k1', fallbackName: 'd1' });
+    redeem({ keyFingerprint: 'SHA256:k2', fallbackName: 'd2' });
+    rejects(() => redeem({ keyFingerprint: 'SHA256:k3', fallbackName: 'd3' }), 'FERRY_TOKEN_REFUSED', /used up/);
+    assert.deepEqual(store.listDevices().map((d) => d.name), ['d1', 'd2']);
+  });
+
+  test('a token that fixes a name: a matching or absent --name is fine, another is refused', () => {
+    token({ name: 'cam', usesLeft: 3 });
+    rejects(() => redeem({ requestedName: 'other' }), 'FERRY_TOKEN_REFUSED', /^this token is for device 'cam', not 'other': drop --name or use a token for that name$/);
+    assert.equal(redeem({ requestedName: null }).name, 'cam', 'the token name wins over the fallback name');
+  });
+
+  test('a fixed name with the same --name works', () => {
+    token({ name: 'cam' });
+    assert.equal(redeem({ requestedName: 'cam' }).name, 'cam');
+  });
+
+  test('the requested name wins over the fallback; no name at all is refused', () => {
+    token({ usesLeft: 2 });
+    assert.equal(redeem({ requestedName: 'wanted' }).name, 'wanted');
+    rejects(() => redeem({ keyFingerprint: 'SHA256:k2', fallbackName: null }), 'FERRY_TOKEN_REFUSED', /^no device name: .* start the agent with --name NAME$/);
+  });
+
+  test('a name that is taken is a conflict and does not use the token', () => {
+    token({ usesLeft: 1 });
+    token({ id: 'tok2', usesLeft: 1 }, 'secret-2');
+    redeem({ id: 'tok2', secretHash: hash('secret-2'), keyFingerprint: 'SHA256:k0', fallbackName: 'host' });
+    rejects(() => redeem(), 'FERRY_CONFLICT', /^a device named 'host' is enrolled already: pick another --name, or have an admin run 'device rm host' first$/);
+    assert.equal(redeem({ fallbackName: 'host-2' }).name, 'host-2', 'the use was not consumed by the refusal');
+  });
+
+  test('a key enrolled with another token cannot enrol again', () => {
+    token();
+    token({ id: 'tok2' }, 'secret-2');
+    redeem();
+    rejects(() => redeem({ id: 'tok2', secretHash: hash('secret-2'), fallbackName: 'host-b' }), 'FERRY_CONFLICT', /^this agent key is enrolled already as another device$/);
+  });
+
+  test('the same key redeeming the same token again gets its device back, even when used up or expired', () => {
+    token({ expiresAt: NOW + 2000 });
+    const first = redeem();
+    assert.deepEqual(redeem({ now: NOW + 10_000, requestedName: 'ignored' }), first);
+    assert.equal(store.listDevices().length, 1);
+    // But not with a wrong secret.
+    rejects(() => redeem({ secretHash: hash('wrong') }), 'FERRY_TOKEN_REFUSED', UNKNOWN);
+  });
+});
+
+describe('devices and presence', () => {
+  beforeEach(() => {
+    token({ usesLeft: 2, approve: true });
+    redeem({ fallbackName: 'a', keyFingerprint: 'SHA256:ka' });
+    redeem({ fallbackName: 'b', keyFingerprint: 'SHA256:kb' });
+  });
+
+  test('status changes and removal report whether the device existed', () => {
+    assert.equal(store.setDeviceStatus('a', 'revoked'), true);
+    assert.equal(store.getDevice('a')?.status, 'revoked');
+    assert.equal(store.setDeviceStatus('zz', 'approved'), false);
+    assert.equal(store.removeDevice('a'), true);
+    assert.equal(store.removeDevice('a'), false);
+    assert.equal(store.getDeviceByKey('SHA256:ka'), null);
+    assert.deepEqual(store.listDevices().map((d) => d.name), ['b']);
+  });
+
+  test('markOnline, markOffline and markAllOffline', () => {
+    store.markOffline('a', NOW, 'connection lost');
+    store.markOnline('a', NOW + 10, '192.0.2.1:5000', '0.1.0');
+    let a = store.getDevice('a')!;
+    assert.deepEqual([a.onlineSince, a.lastSeen, a.remoteAddress, a.agentVersion, a.lastDisconnectReason], [NOW + 10, NOW + 10, '192.0.2.1:5000', '0.1.0', null],
+      'going online clears the last disconnect reason');
+    store.markOffline('a', NOW + 20, 'keepalive timeout');
+    a = store.getDevice('a')!;
+    assert.deepEqual([a.onlineSince, a.lastSeen, a.remoteAddress, a.lastDisconnectReason], [null, NOW + 20, '192.0.2.1:5000', 'keepalive timeout']);
+
+    store.markOnline('a', NOW + 30, '192.0.2.1:5001', null);
+    store.markOnline('b', NOW + 31, '192.0.2.2:5000', '0.1.0');
+    assert.equal(store.markAllOffline(NOW + 40, 'relay restarted'), 2);
+    for (const d of store.listDevices()) {
+      assert.equal(d.onlineSince, null);
+      assert.equal(d.lastSeen, NOW + 40);
+      assert.equal(d.lastDisconnectReason, 'relay restarted');
+    }
+    assert.equal(store.markAllOffline(NOW + 50, 'relay restarted'), 0, 'offline devices are not touched');
+    assert.equal(store.getDevice('a')?.lastSeen, NOW + 40);
+  });
+});
+
+describe('audit', () => {
+  test('filters by time and device, keeps the newest within the limit, oldest first', () => {
+    const entries = [
+      { at: NOW, actor: 'alice', action: 'token.create', target: null, detail: { id: 't' } },
+      { at: NOW + 10, actor: 'alice', action: 'device.approve', target: 'a', detail: {} },
+      { at: NOW + 20, actor: 'bob', action: 'device.revoke', target: 'b', detail: { why: 'lost' } },
+      { at: NOW + 30, actor: 'alice', action: 'device.rm', target: 'a', detail: {} },
+    ];
+    for (const e of entries) store.audit(e);
+    const all = store.listAudit({ limit: 100 });
+    assert.deepEqual(all.map(({ id: _id, ...rest }) => rest), entries);
+    assert.ok(all.every((e, i) => i === 0 || e.id > all[i - 1]!.id));
+    assert.deepEqual(store.listAudit({ since: NOW + 10, limit: 100 }).map((e) => e.at), [NOW + 10, NOW + 20, NOW + 30]);
+    assert.deepEqual(store.listAudit({ device: 'a', limit: 100 }).map((e) => e.action), ['device.approve', 'device.rm']);
+    assert.deepEqual(store.listAudit({ device: 'a', since: NOW + 11, limit: 100 }).map((e) => e.action), ['device.rm']);
+    assert.deepEqual(store.listAudit({ limit: 2 }).map((e) => e.at), [NOW + 20, NOW + 30]);
+    assert.deepEqual(store.listAudit({ device: 'zz', limit: 100 }), []);
+  });
+});
+
+describe('changeCounter', () => {
+  test('changes when another connection commits, not on reads', () => {
+    const other = openSqliteStore(file);
+    try {
+      const before = store.changeCounter();
+      store.listUsers();
+      assert.equal(store.changeCounter(), before);
+      other.addUser('alice', 'admin', [key('a')], NOW);
+      const afterOne = store.changeCounter();
+      assert.notEqual(afterOne, before);
+      assert.equal(store.getUser('alice')?.name, 'alice', 'and the change is visible');
+      other.audit({ at: NOW, actor: 'x', action: 'y', target: null, detail: {} });
+      assert.notEqual(store.changeCounter(), afterOne);
+    } finally {
+      other.close();
+    }
+  });
+});
