@@ -85,7 +85,7 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
       'Try, in another terminal:',
       `  ssh -F ${cfg} ${name} 'echo hello from $(hostname); exit 3'; echo "exit code $?"`,
       `  ssh -F ${cfg} ferry-relay devices`,
-      `  scp -F ${cfg} /etc/hostname ${name}:/tmp/ferry-demo-copy`,
+      `  scp -F ${cfg} /etc/hostname ${name}:${join(dir, 'copied-over-ferry')}`,
       `  ssh -i ${join(dir, 'operator_key')} -o UserKnownHostsFile=${join(dir, 'known_hosts')} -p ${relayPort} admin@127.0.0.1 whoami`,
       '',
     ].join('\n'));
