@@ -126,7 +126,12 @@ export class FrontDoor {
       return;
     }
     const remote = { address: info.ip, port: info.port };
-    conn.on('error', (err) => this.#ctx.log.debug({ remote: remote.address, err: err.message }, 'connection error'));
+    conn.on('error', (err: Error & { level?: string }) => {
+      this.#ctx.log.debug({ remote: remote.address, err: err.message }, 'connection error');
+      // ssh2 ends the connection on a keepalive timeout, but a peer that is gone never
+      // answers the FIN and 'close' would wait for TCP to give up: minutes of a ghost link.
+      if (err.level === 'client-timeout') socket!.destroy();
+    });
     conn.on('authentication', (auth) => this.#authenticate(conn, state, auth));
     conn.once('ready', () => {
       this.#leaveUnauthenticated(state);

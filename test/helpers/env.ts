@@ -43,11 +43,11 @@ export function missing(program: string, debianPackage: string): string | false 
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. For conditions no event announces. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs: number, what: string, intervalMs = 25): Promise<T> {
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs: number, what: string, intervalMs = 25): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
-    if (v) return v;
+    if (v) return v as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }

@@ -13,11 +13,11 @@ import { run } from '../helpers/env.ts';
 type Cleanup = { after(fn: () => unknown): void };
 
 /** A relay process with an admin, a throwaway sshd, and an approved device 'cam' whose agent runs as a process. */
-async function setup(t: Cleanup) {
+async function setup(t: Cleanup, relayArgs: string[] = []) {
   const dir = tempDir(t);
   const admin = makeKey(dir, 'admin_key');
   const dataDir = join(dir, 'relay');
-  const relay = await spawnRelay(t, dataDir, ['--admin-key', `${admin.path}.pub`]);
+  const relay = await spawnRelay(t, dataDir, ['--admin-key', `${admin.path}.pub`, ...relayArgs]);
   const sshd = await startThrowawaySshd(join(dir, 'sshd'), [admin.pub]);
   t.after(() => sshd.stop());
   const relayKeyLine = readFileSync(join(dataDir, 'ssh_host_ed25519_key.pub'), 'utf8').trim();
@@ -119,4 +119,27 @@ test('SIGTERM stops the relay cleanly: devices are marked offline with the reaso
   const [d] = JSON.parse(r.stdout) as Record<string, unknown>[];
   assert.equal(d!.online, false);
   assert.equal(d!.lastDisconnectReason, 'relay shutdown');
+});
+
+test('a frozen agent is noticed by the relay keepalive and shown offline with the reason', { timeout: 60_000 }, async (t) => {
+  const s = await setup(t, ['--keepalive-interval', '1s', '--keepalive-count', '2']);
+  s.agent.proc.kill('SIGSTOP');
+  t.after(() => s.agent.proc.kill('SIGCONT'));
+  const frozenAt = Date.now();
+  const d = await eventually(async () => {
+    const d = await device(s.op, 'cam');
+    return d?.online === false ? d : undefined;
+  }, 10_000, 'the relay to notice the frozen agent');
+  assert.equal(d.lastDisconnectReason, 'keepalive timeout');
+  t.diagnostic(`noticed after ${Date.now() - frozenAt} ms with keepalive 1 s x 2`);
+});
+
+test('an agent killed with SIGKILL shows as offline at once: connection lost', { timeout: 60_000 }, async (t) => {
+  const s = await setup(t);
+  await s.agent.stop('SIGKILL');
+  const d = await eventually(async () => {
+    const d = await device(s.op, 'cam');
+    return d?.online === false ? d : undefined;
+  }, 5_000, 'the device to be offline');
+  assert.equal(d.lastDisconnectReason, 'connection lost');
 });
