@@ -134,8 +134,10 @@ export class FrontDoor {
     });
     conn.on('authentication', (auth) => this.#authenticate(conn, state, auth));
     conn.once('ready', () => {
-      this.#leaveUnauthenticated(state);
       const p = state.principal!;
+      // Anyone may log in to enrol (the token is checked afterwards), so an enrolling
+      // connection stays under the unauthenticated limits and the login grace timer.
+      if (p.kind !== 'enroll') this.#leaveUnauthenticated(state);
       if (p.kind === 'operator') serveOperator(this.#ctx, conn, p.op, remote);
       else if (p.kind === 'device') serveDeviceLink(this.#ctx, conn, p.name, remote, info.header.versions.software || null);
       else serveEnrollment(this.#ctx, conn, p.key, remote);
