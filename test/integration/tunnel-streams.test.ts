@@ -42,3 +42,10 @@ test('32 channels at once over one link each carry their own bytes', async () =>
   const results = await Promise.all(inputs.map((input) => ssh(f.admin, ['-W', 'counter:22', 'relay'], { input })));
   results.forEach((r, i) => assert.equal(r.stdout, `${inputs[i]!.length} ${createHash('sha256').update(inputs[i]!).digest('hex')}\n`, `channel ${i}: ${r.stderr}`));
 });
+
+test('when the device cannot reach its SSH target, the operator is told so', async () => {
+  await f.device('broken', { config: { sshTarget: { host: '127.0.0.1', port: 1 } } });
+  const r = await ssh(f.admin, ['-W', 'broken:22', 'relay'], { input: '' });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /open failed: connect failed: device 'broken' could not reach its SSH target/);
+});
