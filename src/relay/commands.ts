@@ -57,6 +57,9 @@ function parse(args: string[], options: ParseArgsConfig['options'], positionals:
   return { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals };
 }
 
+/** A plain decimal whole number, or NaN (Number() would take 0x10 and 1e3). */
+function wholeNumber(text: string): number { return /^\d{1,9}$/.test(text) ? Number(text) : NaN; }
+
 function iso(ms: number | null): string | null { return ms === null ? null : new Date(ms).toISOString(); }
 
 function table(rows: string[][]): string {
@@ -107,7 +110,7 @@ function tokenCreate(ctx: CommandContext, args: string[]): CommandResult {
   const ttl = values.ttl === undefined ? LIMITS.tokenDefaultTtlMs : parseDuration(values.ttl as string);
   if (ttl === null || ttl <= 0) problems.push(`--ttl '${values.ttl}' is not a duration like 15m, 1h or 7d`);
   else if (ttl > LIMITS.tokenMaxTtlMs) problems.push(`--ttl is longer than the longest allowed (${LIMITS.tokenMaxTtlMs / 86_400_000}d)`);
-  const uses = values.uses === undefined ? 1 : Number(values.uses);
+  const uses = values.uses === undefined ? 1 : wholeNumber(values.uses as string);
   if (!Number.isInteger(uses) || uses < 1 || uses > 100_000) problems.push(`--uses '${values.uses}' must be a whole number from 1 to 100000`);
   const name = (values.name as string | undefined) ?? null;
   if (name !== null) {
@@ -134,6 +137,7 @@ function tokenCreate(ctx: CommandContext, args: string[]): CommandResult {
 }
 
 function deviceCommand(ctx: CommandContext, verb: string | undefined, args: string[]): CommandResult {
+  if (verb !== 'approve' && verb !== 'revoke' && verb !== 'rm') throw new UsageError(`unknown device command '${verb ?? ''}': use approve, revoke or rm`);
   const { values, positionals } = parse(args, {}, 1);
   const name = positionals[0]!;
   const device = ctx.store.getDevice(name);
@@ -153,8 +157,6 @@ function deviceCommand(ctx: CommandContext, verb: string | undefined, args: stri
       ctx.store.removeDevice(name);
       done = 'removed';
       break;
-    default:
-      throw new UsageError(`unknown device command '${verb}': use approve, revoke or rm`);
   }
   ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: `device.${verb}`, target: name, detail: {} });
   ctx.onDeviceChanged?.(name);
@@ -174,7 +176,11 @@ function userCommand(ctx: CommandContext, verb: string | undefined, args: string
     if (keyTexts.length === 0) problems.push("--key is required: the user's public key, e.g. --key \"$(cat ~/.ssh/id_ed25519.pub)\"");
     const keys: PublicKey[] = [];
     for (const k of keyTexts) {
-      try { keys.push(parsePublicKey(k)); } catch (err) { problems.push(`--key: ${(err as Error).message}`); }
+      try {
+        const key = parsePublicKey(k);
+        if (keys.some((other) => other.fingerprint === key.fingerprint)) problems.push(`--key ${key.fingerprint} is given twice`);
+        else keys.push(key);
+      } catch (err) { problems.push(`--key: ${(err as Error).message}`); }
     }
     if (problems.length) throw new UsageError(problems.join('\n'));
     ctx.store.addUser(name, role as Role, keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), ctx.now);
@@ -210,12 +216,12 @@ function audit(ctx: CommandContext, args: string[]): CommandResult {
   let since: number | undefined;
   if (values.since !== undefined) {
     const d = parseDuration(values.since as string);
-    const t = Date.parse(values.since as string);
+    const t = /^\d{4}-\d{2}-\d{2}/.test(values.since as string) ? Date.parse(values.since as string) : NaN;
     if (d !== null) since = ctx.now - d;
     else if (!Number.isNaN(t)) since = t;
     else problems.push(`--since '${values.since}' is neither a duration (1h) nor a date (2026-01-31T12:00Z)`);
   }
-  const limit = values.limit === undefined ? 100 : Number(values.limit);
+  const limit = values.limit === undefined ? 100 : wholeNumber(values.limit as string);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) problems.push('--limit must be a whole number from 1 to 10000');
   if (problems.length) throw new UsageError(problems.join('\n'));
   const list = ctx.store.listAudit({ since, device: values.device as string | undefined, limit });
@@ -229,7 +235,10 @@ function whoami(ctx: CommandContext, args: string[]): CommandResult {
   return values.json ? json({ name, role, keyFingerprint }) : ok(`${name} (${role})${keyFingerprint ? ` key ${keyFingerprint}` : ''}\n`);
 }
 
-/** Runs one operator command. Never throws: every failure becomes a message and an exit code. */
+/**
+ * Runs one operator command. Every expected failure becomes a message and an exit code;
+ * only the unexpected (a bug, a failing disk) is thrown, for the caller to log and report.
+ */
 export function runCommand(ctx: CommandContext, words: readonly string[]): CommandResult {
   const [command, ...rest] = words;
   try {

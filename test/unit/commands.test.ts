@@ -1,0 +1,427 @@
+// Covers src/relay/commands.ts: every operator command's human and --json output, usage errors, permissions and protections.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, beforeEach, describe, test } from 'node:test';
+import { generateKeyPair } from '../../src/common/ssh-keys.ts';
+import { LIMITS } from '../../src/protocol/limits.ts';
+import { decodeToken } from '../../src/protocol/token.ts';
+import { USAGE, runCommand, type CommandContext, type CommandResult } from '../../src/relay/commands.ts';
+import { openSqliteStore } from '../../src/relay/sqlite-store.ts';
+import type { Role, Store } from '../../src/relay/store.ts';
+
+const NOW = Date.UTC(2026, 0, 31, 12, 0, 0);
+const ISO_NOW = new Date(NOW).toISOString();
+const RELAY = { publicAddress: 'relay.example.com:2222', fingerprint: 'SHA256:C//Tglso7zmuD9Q3TUgi+JMTYVxc/jFEQohjF+71yg8' };
+const RSA_LINE = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDA4mXeMuVTbNPgEHyGGXjxbgbjkWdnqhZEKFiA8Qe7X7ARR85p0mSWFNe9FFgXJYiUZJ4FfyBUzppfS7WMtmnAO/PiEyXgNbXfF3DGcHS2CW5bHeOAbn5sDtAAJSK7r4CdcsOqiK/kh9tCmygI5/wDzsTNqtJbtB/tIwmZjoq6Rw== rsa';
+const HELP_HINT = "run 'help' for every command and its flags\n";
+
+const dir = mkdtempSync(join(tmpdir(), 'ferry-commands-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let fileCount = 0;
+
+const adminKey = generateKeyPair('admin').publicKey;
+const keys = Array.from({ length: 4 }, (_, i) => generateKeyPair(`k${i}`).publicKey);
+
+let store: Store;
+let changed: string[];
+beforeEach(() => {
+  store = openSqliteStore(join(dir, `store-${++fileCount}.db`));
+  store.addUser('admin', 'admin', [{ fingerprint: adminKey.fingerprint, line: adminKey.line }], NOW - 1000);
+  changed = [];
+});
+afterEach(() => store.close());
+
+function ctx(actor: { name: string; role: Role; keyFingerprint?: string | null } = { name: 'admin', role: 'admin' }, now = NOW): CommandContext {
+  return {
+    store, now, relay: RELAY,
+    actor: { name: actor.name, role: actor.role, keyFingerprint: actor.keyFingerprint === undefined ? adminKey.fingerprint : actor.keyFingerprint },
+    onDeviceChanged: (name) => changed.push(name),
+  };
+}
+
+/** Runs a command line (split on spaces) as `admin`, or as the given actor. */
+function run(line: string | string[], c: CommandContext = ctx()): CommandResult {
+  return runCommand(c, typeof line === 'string' ? line.split(' ').filter(Boolean) : line);
+}
+
+function ok(r: CommandResult): CommandResult {
+  assert.equal(r.code, 0, `expected success, got ${JSON.stringify(r)}`);
+  return r;
+}
+
+function jsonOf(r: CommandResult): unknown {
+  ok(r);
+  assert.equal(r.stderr, '');
+  return JSON.parse(r.stdout) as unknown;
+}
+
+function usage(r: CommandResult, message: string, full = false): void {
+  assert.deepEqual(r, { code: 2, stdout: '', stderr: `ferry: ${message}\n${full ? `\n${USAGE}\n` : HELP_HINT}` });
+}
+
+function refused(r: CommandResult, message: string): void {
+  assert.deepEqual(r, { code: 1, stdout: '', stderr: `ferry: ${message}\n` });
+}
+
+/** Enrols a device through a token, the way an agent would, and returns its name. */
+function enrol(name: string, opts: { approve?: boolean; labels?: string[]; key?: string } = {}): string {
+  const args = ['token', 'create', '--name', name, ...(opts.approve ? ['--approve'] : []), ...(opts.labels ?? []).flatMap((l) => ['--label', l])];
+  const r = ok(run(args));
+  const decoded = decodeToken(r.stdout.trim());
+  assert.ok('claims' in decoded);
+  store.redeemToken({
+    id: decoded.claims.id, secretHash: createHash('sha256').update(decoded.claims.secret).digest(), requestedName: null, fallbackName: null,
+    keyFingerprint: opts.key ?? `SHA256:${name}`, keyLine: `ssh-ed25519 AAAA${name}`, now: NOW,
+  });
+  return name;
+}
+
+describe('help and unknown commands', () => {
+  test('no command, help and --help print the usage', () => {
+    for (const words of [[], ['help'], ['--help']]) assert.deepEqual(runCommand(ctx(), words), { code: 0, stdout: USAGE + '\n', stderr: '' });
+    assert.deepEqual(runCommand(ctx({ name: 'op', role: 'operator' }), ['help']).code, 0, 'operators get help too');
+  });
+
+  test('an unknown command is a usage error with the full usage', () => {
+    usage(run('frob'), "unknown command 'frob'", true);
+    usage(run('token'), "unknown token command '': use 'token create'", true);
+    usage(run('token delete'), "unknown token command 'delete': use 'token create'", true);
+    usage(run('user'), "unknown user command '': use add or rm", true);
+    usage(run('user frob x'), "unknown user command 'frob': use add or rm", true);
+  });
+
+  test('unknown flags and extra arguments are usage errors', () => {
+    const r = run('devices --frob');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^ferry: Unknown option '--frob'/);
+    assert.ok(r.stderr.endsWith(HELP_HINT));
+    usage(run('whoami extra'), "unexpected argument 'extra'");
+    usage(run('device approve'), 'expected 1 argument(s), got 0');
+    usage(run('device approve a b'), 'expected 1 argument(s), got 2');
+  });
+});
+
+describe('permissions', () => {
+  test('operators are refused admin commands, with exit 1 and a message', () => {
+    const op = ctx({ name: 'olga', role: 'operator' });
+    for (const line of ['token create', 'device approve x', 'device rm x', 'user add bob --key x', 'user rm admin', 'users', 'audit']) {
+      const word = line.split(' ')[0]!;
+      refused(run(line, op), `'${word}' is for admins only; you are an operator`);
+    }
+    assert.equal(store.listAudit({ limit: 10 }).length, 0, 'nothing happened');
+    assert.equal(store.countUsers(), 1);
+  });
+
+  test('operators may run whoami and devices', () => {
+    const op = ctx({ name: 'olga', role: 'operator', keyFingerprint: null });
+    assert.deepEqual(ok(run('whoami', op)).stdout, 'olga (operator)\n');
+    ok(run('devices', op));
+  });
+});
+
+describe('whoami', () => {
+  test('human and json', () => {
+    assert.deepEqual(run('whoami'), { code: 0, stdout: `admin (admin) key ${adminKey.fingerprint}\n`, stderr: '' });
+    assert.deepEqual(jsonOf(run('whoami --json')), { name: 'admin', role: 'admin', keyFingerprint: adminKey.fingerprint });
+    assert.deepEqual(jsonOf(run('whoami --json', ctx({ name: 'local:root', role: 'admin', keyFingerprint: null }))), { name: 'local:root', role: 'admin', keyFingerprint: null });
+  });
+});
+
+describe('devices', () => {
+  test('none yet: empty output and a hint on stderr; [] as json', () => {
+    assert.deepEqual(run('devices'), { code: 0, stdout: '', stderr: "no devices yet: 'token create' makes an enrollment token\n" });
+    assert.deepEqual(jsonOf(run('devices --json')), []);
+  });
+
+  test('a table and json with status, presence, last seen and labels', () => {
+    enrol('cam', { approve: true, labels: ['site=berlin', 'floor=2'] });
+    enrol('pump');
+    store.markOnline('cam', NOW - 60_000, '192.0.2.1:4000', '0.1.0');
+    store.markOnline('pump', NOW - 120_000, '192.0.2.2:4000', null);
+    store.markOffline('pump', NOW - 30_000, 'keepalive timeout');
+
+    const lines = ok(run('devices')).stdout.split('\n');
+    assert.equal(lines.length, 4, 'header, two rows, final newline');
+    assert.match(lines[0]!, /^NAME\s+STATUS\s+ONLINE\s+LAST SEEN\s+SINCE\s+ADDRESS\s+AGENT\s+LAST DISCONNECT\s+LABELS$/);
+    assert.deepEqual(lines[1]!.split(/\s{2,}/), ['cam', 'approved', 'online', 'now', new Date(NOW - 60_000).toISOString(), '192.0.2.1:4000', '0.1.0', '-', 'site=berlin,floor=2']);
+    assert.deepEqual(lines[2]!.split(/\s{2,}/), ['pump', 'pending', 'offline', new Date(NOW - 30_000).toISOString(), '-', '192.0.2.2:4000', '-', 'keepalive timeout', '-']);
+    assert.equal(lines[1]!.indexOf('approved'), lines[0]!.indexOf('STATUS'), 'columns line up');
+
+    assert.deepEqual(jsonOf(run('devices --json')), [
+      {
+        name: 'cam', status: 'approved', online: true, connectedSince: new Date(NOW - 60_000).toISOString(), lastSeen: ISO_NOW,
+        remoteAddress: '192.0.2.1:4000', agentVersion: '0.1.0', lastDisconnectReason: null, labels: { site: 'berlin', floor: '2' }, keyFingerprint: 'SHA256:cam',
+      },
+      {
+        name: 'pump', status: 'pending', online: false, connectedSince: null, lastSeen: new Date(NOW - 30_000).toISOString(),
+        remoteAddress: '192.0.2.2:4000', agentVersion: null, lastDisconnectReason: 'keepalive timeout', labels: {}, keyFingerprint: 'SHA256:pump',
+      },
+    ]);
+  });
+
+  test('a device that never connected shows never', () => {
+    enrol('new');
+    assert.deepEqual(ok(run('devices')).stdout.split('\n')[1]!.split(/\s{2,}/).slice(0, 4), ['new', 'pending', 'offline', 'never']);
+  });
+});
+
+describe('token create', () => {
+  test('default: one use, one hour, any name, waits for approval; the token redeems against the store', () => {
+    const r = ok(run('token create'));
+    const token = r.stdout.trim();
+    assert.equal(r.stdout, token + '\n');
+    const decoded = decodeToken(token);
+    assert.ok('claims' in decoded, JSON.stringify(decoded));
+    const { claims } = decoded;
+    assert.equal(claims.relay, RELAY.publicAddress);
+    assert.equal(claims.fingerprint, RELAY.fingerprint);
+    const expires = new Date(NOW + LIMITS.tokenDefaultTtlMs).toISOString();
+    assert.equal(r.stderr, `token ${claims.id} for any device name (the agent gives --name), 1 use, expires ${expires}, waits for 'device approve'\n`
+      + 'on the device: ferry agent --token TOKEN --state-dir /var/lib/ferry-agent --ssh-target 127.0.0.1:22\n');
+    const device = store.redeemToken({ id: claims.id, secretHash: createHash('sha256').update(claims.secret).digest(), requestedName: 'x', fallbackName: null, keyFingerprint: 'SHA256:x', keyLine: 'l', now: NOW + 1 });
+    assert.equal(device.status, 'pending');
+    const [entry] = store.listAudit({ limit: 10 });
+    assert.deepEqual(entry && { ...entry, id: 0 }, { id: 0, at: NOW, actor: 'admin', action: 'token.create', target: null, detail: { id: claims.id, expiresAt: NOW + LIMITS.tokenDefaultTtlMs, uses: 1, approve: false, labels: {} } });
+  });
+
+  test('every token is different', () => {
+    const a = ok(run('token create')).stdout;
+    const b = ok(run('token create')).stdout;
+    assert.notEqual(a, b);
+  });
+
+  test('--json with name, labels, ttl and --approve', () => {
+    const out = jsonOf(run('token create --name cam --label site=berlin --label floor=2 --ttl 7d --approve --json')) as Record<string, unknown>;
+    const decoded = decodeToken(out.token as string);
+    assert.ok('claims' in decoded);
+    assert.deepEqual(out, {
+      token: out.token, id: decoded.claims.id, expiresAt: new Date(NOW + 7 * 86_400_000).toISOString(), uses: 1, name: 'cam',
+      labels: { site: 'berlin', floor: '2' }, approve: true, relay: RELAY.publicAddress, fingerprint: RELAY.fingerprint,
+    });
+    const d = store.redeemToken({ id: decoded.claims.id, secretHash: createHash('sha256').update(decoded.claims.secret).digest(), requestedName: null, fallbackName: 'host', keyFingerprint: 'SHA256:c', keyLine: 'l', now: NOW });
+    assert.deepEqual([d.name, d.status, d.labels], ['cam', 'approved', { site: 'berlin', floor: '2' }]);
+  });
+
+  test('human output for a named, approving token and for several uses', () => {
+    assert.match(ok(run('token create --name cam --approve')).stderr, /^token [0-9a-f]{16} for device 'cam', 1 use, expires .*, approved on enrollment\n/);
+    assert.match(ok(run('token create --uses 5 --ttl 30m')).stderr, new RegExp(`, 5 uses, expires ${new Date(NOW + 1_800_000).toISOString()}, `));
+  });
+
+  test('--ttl must be a positive duration no longer than the maximum', () => {
+    usage(run('token create --ttl abc'), "--ttl 'abc' is not a duration like 15m, 1h or 7d");
+    usage(run('token create --ttl 0s'), "--ttl '0s' is not a duration like 15m, 1h or 7d");
+    usage(run('token create --ttl 31d'), '--ttl is longer than the longest allowed (30d)');
+    ok(run('token create --ttl 30d'));
+  });
+
+  test('--uses must be a whole number from 1 to 100000', () => {
+    for (const uses of ['0', '-1', '1.5', 'abc', '100001', '']) usage(run(['token', 'create', `--uses=${uses}`]), `--uses '${uses}' must be a whole number from 1 to 100000`);
+    ok(run('token create --uses 100000'));
+  });
+
+  test('--name must be a free device name, with one use', () => {
+    usage(run('token create --name Cam'), "device name 'Cam' has upper-case letters; OpenSSH lowercases host names, so use 'cam'");
+    usage(run('token create --name=-x'), "device name '-x' is not a DNS label: use 1-63 of a-z, 0-9 and '-', not starting or ending with '-'");
+    enrol('cam');
+    usage(run('token create --name cam'), "a device named 'cam' is enrolled already: 'device rm cam' first, or pick another name");
+    usage(run('token create --name other --uses 2'), '--name fixes one device name, so it goes with a single use (drop --uses)');
+  });
+
+  test('bad labels, and every problem at once', () => {
+    usage(run('token create --label nokv'), "label 'nokv' has no '=': write key=value");
+    usage(run('token create --ttl x --uses 0 --name Bad_ --label A=1 --label ok=1 --label b'), [
+      "--ttl 'x' is not a duration like 15m, 1h or 7d",
+      "--uses '0' must be a whole number from 1 to 100000",
+      "device name 'Bad_' is not a DNS label: use 1-63 of a-z, 0-9 and '-', not starting or ending with '-'",
+      '--name fixes one device name, so it goes with a single use (drop --uses)',
+      "label key 'A' is invalid: use lowercase letters, digits, '_', '.', '/', '-'",
+      "label 'b' has no '=': write key=value",
+    ].join('\n'));
+    assert.equal(store.listAudit({ limit: 10 }).length, 0, 'no token was made');
+  });
+});
+
+describe('device approve, revoke, rm', () => {
+  test('approve a pending device: human and json, audited, live link told', () => {
+    enrol('cam');
+    assert.deepEqual(run('device approve cam'), { code: 0, stdout: "device 'cam' approved\n", stderr: '' });
+    assert.equal(store.getDevice('cam')?.status, 'approved');
+    assert.deepEqual(changed, ['cam']);
+    assert.deepEqual(jsonOf(run('device approve cam --json')), { name: 'cam', result: 'approved' });
+    const last = store.listAudit({ device: 'cam', limit: 1 })[0]!;
+    assert.deepEqual([last.actor, last.action, last.target, last.at], ['admin', 'device.approve', 'cam', NOW]);
+  });
+
+  test('revoke, then approving again is refused', () => {
+    enrol('cam', { approve: true });
+    assert.deepEqual(run('device revoke cam'), { code: 0, stdout: "device 'cam' revoked\n", stderr: '' });
+    assert.equal(store.getDevice('cam')?.status, 'revoked');
+    assert.deepEqual(changed, ['cam']);
+    refused(run('device approve cam'), "device 'cam' is revoked; a revoked device cannot be approved again: 'device rm cam' and enrol it anew");
+    assert.equal(store.getDevice('cam')?.status, 'revoked');
+    assert.deepEqual(changed, ['cam'], 'a refusal changes nothing');
+    assert.deepEqual(jsonOf(run('device revoke cam --json')), { name: 'cam', result: 'revoked' });
+  });
+
+  test('rm forgets the device; its name can be used again', () => {
+    enrol('cam');
+    assert.deepEqual(run('device rm cam'), { code: 0, stdout: "device 'cam' removed\n", stderr: '' });
+    assert.equal(store.getDevice('cam'), null);
+    assert.deepEqual(changed, ['cam']);
+    assert.deepEqual(store.listAudit({ device: 'cam', limit: 10 }).map((a) => a.action), ['token.create', 'device.rm']);
+    enrol('cam', { key: 'SHA256:new' });
+    assert.deepEqual(jsonOf(run('device rm cam --json')), { name: 'cam', result: 'removed' });
+  });
+
+  test('an unknown device is not found; an unknown verb is a usage error', () => {
+    for (const verb of ['approve', 'revoke', 'rm']) refused(run(`device ${verb} ghost`), "no device named 'ghost'; 'devices' lists them");
+    enrol('cam');
+    usage(run('device frob cam'), "unknown device command 'frob': use approve, revoke or rm", true);
+    assert.deepEqual(changed, []);
+  });
+});
+
+describe('user add, rm, users', () => {
+  test('add an operator (default role) and an admin with two keys: human and json', () => {
+    assert.deepEqual(run(['user', 'add', 'bob', '--key', `${keys[0]!.line} bob@laptop`]), { code: 0, stdout: "user 'bob' added as operator\n", stderr: '' });
+    assert.deepEqual(store.getUser('bob')?.keys, [{ fingerprint: keys[0]!.fingerprint, line: keys[0]!.line }]);
+    assert.deepEqual(jsonOf(run(['user', 'add', 'carol', '--key', keys[1]!.line, '--key', keys[2]!.line, '--role', 'admin', '--json'])),
+      { name: 'carol', role: 'admin', keys: [keys[1]!.fingerprint, keys[2]!.fingerprint] });
+    assert.equal(store.getUser('carol')?.role, 'admin');
+    const entry = store.listAudit({ device: 'carol', limit: 1 })[0]!;
+    assert.deepEqual([entry.action, entry.detail], ['user.add', { role: 'admin', keys: [keys[1]!.fingerprint, keys[2]!.fingerprint] }]);
+  });
+
+  test('every problem at once: name, reserved name, role, missing or bad key', () => {
+    usage(run('user add Bob --role root'), [
+      "user name 'Bob' is invalid: use up to 32 of a-z, 0-9, '_', '.', '-', starting with a letter or '_'",
+      "--role 'root' is not one of admin, operator",
+      '--key is required: the user\'s public key, e.g. --key "$(cat ~/.ssh/id_ed25519.pub)"',
+    ].join('\n'));
+    usage(run(['user', 'add', 'ferry-agent', '--key', RSA_LINE]), [
+      "user name 'ferry-agent' is reserved: names starting with 'ferry-' belong to agents",
+      "--key: key type ssh-rsa is not accepted: ferry uses Ed25519 keys only (make one with 'ssh-keygen -t ed25519')",
+    ].join('\n'));
+    usage(run(['user', 'add', 'bob', '--key', 'garbage']), "--key: not an OpenSSH public key: expected one line like 'ssh-ed25519 AAAA… comment'");
+    usage(run(['user', 'add', '--key', keys[0]!.line]), 'expected 1 argument(s), got 0');
+    assert.equal(store.countUsers(), 1);
+  });
+
+  test('conflicts with existing users and keys are refused', () => {
+    ok(run(['user', 'add', 'bob', '--key', keys[0]!.line]));
+    refused(run(['user', 'add', 'bob', '--key', keys[1]!.line]), "user 'bob' exists already; remove it first with 'user rm bob'");
+    refused(run(['user', 'add', 'eve', '--key', adminKey.line]), `key ${adminKey.fingerprint} belongs to user 'admin' already: every operator needs a key of their own`);
+    assert.equal(store.getUser('eve'), null);
+  });
+
+  test('rm removes an operator: human and json', () => {
+    ok(run(['user', 'add', 'bob', '--key', keys[0]!.line]));
+    ok(run(['user', 'add', 'dan', '--key', keys[1]!.line]));
+    assert.deepEqual(run('user rm bob'), { code: 0, stdout: "user 'bob' removed\n", stderr: '' });
+    assert.equal(store.getUser('bob'), null);
+    assert.deepEqual(jsonOf(run('user rm dan --json')), { name: 'dan', result: 'removed' });
+    assert.deepEqual(store.listAudit({ device: 'bob', limit: 10 }).map((a) => a.action), ['user.add', 'user.rm']);
+  });
+
+  test('nobody removes themselves, unknown users are not found', () => {
+    refused(run('user rm admin'), 'you cannot remove yourself; ask another admin');
+    refused(run('user rm ghost'), "no user named 'ghost'; 'users' lists them");
+    assert.equal(store.countUsers(), 1);
+  });
+
+  test('the last admin cannot be removed; one of two can', () => {
+    ok(run(['user', 'add', 'carol', '--key', keys[0]!.line, '--role', 'admin']));
+    const asCarol = ctx({ name: 'carol', role: 'admin' });
+    // A local admin (not a user) runs into the last-admin rule once carol is gone.
+    const local = ctx({ name: 'local:root', role: 'admin', keyFingerprint: null });
+    ok(run('user rm admin', asCarol));
+    refused(run('user rm carol', local), "'carol' is the last admin; add another admin first");
+    assert.equal(store.getUser('carol')?.role, 'admin');
+  });
+
+  test('users: table and json', () => {
+    ok(run(['user', 'add', 'bob', '--key', keys[0]!.line, '--key', keys[1]!.line]));
+    const fps = [keys[0]!.fingerprint, keys[1]!.fingerprint].sort();
+    const lines = ok(run('users')).stdout.split('\n');
+    assert.match(lines[0]!, /^NAME\s+ROLE\s+KEYS$/);
+    assert.deepEqual(lines[1]!.split(/\s{2,}/), ['admin', 'admin', adminKey.fingerprint]);
+    assert.deepEqual(lines[2]!.split(/\s{2,}/), ['bob', 'operator', fps.join(' ')]);
+    assert.equal(lines[3], '');
+    assert.deepEqual(jsonOf(run('users --json')), [
+      { name: 'admin', role: 'admin', createdAt: new Date(NOW - 1000).toISOString(), keys: [adminKey.fingerprint] },
+      { name: 'bob', role: 'operator', createdAt: ISO_NOW, keys: fps },
+    ]);
+  });
+});
+
+describe('audit', () => {
+  beforeEach(() => {
+    store.audit({ at: NOW - 3 * 3_600_000, actor: 'admin', action: 'device.approve', target: 'old', detail: {} });
+    store.audit({ at: NOW - 30 * 60_000, actor: 'admin', action: 'device.revoke', target: 'cam', detail: { why: 'lost' } });
+    store.audit({ at: NOW - 60_000, actor: 'bob', action: 'token.create', target: null, detail: { id: 't1' } });
+  });
+
+  test('human output, oldest first; empty output when nothing matches', () => {
+    assert.deepEqual(run('audit'), {
+      code: 0, stderr: '', stdout: [
+        `${new Date(NOW - 3 * 3_600_000).toISOString()}  admin  device.approve old`,
+        `${new Date(NOW - 30 * 60_000).toISOString()}  admin  device.revoke cam {"why":"lost"}`,
+        `${new Date(NOW - 60_000).toISOString()}  bob  token.create {"id":"t1"}`,
+      ].join('\n') + '\n',
+    });
+    assert.deepEqual(run('audit --device nothing'), { code: 0, stdout: '', stderr: '' });
+  });
+
+  test('--json with dates', () => {
+    const list = jsonOf(run('audit --device cam --json')) as Record<string, unknown>[];
+    assert.equal(list.length, 1);
+    assert.deepEqual({ ...list[0], id: 0 }, { id: 0, at: new Date(NOW - 30 * 60_000).toISOString(), actor: 'admin', action: 'device.revoke', target: 'cam', detail: { why: 'lost' } });
+  });
+
+  test('--since takes a duration before now or a date', () => {
+    const actions = (line: string) => (jsonOf(run(`${line} --json`)) as { action: string }[]).map((a) => a.action);
+    assert.deepEqual(actions('audit --since 1h'), ['device.revoke', 'token.create']);
+    assert.deepEqual(actions('audit --since 5m'), ['token.create']);
+    assert.deepEqual(actions('audit --since 1d'), ['device.approve', 'device.revoke', 'token.create']);
+    assert.deepEqual(actions(`audit --since ${new Date(NOW - 31 * 60_000).toISOString()}`), ['device.revoke', 'token.create']);
+    assert.deepEqual(actions('audit --since 2026-01-31T11:50Z'), ['token.create']);
+    assert.deepEqual(actions('audit --limit 2'), ['device.revoke', 'token.create'], '--limit keeps the newest');
+  });
+
+  test('bad --since and --limit are usage errors, reported together', () => {
+    usage(run('audit --since yesterday-ish'), "--since 'yesterday-ish' is neither a duration (1h) nor a date (2026-01-31T12:00Z)");
+    usage(run('audit --since soon --limit 0'), "--since 'soon' is neither a duration (1h) nor a date (2026-01-31T12:00Z)\n--limit must be a whole number from 1 to 10000");
+    for (const limit of ['0', '10001', '2.5', 'x']) usage(run(['audit', '--limit', limit]), '--limit must be a whole number from 1 to 10000');
+  });
+});
+
+describe('argument checks found by review', () => {
+  test('an unknown device sub-command is a usage error even for an unknown device', () => {
+    const r = run('device frob ghost');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown device command 'frob'/);
+  });
+
+  test('audit --since takes a duration or a date, not any number', () => {
+    const r = run('audit --since 1');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--since '1' is neither a duration/);
+    ok(run('audit --since 2026-01-01'));
+  });
+
+  test('--uses and --limit take plain decimal numbers only', () => {
+    for (const line of ['token create --uses 0x10', 'token create --uses 1e3', 'audit --limit 1e3']) {
+      assert.equal(run(line).code, 2, line);
+    }
+    ok(run('token create --uses 10'));
+  });
+
+  test('the same key twice in user add is called that', () => {
+    const r = run(['user', 'add', 'bob', '--key', keys[0]!.line, '--key', keys[0]!.line]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--key SHA256:\S+ is given twice/);
+  });
+});
