@@ -37,7 +37,7 @@ function relayAddress(text: string): { host: string; port: number } {
   return a;
 }
 
-async function enroll(config: Readonly<AgentConfig>, key: KeyPair, log: Logger, clock: Clock, signal: AbortSignal): Promise<Enrollment> {
+async function enroll(config: Readonly<AgentConfig>, key: KeyPair, hostKey: KeyPair, log: Logger, clock: Clock, signal: AbortSignal): Promise<Enrollment> {
   if (config.token === null) {
     throw new FerryError('FERRY_CONFIG_INVALID', `${config.stateDir} holds no enrollment yet: the first run needs --token (from 'token create' on the relay)`);
   }
@@ -55,7 +55,7 @@ async function enroll(config: Readonly<AgentConfig>, key: KeyPair, log: Logger, 
     attempt: async () => {
       const client = await connectToRelay({ host, port, fingerprint: claims.fingerprint, key, username: ENROLL_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs });
       try {
-        const answer = await requestEnrollment(client, { tokenId: claims.id, secret: claims.secret, name: config.name, hostname: deviceNameFromHostname(hostname()) });
+        const answer = await requestEnrollment(client, { tokenId: claims.id, secret: claims.secret, name: config.name, hostname: deviceNameFromHostname(hostname()), hostKey: hostKey.publicKey.line });
         result = { relay, fingerprint: claims.fingerprint, name: answer.name, sshTarget: config.sshTarget ?? DEFAULT_SSH_TARGET };
         writeEnrollment(config.stateDir, result);
         log.info({ device: answer.name, status: answer.status, relay }, answer.status === 'approved' ? 'enrolled' : "enrolled; waiting for an admin to run 'device approve'");
@@ -83,11 +83,11 @@ async function enroll(config: Readonly<AgentConfig>, key: KeyPair, log: Logger, 
 export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Logger; clock?: Clock }): Promise<Agent> {
   const clock = deps.clock ?? systemClock;
   const log = deps.log;
-  const { key } = openStateDir(config.stateDir);
+  const { key, hostKey } = openStateDir(config.stateDir);
   const lifetime = new AbortController();
   let enrollment = readEnrollment(config.stateDir);
   if (enrollment === null) {
-    enrollment = await enroll(config, key, log, clock, lifetime.signal);
+    enrollment = await enroll(config, key, hostKey, log, clock, lifetime.signal);
   } else {
     if (config.token !== null) log.warn({ device: enrollment.name }, `already enrolled as '${enrollment.name}'; --token is ignored`);
     if (config.sshTarget !== null && (config.sshTarget.host !== enrollment.sshTarget.host || config.sshTarget.port !== enrollment.sshTarget.port)) {
@@ -127,9 +127,10 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
     onWait: (delayMs) => log.debug({ delayMs }, 'waiting before the next attempt'),
   });
 
-  return Object.assign(events, {
+  // defineProperty, not Object.assign: assign would copy the getter's value once instead of the getter.
+  Object.defineProperty(events, 'online', { get: () => current !== null, enumerable: true });
+  return Object.assign(events as EventEmitter & { readonly online: boolean }, {
     enrollment: e,
-    get online() { return current !== null; },
     waitUntilUp: () => (current !== null ? Promise.resolve() : new Promise<void>((resolve) => events.once('up', () => resolve()))),
     async stop() {
       lifetime.abort();

@@ -16,12 +16,16 @@ export interface Enrollment {
 
 const ENROLLMENT_FILE = 'agent.json';
 
-/** Opens the state dir (0700), creating the identity key on first use. */
-export function openStateDir(dir: string): { key: KeyPair; created: boolean } {
+/**
+ * Opens the state dir (0700), creating on first use the identity key (how the agent logs in
+ * to the relay) and the host key (how its embedded SSH server proves itself to operators).
+ */
+export function openStateDir(dir: string): { key: KeyPair; hostKey: KeyPair; created: boolean } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const k = loadOrCreateKey(join(dir, 'id_ed25519'), 'ferry-agent');
-  return { key: { privateKey: k.privateKey, publicKey: k.publicKey }, created: k.created };
+  const h = loadOrCreateKey(join(dir, 'ssh_host_ed25519_key'), 'ferry-device');
+  return { key: { privateKey: k.privateKey, publicKey: k.publicKey }, hostKey: { privateKey: h.privateKey, publicKey: h.publicKey }, created: k.created };
 }
 
 /** The saved enrollment, or null before the first successful one. */

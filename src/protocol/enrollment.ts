@@ -11,6 +11,8 @@ export interface EnrollRequest {
   name: string | null;
   /** The device's host name as a DNS label: the name when neither token nor --name gives one. */
   hostname: string | null;
+  /** The device's SSH host key line (`ssh-ed25519 AAAA…`) for its embedded server, published to operators. */
+  hostKey?: string | null;
 }
 
 /** What the relay answers. */
@@ -29,8 +31,8 @@ export function parseEnrollCommand(command: string): EnrollRequest | null {
   try {
     const o = JSON.parse(command.slice(ENROLL_COMMAND.length + 1)) as Record<string, unknown>;
     const optional = (v: unknown) => v === null || typeof v === 'string';
-    if (typeof o.tokenId !== 'string' || typeof o.secret !== 'string' || !optional(o.name) || !optional(o.hostname)) return null;
-    return { tokenId: o.tokenId, secret: o.secret, name: o.name as string | null, hostname: o.hostname as string | null };
+    if (typeof o.tokenId !== 'string' || typeof o.secret !== 'string' || !optional(o.name) || !optional(o.hostname) || !optional(o.hostKey ?? null)) return null;
+    return { tokenId: o.tokenId, secret: o.secret, name: o.name as string | null, hostname: o.hostname as string | null, hostKey: (o.hostKey ?? null) as string | null };
   } catch {
     return null;
   }

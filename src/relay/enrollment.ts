@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Connection } from 'ssh2';
 import { isFerryError } from '../common/errors.ts';
-import type { PublicKey } from '../common/ssh-keys.ts';
+import { parsePublicKey, type PublicKey } from '../common/ssh-keys.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { deviceNameProblem } from '../protocol/names.ts';
 import { parseEnrollCommand, type EnrollResponse } from '../protocol/enrollment.ts';
@@ -27,13 +27,18 @@ export function serveEnrollment(ctx: RelayContext, conn: Connection, key: Public
       const ch = acceptExec();
       let answer: EnrollResponse;
       const nameProblem = [req.name, req.hostname].map((n) => (n === null ? null : deviceNameProblem(n))).find((p) => p !== null) ?? null;
-      if (nameProblem) {
-        answer = { ok: false, code: 'FERRY_TOKEN_REFUSED', message: nameProblem };
+      let hostKeyLine: string | null = null;
+      let hostKeyProblem: string | null = null;
+      if (req.hostKey != null) {
+        try { hostKeyLine = parsePublicKey(req.hostKey).line; } catch (err) { hostKeyProblem = `the device's host key: ${(err as Error).message}`; }
+      }
+      if (nameProblem || hostKeyProblem) {
+        answer = { ok: false, code: 'FERRY_TOKEN_REFUSED', message: (nameProblem ?? hostKeyProblem)! };
       } else {
         try {
           const device = ctx.store.redeemToken({
             id: req.tokenId, secretHash: createHash('sha256').update(req.secret).digest(),
-            requestedName: req.name, fallbackName: req.hostname, keyFingerprint: key.fingerprint, keyLine: key.line, now: ctx.clock.now(),
+            requestedName: req.name, fallbackName: req.hostname, keyFingerprint: key.fingerprint, keyLine: key.line, hostKeyLine, now: ctx.clock.now(),
           });
           ctx.store.audit({ at: ctx.clock.now(), actor: device.name, action: 'device.enroll', target: device.name, detail: { token: req.tokenId, key: key.fingerprint, status: device.status, remote: remote.address } });
           log.info({ device: device.name, status: device.status }, 'device enrolled');

@@ -145,21 +145,25 @@ export class FrontDoor {
   }
 
   #authenticate(conn: Connection, state: PendingState, auth: AuthContext): void {
-    if (++state.attempts > this.#ctx.config.maxAuthAttempts) {
-      this.#ctx.log.info({ remote: state.address, user: auth.username }, 'too many authentication attempts');
-      auth.reject();
-      conn.end();
-      return;
-    }
-    if (auth.method !== 'publickey') return auth.reject(['publickey']);
+    // Like OpenSSH's MaxAuthTries, only failures count: not the 'none' probe every client
+    // starts with, and not a key query that the relay answers with "this key would do".
+    const fail = () => {
+      if (++state.attempts >= this.#ctx.config.maxAuthAttempts) {
+        this.#ctx.log.info({ remote: state.address, user: auth.username }, 'too many authentication failures');
+        auth.reject();
+        conn.end();
+        return;
+      }
+      auth.reject(['publickey']);
+    };
+    if (auth.method === 'none') return auth.reject(['publickey']);
+    if (auth.method !== 'publickey') return fail();
     const pk = auth as PublicKeyAuthContext;
     const principal = this.#principalFor(pk.username, pk.key.algo, pk.key.data);
-    if (principal === null) return pk.reject(['publickey']);
+    if (principal === null) return fail();
     if (!pk.signature) return pk.accept(); // The client asks whether this key would do; it still has to sign.
     const parsed = utils.parseKey(pk.key.data);
-    if (parsed instanceof Error || Array.isArray(parsed) || pk.blob === undefined || parsed.verify(pk.blob, pk.signature, pk.hashAlgo) !== true) {
-      return pk.reject(['publickey']);
-    }
+    if (parsed instanceof Error || Array.isArray(parsed) || pk.blob === undefined || parsed.verify(pk.blob, pk.signature, pk.hashAlgo) !== true) return fail();
     state.principal = principal;
     pk.accept();
   }

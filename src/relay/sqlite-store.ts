@@ -54,12 +54,14 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_at ON audit(at);
   CREATE INDEX audit_target ON audit(target, at);
   `,
+  // The device's own SSH host key (its embedded server), reported at enrollment.
+  `ALTER TABLE devices ADD COLUMN host_key_line TEXT;`,
 ];
 
 interface DeviceRow {
   name: string; status: DeviceStatus; key_fingerprint: string; key_line: string; labels: string; created_at: number;
   online_since: number | null; last_seen: number | null; remote_address: string | null; agent_version: string | null;
-  last_disconnect_reason: DisconnectReason | null;
+  last_disconnect_reason: DisconnectReason | null; host_key_line: string | null;
 }
 
 function toDevice(r: DeviceRow): DeviceRecord {
@@ -67,7 +69,7 @@ function toDevice(r: DeviceRow): DeviceRecord {
     name: r.name, status: r.status, keyFingerprint: r.key_fingerprint, keyLine: r.key_line,
     labels: JSON.parse(r.labels) as Record<string, string>, createdAt: r.created_at,
     onlineSince: r.online_since, lastSeen: r.last_seen, remoteAddress: r.remote_address,
-    agentVersion: r.agent_version, lastDisconnectReason: r.last_disconnect_reason,
+    agentVersion: r.agent_version, lastDisconnectReason: r.last_disconnect_reason, hostKeyLine: r.host_key_line,
   };
 }
 
@@ -119,8 +121,8 @@ class SqliteStore implements Store {
       device: db.prepare('SELECT * FROM devices WHERE name = ?'),
       deviceByKey: db.prepare('SELECT * FROM devices WHERE key_fingerprint = ?'),
       devices: db.prepare('SELECT * FROM devices ORDER BY name'),
-      insertDevice: db.prepare(`INSERT INTO devices (name, status, key_fingerprint, key_line, labels, token_id, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      insertDevice: db.prepare(`INSERT INTO devices (name, status, key_fingerprint, key_line, labels, token_id, created_at, host_key_line)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       setStatus: db.prepare('UPDATE devices SET status = ? WHERE name = ?'),
       deleteDevice: db.prepare('DELETE FROM devices WHERE name = ?'),
       online: db.prepare(`UPDATE devices SET online_since = ?, last_seen = ?, remote_address = ?, agent_version = ?,
@@ -168,7 +170,7 @@ class SqliteStore implements Store {
     this.#q.insertToken.run({ ...t, secretHash, labels: JSON.stringify(t.labels), approve: t.approve ? 1 : 0 });
   }
 
-  redeemToken(a: { id: string; secretHash: Buffer; requestedName: string | null; fallbackName: string | null; keyFingerprint: string; keyLine: string; now: number }): DeviceRecord {
+  redeemToken(a: { id: string; secretHash: Buffer; requestedName: string | null; fallbackName: string | null; keyFingerprint: string; keyLine: string; hostKeyLine?: string | null; now: number }): DeviceRecord {
     return this.#db.transaction(() => {
       const t = this.#q.token.get(a.id) as { secret_hash: Buffer; expires_at: number; uses_left: number; name: string | null; labels: string; approve: number } | undefined;
       // One message for unknown and wrong secret, so that token ids cannot be probed.
@@ -190,7 +192,7 @@ class SqliteStore implements Store {
       if (mine) throw new FerryError('FERRY_CONFLICT', 'this agent key is enrolled already as another device');
       if (this.#db.prepare('SELECT 1 FROM user_keys WHERE fingerprint = ?').get(a.keyFingerprint)) throw new FerryError('FERRY_CONFLICT', 'this agent key is an operator key: devices need keys of their own');
       this.#q.useToken.run(a.id);
-      this.#q.insertDevice.run(name, t.approve ? 'approved' : 'pending', a.keyFingerprint, a.keyLine, t.labels, a.id, a.now);
+      this.#q.insertDevice.run(name, t.approve ? 'approved' : 'pending', a.keyFingerprint, a.keyLine, t.labels, a.id, a.now, a.hostKeyLine ?? null);
       return toDevice(this.#q.device.get(name) as DeviceRow);
     })();
   }

@@ -43,6 +43,8 @@ export interface DeviceRecord {
   remoteAddress: string | null;
   agentVersion: string | null;
   lastDisconnectReason: DisconnectReason | null;
+  /** The device's own SSH host key (`ssh-ed25519 AAAA…`), for operators' known_hosts; null if it reported none. */
+  hostKeyLine: string | null;
 }
 
 export interface TokenRecord {
@@ -79,7 +81,7 @@ export interface Store {
 
   createToken(token: TokenRecord, secretHash: Buffer): void;
   /** Checks and consumes one use of a token, creating the device; throws FerryError on refusal. */
-  redeemToken(args: { id: string; secretHash: Buffer; requestedName: string | null; fallbackName: string | null; keyFingerprint: string; keyLine: string; now: number }): DeviceRecord;
+  redeemToken(args: { id: string; secretHash: Buffer; requestedName: string | null; fallbackName: string | null; keyFingerprint: string; keyLine: string; hostKeyLine?: string | null; now: number }): DeviceRecord;
 
   getDevice(name: string): DeviceRecord | null;
   getDeviceByKey(fingerprint: string): DeviceRecord | null;

@@ -6,8 +6,8 @@ import { ENROLL_COMMAND, enrollCommand, parseEnrollCommand, type EnrollRequest }
 describe('enrollment command', () => {
   test('round trip, with and without optional names', () => {
     const requests: EnrollRequest[] = [
-      { tokenId: 'abcdef0123456789', secret: 's3cret-with "quotes" and \\ backslash', name: 'garage-cam', hostname: 'pi' },
-      { tokenId: 'abcdef0123456789', secret: 'x', name: null, hostname: null },
+      { tokenId: 'abcdef0123456789', secret: 's3cret-with "quotes" and \\ backslash', name: 'garage-cam', hostname: 'pi', hostKey: 'ssh-ed25519 AAAA' },
+      { tokenId: 'abcdef0123456789', secret: 'x', name: null, hostname: null, hostKey: null },
     ];
     for (const req of requests) {
       const line = enrollCommand(req);
@@ -18,7 +18,7 @@ describe('enrollment command', () => {
 
   test('extra fields are dropped', () => {
     const parsed = parseEnrollCommand(`enroll {"tokenId":"t","secret":"s","name":null,"hostname":null,"evil":1}`);
-    assert.deepEqual(parsed, { tokenId: 't', secret: 's', name: null, hostname: null });
+    assert.deepEqual(parsed, { tokenId: 't', secret: 's', name: null, hostname: null, hostKey: null });
   });
 
   test('anything else is not an enrollment request', () => {

@@ -11,7 +11,7 @@ function device(overrides: Partial<DeviceRecord> = {}): DeviceRecord {
   return {
     name: 'garage-cam', status: 'approved', keyFingerprint: 'SHA256:d', keyLine: 'ssh-ed25519 AAAA', labels: {},
     createdAt: NOW - 86_400_000, onlineSince: NOW - 1000, lastSeen: NOW, remoteAddress: '192.0.2.1', agentVersion: '0.1.0',
-    lastDisconnectReason: null, ...overrides,
+    lastDisconnectReason: null, hostKeyLine: null, ...overrides,
   };
 }
 

@@ -1,0 +1,135 @@
+// A device behind a firewall that drops every inbound connection, in network namespaces:
+// relay, device and operator each in their own namespace, linked by veth pairs through the
+// relay namespace, addressed only from 198.51.100.0/24 (TEST-NET-2) with no route out.
+// The relay, the device's sshd (on 127.0.0.1) and the agent run as real processes inside
+// their namespaces. Checks: the topology stays inside TEST-NET-2; the operator cannot reach
+// the device directly (the firewall drops it; controls show the listener and the routes
+// work); `ssh -J` through the relay runs a command on the device and returns its exit code;
+// the relay's `devices --json` shows the device online from its own address.
+// Needs root, iproute2 and nftables; skips with that reason elsewhere.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { fileCleanup, makeKey, run, tempDir, type RunResult } from '../helpers/env.ts';
+import { FERRY, ROOT, spawnAgent, spawnFerry } from '../helpers/fixture.ts';
+import {
+  HELLO_LISTENER, TEST_NET_2, addressesAndRoutes, createTopology, droppedPackets, firewallDevice, inNs, must, netnsSkipReason, tcpProbe, type Topology,
+} from '../helpers/netns.ts';
+import { sshSetup, type SshSetup } from '../helpers/ssh-client.ts';
+
+const skip = netnsSkipReason();
+const suite = fileCleanup(after);
+
+/** The relay's SSH port inside its own namespace: nothing else listens there, so a fixed port is safe. */
+const RELAY_PORT = 2222;
+/** A port on the device that has a listener on every address (so only the firewall can stop a connection). */
+const BAIT_PORT = 22;
+/** A port in the operator namespace that the device dials out to, as a control. */
+const OPERATOR_PORT = 7000;
+/** How long a direct connection attempt may hang before it counts as dropped. */
+const PROBE_MS = 1_500;
+
+let topo: Topology;
+let op: SshSetup;
+let sshdPort: number;
+
+before(async () => {
+  if (skip) return;
+  const dir = tempDir(suite);
+  topo = await createTopology(suite, String(process.pid));
+  await firewallDevice(topo.device);
+
+  const admin = makeKey(dir, 'admin_key');
+  const dataDir = join(dir, 'relay');
+  const relay = spawnFerry(suite, ['relay', '--data-dir', dataDir, '--ssh-listen', `0.0.0.0:${RELAY_PORT}`,
+    '--public-address', `${topo.relayToDevice}:${RELAY_PORT}`, '--admin-key', `${admin.path}.pub`], {}, [...inNs(topo.relay), process.execPath, FERRY]);
+  await relay.waitFor(/listening on 0\.0\.0\.0:2222/);
+
+  const token = await must('ip', ['netns', 'exec', topo.relay, process.execPath, FERRY, 'token', 'create', '--name', 'cam', '--approve', '--data-dir', dataDir]);
+
+  // The device's own sshd, on its loopback only.
+  const sshd = spawnFerry(suite, [join(dir, 'sshd'), `${admin.path}.pub`], {},
+    [...inNs(topo.device), process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/throwaway-sshd-launcher.ts')]);
+  // SIGTERM lets the launcher stop its sshd; whatever survives is killed with the namespace.
+  suite.after(() => sshd.stop('SIGTERM'));
+  const info = JSON.parse((await sshd.waitFor(/^\{.*"port".*\}$/m))[0]) as { port: number; hostKeyLine: string; user: string };
+  sshdPort = info.port;
+
+  // Listeners for the controls: one on every device address (behind the firewall), one in the operator namespace.
+  const bait = spawnFerry(suite, [topo.deviceAddress, String(BAIT_PORT)], {}, [...inNs(topo.device), process.execPath, '-e', HELLO_LISTENER]);
+  const opListener = spawnFerry(suite, [topo.operatorAddress, String(OPERATOR_PORT)], {}, [...inNs(topo.operator), process.execPath, '-e', HELLO_LISTENER]);
+  await Promise.all([bait.waitFor(/listening/), opListener.waitFor(/listening/)]);
+
+  // The agent dials out to the address the token names; nothing dials in.
+  await spawnAgent(suite, join(dir, 'agent'), ['--token', token.stdout.trim(), '--ssh-target', `127.0.0.1:${sshdPort}`],
+    [...inNs(topo.device), process.execPath, FERRY]);
+
+  const hostKey = ssh2.utils.parseKey(readFileSync(join(dataDir, 'ssh_host_ed25519_key')));
+  if (hostKey instanceof Error || Array.isArray(hostKey)) throw new Error('cannot read the relay host key');
+  op = sshSetup(dir, {
+    port: RELAY_PORT, relayHost: topo.relayToOperator, user: 'admin', keyPath: admin.path,
+    relayKeyLine: `ssh-ed25519 ${hostKey.getPublicSSH().toString('base64')}`,
+    deviceUser: info.user, deviceKeys: { '*': info.hostKeyLine }, connectTimeout: 5,
+  });
+});
+
+/** OpenSSH from the operator namespace, with the file's fixed option list. */
+function operatorSsh(args: string[]): Promise<RunResult> {
+  return run('ip', ['netns', 'exec', topo.operator, 'ssh', '-F', op.config, ...args], { timeoutMs: 30_000 });
+}
+
+test('the namespaces use only 198.51.100.0/24 and loopback, with no route out', { skip }, async () => {
+  for (const ns of [topo.relay, topo.device, topo.operator]) {
+    const { addresses, routes } = await addressesAndRoutes(ns);
+    for (const a of addresses) assert.ok(a === '127.0.0.1' || a.startsWith(TEST_NET_2), `${ns} has address ${a}`);
+    assert.ok(addresses.some((a) => a.startsWith(TEST_NET_2)), `${ns} has a TEST-NET-2 address`);
+    for (const r of routes) {
+      assert.doesNotMatch(r, /^-\d default/, `${ns} must have no default route: ${r}`);
+      // Every route is for loopback/local/broadcast bookkeeping or for TEST-NET-2.
+      assert.match(r, /198\.51\.100\.|127\.|dev lo/, `${ns} has a route that leaves TEST-NET-2: ${r}`);
+    }
+  }
+});
+
+test('the operator cannot connect to the device directly: the firewall drops it', { skip }, async () => {
+  const droppedBefore = await droppedPackets(topo.device);
+  // The connections a firewall-less device would take: its SSH port, and its sshd's port.
+  const [toBait, toSshd] = await Promise.all([
+    tcpProbe(topo.operator, topo.deviceAddress, BAIT_PORT, PROBE_MS),
+    tcpProbe(topo.operator, topo.deviceAddress, sshdPort, PROBE_MS),
+  ]);
+  assert.equal(toBait, 'timeout', `port ${BAIT_PORT} should be silently dropped`);
+  assert.equal(toSshd, 'timeout', `port ${sshdPort} should be silently dropped`);
+  const dropped = await droppedPackets(topo.device);
+  assert.ok(dropped > droppedBefore, `the device firewall should count the dropped SYNs (before ${droppedBefore}, after ${dropped})`);
+
+  // Controls: the listener is there, the device can dial out through the relay namespace (so the
+  // routes work both ways), and the operator can reach the relay.
+  assert.equal(await tcpProbe(topo.device, topo.deviceAddress, BAIT_PORT, PROBE_MS), 'connected', 'the bait listener answers on the device itself');
+  assert.equal(await tcpProbe(topo.device, topo.operatorAddress, OPERATOR_PORT, PROBE_MS), 'connected', 'the device can dial out to the operator namespace');
+  assert.equal(await tcpProbe(topo.operator, topo.relayToOperator, RELAY_PORT, PROBE_MS), 'connected', 'the operator reaches the relay');
+});
+
+test('ssh -J through the relay runs a command on the device and returns its exit code', { skip }, async () => {
+  const r = await operatorSsh(['-J', 'relay', 'cam', `echo out; echo err >&2; ip -4 -o addr show; exit 7`]);
+  assert.equal(r.code, 7, r.stderr);
+  assert.match(r.stdout, /^out\n/);
+  assert.equal(r.stderr, 'err\n');
+  // The command ran inside the device namespace.
+  assert.match(r.stdout, new RegExp(`inet ${topo.deviceAddress.replace(/\./g, '\\.')}/30`));
+
+  const ok = await operatorSsh(['-J', 'relay', 'cam', 'true']);
+  assert.equal(ok.code, 0, ok.stderr);
+});
+
+test("the relay's devices --json shows the device online from the device namespace's address", { skip }, async () => {
+  const r = await operatorSsh(['relay', 'devices', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const d = (JSON.parse(r.stdout) as Record<string, unknown>[]).find((x) => x.name === 'cam');
+  assert.ok(d, r.stdout);
+  assert.equal(d.status, 'approved');
+  assert.equal(d.online, true);
+  assert.equal(d.remoteAddress, topo.deviceAddress);
+});
