@@ -16,7 +16,8 @@ const layer = (files, banned, message) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['node_modules/**'] },
+  { ignores: ['node_modules/**', 'dist/**'] },
+  { files: ['bin/**/*.js'], languageOptions: { globals: { process: 'readonly', URL: 'readonly' } } },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
