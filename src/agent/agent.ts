@@ -7,7 +7,10 @@ import type { Logger } from '../common/log.ts';
 import { parseHostPort } from '../net/tcp.ts';
 import { AGENT_LOGIN, ENROLL_LOGIN, deviceNameFromHostname } from '../protocol/names.ts';
 import { decodeToken } from '../protocol/token.ts';
-import type { AgentConfig, TcpTarget } from './config.ts';
+import type { AgentConfig, SshTarget } from './config.ts';
+import { EmbeddedServer } from './embedded/server.ts';
+import { describeTarget, embeddedTarget, tcpTarget } from './targets.ts';
+import type { AuthorizedKey } from '../protocol/authorized-keys.ts';
 import { requestEnrollment } from './enroll.ts';
 import { openLink, type OpenLink } from './link.ts';
 import { runLinkLoop } from './link-loop.ts';
@@ -15,8 +18,8 @@ import { connectToRelay } from './relay-connection.ts';
 import { openStateDir, readEnrollment, writeEnrollment, type Enrollment } from './state.ts';
 import type { KeyPair } from '../common/ssh-keys.ts';
 
-/** Where inbound channels go when nothing else is said: the device's own sshd. */
-export const DEFAULT_SSH_TARGET: TcpTarget = { host: '127.0.0.1', port: 22 };
+/** Where inbound channels go when nothing else is said: the built-in SSH server. */
+export const DEFAULT_SSH_TARGET: SshTarget = 'embedded';
 
 /** A running agent. Emits 'up' when a link is registered and 'down' (reason) when it ends. */
 export interface Agent extends EventEmitter {
@@ -90,7 +93,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
     enrollment = await enroll(config, key, hostKey, log, clock, lifetime.signal);
   } else {
     if (config.token !== null) log.warn({ device: enrollment.name }, `already enrolled as '${enrollment.name}'; --token is ignored`);
-    if (config.sshTarget !== null && (config.sshTarget.host !== enrollment.sshTarget.host || config.sshTarget.port !== enrollment.sshTarget.port)) {
+    if (config.sshTarget !== null && describeTarget(config.sshTarget) !== describeTarget(enrollment.sshTarget)) {
       enrollment = { ...enrollment, sshTarget: config.sshTarget };
       writeEnrollment(config.stateDir, enrollment);
     }
@@ -99,6 +102,10 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
   const relay = relayAddress(config.relay ?? e.relay);
   const events = new EventEmitter();
   let current: OpenLink | null = null;
+  let authorizedKeys: readonly AuthorizedKey[] = [];
+  const target = e.sshTarget === 'embedded'
+    ? embeddedTarget(new EmbeddedServer({ hostKey: hostKey.privateKey, authorizedKeys: () => authorizedKeys, forwardRules: config.forwardRules, log: log.child({ part: 'ssh-server' }) }))
+    : tcpTarget(e.sshTarget, config.targetConnectTimeoutMs);
 
   const loop = runLinkLoop({
     clock, signal: lifetime.signal,
@@ -106,7 +113,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
     resetAfterMs: config.backoffResetAfterMs,
     attempt: async () => {
       const client = await connectToRelay({ ...relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs });
-      const link = await openLink(client, e.name, e.sshTarget, config.targetConnectTimeoutMs, log);
+      const link = await openLink(client, e.name, target, log, e.sshTarget === 'embedded' ? (keys) => { authorizedKeys = keys; } : undefined);
       current = link;
       if (lifetime.signal.aborted) await link.close();
       return link;

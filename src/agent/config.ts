@@ -2,8 +2,13 @@
 import { LIMITS } from '../protocol/limits.ts';
 import type { LogLevel } from '../common/log.ts';
 
-/** Where inbound channels go: the device's own sshd (or any TCP service speaking SSH). */
+import { DEFAULT_FORWARD_RULES, type ForwardRule } from './embedded/forward-policy.ts';
+
+/** A TCP SSH target: the device's own sshd (or any TCP service speaking SSH). */
 export interface TcpTarget { host: string; port: number }
+
+/** Where inbound channels go: the agent's built-in SSH server, or a TCP SSH target. */
+export type SshTarget = 'embedded' | TcpTarget;
 
 /** Everything the agent needs to run. */
 export interface AgentConfig {
@@ -15,8 +20,10 @@ export interface AgentConfig {
   token: string | null;
   /** Device name to ask for when the token does not fix one. */
   name: string | null;
-  /** Where inbound SSH channels go. Null: use the one saved at enrollment. */
-  sshTarget: TcpTarget | null;
+  /** Where inbound SSH channels go. Null: use the one saved at enrollment (at first, 'embedded'). */
+  sshTarget: SshTarget | null;
+  /** Where `ssh -L` through the built-in server may go. */
+  forwardRules: readonly ForwardRule[];
   logLevel: LogLevel;
   keepaliveIntervalMs: number;
   keepaliveCountMax: number;
@@ -30,6 +37,7 @@ export interface AgentConfig {
 /** Defaults for the tunables. */
 export const AGENT_DEFAULTS = Object.freeze({
   logLevel: 'info' as LogLevel,
+  forwardRules: DEFAULT_FORWARD_RULES,
   keepaliveIntervalMs: LIMITS.keepaliveIntervalMs,
   keepaliveCountMax: LIMITS.keepaliveCountMax,
   connectTimeoutMs: LIMITS.connectTimeoutMs,
@@ -44,7 +52,7 @@ export function agentConfigProblems(c: AgentConfig): string[] {
   const problems: string[] = [];
   if (!c.stateDir) problems.push('--state-dir is required: where the agent keeps its key and enrollment');
   if (c.relay !== null && !/^[^\s]+:\d{1,5}$/.test(c.relay)) problems.push(`--relay '${c.relay}' must be HOST:PORT`);
-  if (c.sshTarget !== null && (!Number.isInteger(c.sshTarget.port) || c.sshTarget.port < 1 || c.sshTarget.port > 65535)) problems.push('--ssh-target port must be 1-65535');
+  if (c.sshTarget !== null && c.sshTarget !== 'embedded' && (!Number.isInteger(c.sshTarget.port) || c.sshTarget.port < 1 || c.sshTarget.port > 65535)) problems.push('--ssh-target port must be 1-65535');
   for (const key of ['keepaliveIntervalMs', 'connectTimeoutMs', 'targetConnectTimeoutMs', 'backoffBaseMs', 'backoffMaxMs', 'backoffResetAfterMs'] as const) {
     if (!Number.isFinite(c[key]) || c[key] < 1) problems.push(`${key} must be a positive number`);
   }

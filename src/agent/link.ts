@@ -2,13 +2,20 @@
  * One link: an authenticated relay connection on which the device registered its tunnel.
  * Inbound channels go to the SSH target. `openLink` is one attempt; link-loop.ts retries.
  */
+import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
 import { FerryError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
-import { pipeBoth } from '../net/pipe.ts';
-import { connectTcp } from '../net/tcp.ts';
+import { AUTHORIZED_KEYS_COMMAND, MAX_AUTHORIZED_KEYS_LINE, parseAuthorizedKeys, type AuthorizedKey } from '../protocol/authorized-keys.ts';
 import { DEVICE_SSH_PORT } from '../protocol/limits.ts';
-import type { TcpTarget } from './config.ts';
+
+/**
+ * Where a channel from the relay goes. `open` resolves once the target is ready for the
+ * channel (a TCP connection made, say) and then takes it; it rejects to refuse the channel.
+ */
+export interface ChannelTarget {
+  open(origin: { address: string; port: number }): Promise<(channel: Duplex) => void>;
+}
 
 /** A live link. `closed` resolves (never rejects) when it ends, with why. */
 export interface OpenLink {
@@ -21,17 +28,14 @@ export interface OpenLink {
 const GOODBYE_MS = 1_000;
 
 /** Registers the tunnel for `name` on a ready client and serves channels until the link ends. */
-export function openLink(client: Client, name: string, target: TcpTarget, targetConnectTimeoutMs: number, log: Logger): Promise<OpenLink> {
+export function openLink(client: Client, name: string, target: ChannelTarget, log: Logger, onAuthorizedKeys?: (keys: AuthorizedKey[]) => void): Promise<OpenLink> {
   let lastError = 'connection lost';
   client.on('error', (err: Error) => { lastError = err.message; });
   const closed = new Promise<string>((resolve) => client.once('close', () => resolve(lastError)));
 
   client.on('tcp connection', (info, accept, reject) => {
-    connectTcp(target.host, target.port, targetConnectTimeoutMs).then((socket) => {
-      const channel = accept();
-      pipeBoth(channel, socket);
-    }, (err: Error) => {
-      log.warn({ target: `${target.host}:${target.port}`, from: info.srcIP, err: err.message }, 'cannot reach the SSH target');
+    target.open({ address: info.srcIP, port: info.srcPort }).then((take) => take(accept()), (err: Error) => {
+      log.warn({ from: info.srcIP, err: err.message }, 'cannot reach the SSH target');
       reject();
     });
   });
@@ -43,6 +47,7 @@ export function openLink(client: Client, name: string, target: TcpTarget, target
         reject(new FerryError('FERRY_CONNECT_FAILED', `the relay did not accept the tunnel for '${name}': ${err.message}`));
         return;
       }
+      if (onAuthorizedKeys) watchAuthorizedKeys(client, onAuthorizedKeys, log);
       resolve({
         closed,
         close: () => new Promise<void>((done) => {
@@ -54,6 +59,37 @@ export function openLink(client: Client, name: string, target: TcpTarget, target
           void closed.then(() => { clearTimeout(timer); done(); });
         }),
       });
+    });
+  });
+}
+
+/** Keeps an exec open on which the relay sends this device's operator keys whenever they change. */
+function watchAuthorizedKeys(client: Client, onKeys: (keys: AuthorizedKey[]) => void, log: Logger): void {
+  client.exec(AUTHORIZED_KEYS_COMMAND, (err, stream) => {
+    if (err) {
+      log.warn({ err: err.message }, 'the relay sends no operator keys: the built-in SSH server will refuse every login');
+      return;
+    }
+    let buffered = '';
+    stream.stderr.resume();
+    stream.on('data', (d: Buffer) => {
+      buffered += d.toString('utf8');
+      if (buffered.length > MAX_AUTHORIZED_KEYS_LINE) {
+        log.error('operator key list from the relay is too long; closing the watch');
+        stream.close();
+        return;
+      }
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const msg = parseAuthorizedKeys(buffered.slice(0, nl));
+        buffered = buffered.slice(nl + 1);
+        if (msg) {
+          onKeys(msg.keys);
+          log.info({ keys: msg.keys.length }, 'operator keys updated');
+        } else {
+          log.warn('ignored a malformed operator key list from the relay');
+        }
+      }
     });
   });
 }

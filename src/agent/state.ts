@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { FerryError } from '../common/errors.ts';
 import { loadOrCreateKey, writePrivateFile, type KeyPair } from '../common/ssh-keys.ts';
 import { deviceNameProblem } from '../protocol/names.ts';
-import type { TcpTarget } from './config.ts';
+import type { SshTarget } from './config.ts';
 
 /** What an enrolled agent remembers. */
 export interface Enrollment {
   relay: string;
   fingerprint: string;
   name: string;
-  sshTarget: TcpTarget;
+  sshTarget: SshTarget;
 }
 
 const ENROLLMENT_FILE = 'agent.json';
@@ -39,7 +39,7 @@ export function readEnrollment(dir: string): Enrollment | null {
     throw new FerryError('FERRY_STATE_INVALID', `${file} is damaged: move it away and enrol again with a new token`);
   }
   if (typeof e.relay !== 'string' || typeof e.fingerprint !== 'string' || typeof e.name !== 'string' || deviceNameProblem(e.name) !== null
-    || typeof e.sshTarget?.host !== 'string' || typeof e.sshTarget?.port !== 'number') {
+    || (e.sshTarget !== 'embedded' && (typeof e.sshTarget?.host !== 'string' || typeof e.sshTarget?.port !== 'number'))) {
     throw new FerryError('FERRY_STATE_INVALID', `${file} is incomplete: move it away and enrol again with a new token`);
   }
   return e as Enrollment;

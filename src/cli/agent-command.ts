@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { AGENT_DEFAULTS, agentConfigProblems, type AgentConfig } from '../agent/config.ts';
 import { startAgent } from '../agent/agent.ts';
+import { parseForwardRules } from '../agent/embedded/forward-policy.ts';
+import { describeTarget } from '../agent/targets.ts';
 import { createLogger } from '../common/log.ts';
 import { deviceNameProblem } from '../protocol/names.ts';
 import { Options, type FlagSpec } from './options.ts';
@@ -13,7 +15,8 @@ export const AGENT_FLAGS: Record<string, FlagSpec> = {
   token: { type: 'string', env: 'FERRY_TOKEN', help: 'enrollment token, first run only (prefer the env var or --token-file: argv is visible in ps)' },
   'token-file': { type: 'string', help: 'read the enrollment token from this file' },
   name: { type: 'string', env: 'FERRY_NAME', help: 'device name to ask for when the token fixes none (default: host name)' },
-  'ssh-target': { type: 'string', env: 'FERRY_SSH_TARGET', help: 'where SSH channels go, HOST:PORT (default 127.0.0.1:22; saved)' },
+  'ssh-target': { type: 'string', env: 'FERRY_SSH_TARGET', help: "where SSH channels go: 'embedded' (the built-in server, default) or HOST:PORT of the device's sshd; saved" },
+  'allow-forward': { type: 'string', multiple: true, help: "where 'ssh -L' through the built-in server may go, HOST:PORT or HOST:* (repeatable; default loopback only)" },
   'log-level': { type: 'string', env: 'FERRY_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace, silent' },
   'keepalive-interval': { type: 'string', help: 'ping the relay this often (default 20s)' },
   'keepalive-count': { type: 'string', help: 'missed pings before the link is dead (default 3)' },
@@ -35,12 +38,17 @@ export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): Rea
     if (p) o.problems.push(`--name: ${p}`);
   }
   const d = AGENT_DEFAULTS;
+  const allowForward = o.strings('allow-forward');
+  const parsedRules = parseForwardRules(allowForward);
+  o.problems.push(...parsedRules.problems.map((p) => `--allow-forward: ${p}`));
+  const forwardRules = allowForward.length ? parsedRules.rules : d.forwardRules;
   const config: AgentConfig = {
     stateDir: o.string('state-dir') ?? '',
     relay: o.string('relay'),
     token,
     name,
-    sshTarget: o.hostPort('ssh-target', null),
+    sshTarget: o.string('ssh-target') === 'embedded' ? 'embedded' : o.hostPort('ssh-target', null),
+    forwardRules,
     logLevel: o.logLevel(),
     keepaliveIntervalMs: o.duration('keepalive-interval', d.keepaliveIntervalMs),
     keepaliveCountMax: o.integer('keepalive-count', d.keepaliveCountMax, 1, 100),
@@ -61,7 +69,7 @@ export async function agentMain(argv: string[], env: NodeJS.ProcessEnv, out: Nod
   const stopping = untilSignal();
   const agent = await Promise.race([startAgent(config, { log }), stopping.then(() => null)]);
   if (agent === null) return 0;
-  out.write(`ferry agent: device '${agent.enrollment.name}' via ${config.relay ?? agent.enrollment.relay}, SSH target ${agent.enrollment.sshTarget.host}:${agent.enrollment.sshTarget.port}\n`);
+  out.write(`ferry agent: device '${agent.enrollment.name}' via ${config.relay ?? agent.enrollment.relay}, SSH target ${describeTarget(agent.enrollment.sshTarget)}\n`);
   const sig = await stopping;
   log.info({ signal: sig }, 'stopping');
   await agent.stop();

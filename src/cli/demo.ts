@@ -1,9 +1,10 @@
 /**
  * `ferry demo`: a relay and one device on this machine, in a temp dir, with an operator key
- * and an ssh_config ready, so that the printed `ssh` command works at once.
+ * and an ssh_config ready, so that the printed `ssh` command works at once. The device is
+ * served by the agent's built-in SSH server, so no sshd is needed.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { startAgent } from '../agent/agent.ts';
 import { AGENT_DEFAULTS } from '../agent/config.ts';
@@ -14,7 +15,6 @@ import { RELAY_DEFAULTS } from '../relay/config.ts';
 import { startRelay } from '../relay/relay.ts';
 import { Options, type FlagSpec } from './options.ts';
 import { untilSignal } from './relay-command.ts';
-import { startThrowawaySshd } from './throwaway-sshd.ts';
 
 export const DEMO_FLAGS: Record<string, FlagSpec> = {
   'ssh-listen': { type: 'string', help: 'relay SSH address (default 127.0.0.1:2222; port 0 picks a free one)' },
@@ -57,9 +57,6 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
     cleanups.push(() => relay.stop());
     const relayPort = relay.sshAddress.port;
 
-    const sshd = await startThrowawaySshd(join(dir, 'sshd'), [operator.publicKey.line]);
-    cleanups.push(() => sshd.stop());
-
     const created = runCommand({
       store: relay.store, actor: { name: 'admin', role: 'admin', keyFingerprint: null }, now: Date.now(),
       relay: { publicAddress: `127.0.0.1:${relayPort}`, fingerprint: relay.fingerprint },
@@ -68,19 +65,22 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
 
     const agent = await startAgent(Object.freeze({
       ...AGENT_DEFAULTS, stateDir: join(dir, 'agent'), relay: null, token: created.stdout.trim(), name: null,
-      sshTarget: { host: '127.0.0.1', port: sshd.port }, logLevel: level,
+      sshTarget: 'embedded', logLevel: level,
     }), { log: log.child({ part: 'agent' }) });
     cleanups.push(() => agent.stop());
     await agent.waitUntilUp();
 
-    writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${relayPort} ${relay.hostKeyLine}\n${name} ${sshd.hostKeyLine}\n`);
+    // Pinned host keys on both hops: the relay's, and the device's as it reported it at enrollment.
+    const deviceKey = relay.store.getDevice(name)!.hostKeyLine!;
+    writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${relayPort} ${relay.hostKeyLine}\n${name} ${deviceKey}\n`);
     const cfg = join(dir, 'ssh_config');
-    writeFileSync(cfg, demoSshConfig({ dir, relayPort, device: name, deviceUser: sshd.user }));
+    const deviceUser = userInfo().username;
+    writeFileSync(cfg, demoSshConfig({ dir, relayPort, device: name, deviceUser }));
 
     out.write([
       `ferry demo is running in ${dir} (Ctrl-C stops it${o.boolean('keep') ? '' : ' and removes the directory'}).`,
       `  relay   127.0.0.1:${relayPort}, host key ${relay.fingerprint}, operator 'admin'`,
-      `  device  '${name}', online; its SSH target is a throwaway sshd on 127.0.0.1:${sshd.port}`,
+      `  device  '${name}', online, served by the agent's built-in SSH server (no sshd needed); log in as '${deviceUser}'`,
       '',
       'Try, in another terminal:',
       `  ssh -F ${cfg} ${name} 'echo hello from $(hostname); exit 3'; echo "exit code $?"`,

@@ -18,6 +18,8 @@ export interface RelayContext {
   readonly fingerprint: string;
   /** Brings live links and sessions in line with the store (after a revoke, rm, user rm). */
   reconcile(device?: string): void;
+  /** Per device: where to push its authorized operator keys when they change (see device-link.ts). */
+  readonly keyWatchers: Map<string, (keys: import('../protocol/authorized-keys.ts').AuthorizedKey[]) => void>;
   /** Operator connections by user name, so that removing a user ends its sessions. */
   readonly operatorConnections: Map<string, Set<{ end(): void; keyFingerprint: string }>>;
 }

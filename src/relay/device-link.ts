@@ -8,7 +8,9 @@ import type { Connection } from 'ssh2';
 import { FerryError } from '../common/errors.ts';
 import { DEVICE_SSH_PORT } from '../protocol/limits.ts';
 import { OPEN_FAILURE, rejectWithMessage, socketOf } from '../net/ssh2-internals.ts';
+import { AUTHORIZED_KEYS_COMMAND, encodeAuthorizedKeys, type AuthorizedKey } from '../protocol/authorized-keys.ts';
 import type { RelayContext } from './context.ts';
+import { authorizedKeysFor } from './policy.ts';
 import type { Link } from './registry.ts';
 import type { DisconnectReason } from './store.ts';
 
@@ -26,8 +28,30 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
     log.debug({ err: err.message }, 'device connection error');
   });
 
-  // A device identity may hold a tunnel and nothing else: no shell, no exec, no forwarding.
-  conn.on('session', (_accept, reject) => reject());
+  // A device identity may hold a tunnel and watch who may log in to it; nothing else:
+  // no shell, no other exec, no forwarding.
+  let watching = false;
+  conn.on('session', (accept) => {
+    const session = accept();
+    session.on('exec', (acceptExec, rejectExec, info) => {
+      if (info.command !== AUTHORIZED_KEYS_COMMAND || watching) return rejectExec();
+      watching = true;
+      const ch = acceptExec();
+      let last = '';
+      const push = (keys: AuthorizedKey[]) => {
+        const line = encodeAuthorizedKeys({ keys });
+        if (line !== last && ch.writable) ch.write((last = line));
+      };
+      ctx.keyWatchers.set(device, push);
+      ch.on('close', () => { if (ctx.keyWatchers.get(device) === push) ctx.keyWatchers.delete(device); });
+      ch.on('error', () => {});
+      ch.resume();
+      push(authorizedKeysFor(ctx.store.getDevice(device), ctx.store.listUsers()));
+    });
+    for (const request of ['pty', 'shell', 'subsystem', 'env', 'x11', 'auth-agent'] as const) {
+      session.on(request, (_a: unknown, rejectRequest: () => void) => rejectRequest?.());
+    }
+  });
   conn.on('tcpip', (_accept, reject) => rejectWithMessage(conn, reject, OPEN_FAILURE.prohibited, 'device keys may not open channels'));
   conn.on('openssh.streamlocal', (_accept, reject) => reject());
 

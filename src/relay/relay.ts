@@ -9,6 +9,7 @@ import { loadOrCreateKey, parsePublicKey } from '../common/ssh-keys.ts';
 import type { RelayConfig } from './config.ts';
 import type { RelayContext } from './context.ts';
 import { FrontDoor } from './front-door.ts';
+import { authorizedKeysFor } from './policy.ts';
 import { Registry } from './registry.ts';
 import { openSqliteStore } from './sqlite-store.ts';
 import type { Store } from './store.ts';
@@ -70,6 +71,7 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
 
   const registry = new Registry();
   const operatorConnections: RelayContext['operatorConnections'] = new Map();
+  const keyWatchers: RelayContext['keyWatchers'] = new Map();
   const reconcile = (only?: string) => {
     const links = only === undefined ? [...registry.links()] : [registry.get(only)].filter((l) => l !== undefined);
     for (const link of links) {
@@ -77,6 +79,10 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
       if (d === null) link.close('removed');
       else if (d.status === 'revoked') link.close('revoked');
     }
+    // Push each device's current operator keys (watchers skip what they sent already).
+    const users = store.listUsers();
+    const watched = only === undefined ? [...keyWatchers.keys()] : [only].filter((n) => keyWatchers.has(n));
+    for (const name of watched) keyWatchers.get(name)!(authorizedKeysFor(store.getDevice(name), users));
     if (only === undefined) {
       for (const [name, conns] of operatorConnections) {
         const user = store.getUser(name);
@@ -85,7 +91,7 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
     }
   };
   const ctx: { -readonly [K in keyof RelayContext]: RelayContext[K] } = {
-    config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, reconcile, operatorConnections, publicAddress: '',
+    config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, reconcile, operatorConnections, keyWatchers, publicAddress: '',
   };
   const door = new FrontDoor(ctx, hostKey.privateKey);
   let sshAddress;

@@ -1,0 +1,137 @@
+/**
+ * The agent's built-in SSH server. It listens nowhere: the only way in is a channel that
+ * arrives over the agent's link to the relay. Logins are by the operator keys the relay
+ * pushed for this device; sessions run as the requested local user.
+ */
+import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
+import ssh2 from 'ssh2';
+import type { Algorithms, AuthContext, Connection, PublicKeyAuthContext } from 'ssh2';
+import type { Logger } from '../../common/log.ts';
+import { parsePublicKey, sameKey } from '../../common/ssh-keys.ts';
+import { pipeBoth } from '../../net/pipe.ts';
+import type { AuthorizedKey } from '../../protocol/authorized-keys.ts';
+import { LIMITS } from '../../protocol/limits.ts';
+import { SSH_ALGORITHMS } from '../../protocol/ssh-algorithms.ts';
+import { VERSION } from '../../protocol/version.ts';
+import { mayForward, type ForwardRule } from './forward-policy.ts';
+import { serveSession } from './session.ts';
+import { agentUser, lookupUser, type LocalUser } from './users.ts';
+
+const { Server, utils } = ssh2;
+
+/** What the built-in server needs. */
+export interface EmbeddedServerOptions {
+  /** The device's host key (private key text). */
+  hostKey: string;
+  /** The operator keys that may log in now (pushed by the relay, may change at any time). */
+  authorizedKeys: () => readonly AuthorizedKey[];
+  /** Where `ssh -L` may go. */
+  forwardRules: readonly ForwardRule[];
+  log: Logger;
+}
+
+/** The built-in server: hand it each channel that arrives over the link. */
+export class EmbeddedServer {
+  readonly #server: InstanceType<typeof Server>;
+  readonly #o: EmbeddedServerOptions;
+  readonly #agent = agentUser();
+  readonly #origins = new WeakMap<object, { address: string; port: number }>();
+
+  constructor(o: EmbeddedServerOptions) {
+    this.#o = o;
+    this.#server = new Server({ hostKeys: [o.hostKey], algorithms: SSH_ALGORITHMS as Algorithms, ident: `ferry-agent_${VERSION}` }, (conn) => this.#onConnection(conn));
+    this.#server.on('error', (err: Error) => o.log.debug({ err: err.message }, 'embedded server error'));
+  }
+
+  /** Serves one SSH connection carried by `stream` (a channel from the relay). */
+  handle(stream: Duplex, origin: { address: string; port: number }): void {
+    stream.on('error', () => {});
+    // ssh2 announces the connection later; it is found again by its transport, this stream.
+    this.#origins.set(stream, origin);
+    this.#server.injectSocket(stream as never);
+  }
+
+  #onConnection(conn: Connection): void {
+    const transport = (conn as unknown as { _sock?: object })._sock;
+    const origin = (transport && this.#origins.get(transport)) ?? { address: 'unknown', port: 0 };
+    const log = this.#o.log.child({ from: origin.address });
+    let user: LocalUser | null = null;
+    let operator: string | null = null;
+    let failures = 0;
+    const grace = setTimeout(() => (transport as Duplex | undefined)?.destroy(), LIMITS.loginGraceMs);
+    conn.on('error', (err) => log.debug({ err: err.message }, 'embedded connection error'));
+    conn.on('close', () => clearTimeout(grace));
+    conn.on('authentication', (auth) => {
+      // ssh2 emits 'ready' inside accept(), so who logged in is recorded before accepting.
+      void this.#authenticate(auth, (who) => { user = who.user; operator = who.operator; }).then((result) => {
+        // Like OpenSSH's MaxAuthTries: only failures count, not the 'none' probe or a key query.
+        if (result === 'rejected' && auth.method !== 'none' && ++failures >= LIMITS.maxAuthAttempts) {
+          auth.reject();
+          conn.end();
+        }
+      });
+    });
+    conn.once('ready', () => {
+      clearTimeout(grace);
+      log.info({ operator, user: user!.name }, 'login');
+      conn.on('session', (accept) => serveSession(accept(), user!, this.#agent.uid, log.child({ operator, user: user!.name })));
+      conn.on('tcpip', (accept, reject, info) => {
+        if (!mayForward(this.#o.forwardRules, info.destIP, info.destPort)) {
+          log.warn({ operator, dest: `${info.destIP}:${info.destPort}` }, 'port forwarding refused: not in the allowlist');
+          return reject();
+        }
+        const socket = connect({ host: info.destIP, port: info.destPort, noDelay: true, allowHalfOpen: true });
+        socket.once('connect', () => pipeBoth(accept(), socket));
+        socket.once('error', () => reject());
+      });
+      conn.on('request', (_accept, reject) => reject?.());
+      conn.on('openssh.streamlocal', (_accept, reject) => reject());
+    });
+  }
+
+  /** Decides one authentication request: who logged in, a key query answered yes, or a rejection. */
+  async #authenticate(auth: AuthContext, onSuccess: (who: { user: LocalUser; operator: string }) => void): Promise<'accepted' | 'query' | 'rejected'> {
+    if (auth.method !== 'publickey') {
+      auth.reject(['publickey']);
+      return 'rejected';
+    }
+    const pk = auth as PublicKeyAuthContext;
+    const match = pk.key.algo === 'ssh-ed25519' ? this.#o.authorizedKeys().find((k) => {
+      try { return sameKey(parsePublicKey(k.line).blob, pk.key.data); } catch { return false; }
+    }) : undefined;
+    if (!match) {
+      pk.reject(['publickey']);
+      return 'rejected';
+    }
+    const user = await this.#loginUser(pk.username);
+    if (!user) {
+      this.#o.log.info({ operator: match.user, login: pk.username }, this.#agent.uid === 0 ? 'login refused: no such user' : 'login refused: the agent is not root, so only its own user may log in');
+      pk.reject(['publickey']);
+      return 'rejected';
+    }
+    if (!pk.signature) {
+      pk.accept();
+      return 'query';
+    }
+    const parsed = utils.parseKey(pk.key.data);
+    if (parsed instanceof Error || Array.isArray(parsed) || pk.blob === undefined || parsed.verify(pk.blob, pk.signature, pk.hashAlgo) !== true) {
+      pk.reject(['publickey']);
+      return 'rejected';
+    }
+    onSuccess({ user, operator: match.user });
+    pk.accept();
+    return 'accepted';
+  }
+
+  /** The local user for a login name: any user when the agent is root, else only the agent's own. */
+  async #loginUser(name: string): Promise<LocalUser | null> {
+    if (this.#agent.uid !== 0 && name !== this.#agent.name) return null;
+    try {
+      return await lookupUser(name);
+    } catch (err) {
+      this.#o.log.warn({ err: (err as Error).message }, 'user lookup failed');
+      return null;
+    }
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * One SSH session on the built-in server: a shell or a command, with or without a PTY, or
+ * the SFTP subsystem; run as the login user, with exit status and signals passed back, and
+ * the whole process group ended when the channel closes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
+import * as pty from 'node-pty';
+import type { Logger } from '../../common/log.ts';
+import { asUser, envAllowed, loginEnvironment, type LocalUser } from './users.ts';
+
+/** Where Debian's OpenSSH SFTP server lives (package openssh-sftp-server, no sshd needed). */
+export const SFTP_SERVER_PATHS = ['/usr/lib/openssh/sftp-server', '/usr/libexec/openssh/sftp-server', '/usr/libexec/sftp-server'];
+
+/** After a PTY program exits, how long to wait for the rest of its output before reporting the exit. */
+const PTY_DRAIN_MS = 200;
+
+type Running = { kill(signal: NodeJS.Signals): void; pid: number | undefined };
+
+/** Serves one session channel for `user`. */
+export function serveSession(session: Session, user: LocalUser, agentUid: number, log: Logger): void {
+  let ptyInfo: PseudoTtyInfo | null = null;
+  let running: Running | null = null;
+  let resize: ((cols: number, rows: number) => void) | null = null;
+  const env: Record<string, string> = {};
+
+  session.on('pty', (accept, _reject, info) => { ptyInfo = info; accept?.(); });
+  session.on('env', (accept, reject, info) => {
+    if (envAllowed(info.key) && Object.keys(env).length < 64 && info.val.length < 4096) { env[info.key] = info.val; accept?.(); } else reject?.();
+  });
+  session.on('window-change', (accept, _reject, info) => { resize?.(info.cols, info.rows); accept?.(); });
+  session.on('signal', (accept, _reject, info) => { running?.kill(`SIG${info.name}` as NodeJS.Signals); accept?.(); });
+  for (const refused of ['x11', 'auth-agent'] as const) session.on(refused, (_accept: unknown, reject: () => void) => reject?.());
+
+  const start = (channel: ServerChannel, command: string | null) => {
+    const argv = asUser(user, command === null ? [user.shell, '-l'] : [user.shell, '-c', command], agentUid);
+    const environment = loginEnvironment(user, { ...env, ...(ptyInfo ? { TERM: ptyInfo.term || 'xterm' } : {}) });
+    log.info({ user: user.name, command: command === null ? '(shell)' : command.slice(0, 200), pty: ptyInfo !== null }, 'session started');
+    running = ptyInfo ? startPty(channel, argv, environment, user.home, ptyInfo, (r) => { resize = r; }) : startPipes(channel, argv, environment, user.home);
+  };
+
+  session.on('shell', (accept) => start(accept(), null));
+  session.on('exec', (accept, _reject, info) => start(accept(), info.command));
+  session.on('subsystem', (accept, reject, info) => {
+    const server = SFTP_SERVER_PATHS.find((p) => existsSync(p));
+    if (info.name !== 'sftp' || !server) {
+      log.warn({ subsystem: info.name }, server ? 'unknown subsystem refused' : 'sftp refused: no sftp-server on this device (install openssh-sftp-server)');
+      return reject();
+    }
+    // The SFTP server runs as the login user, so files are read and written with that user's rights.
+    running = startPipes(accept(), asUser(user, [server], agentUid), loginEnvironment(user, {}), user.home);
+  });
+  session.on('close', () => running?.kill('SIGHUP'));
+}
+
+/** Sends the exit status (or signal) then ends the channel: clients report -1 otherwise. */
+function reportExit(channel: ServerChannel, code: number | null, signal: string | null): void {
+  if (!channel.writable) return;
+  if (signal) channel.exit(signal.replace(/^SIG/, ''), false, '');
+  else channel.exit(code ?? 255);
+  channel.end();
+}
+
+/** Kills the whole process group (background jobs too), then the leader as a fallback. */
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try { process.kill(-pid, signal); } catch { try { process.kill(pid, signal); } catch { /* gone already */ } }
+}
+
+function startPipes(channel: ServerChannel, argv: string[], env: Record<string, string>, cwd: string): Running {
+  // Its own process group (detached) so that closing the channel can end everything it started.
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { env, cwd: existsSync(cwd) ? cwd : '/', detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  channel.pipe(child.stdin!);
+  child.stdin!.on('error', () => {});
+  child.stdout!.pipe(channel, { end: false });
+  child.stderr!.pipe(channel.stderr, { end: false });
+  let outputsOpen = 2;
+  let exit: { code: number | null; signal: string | null } | null = null;
+  const finish = () => { if (exit && outputsOpen === 0) reportExit(channel, exit.code, exit.signal); };
+  child.stdout!.on('end', () => { outputsOpen--; finish(); });
+  child.stderr!.on('end', () => { outputsOpen--; finish(); });
+  child.on('error', (err) => { channel.stderr.write(`ferry: cannot start ${argv[0]}: ${err.message}\r\n`); exit = { code: 127, signal: null }; outputsOpen = 0; finish(); });
+  child.on('exit', (code, signal) => { exit = { code, signal }; finish(); });
+  channel.on('close', () => killGroup(child.pid, 'SIGHUP'));
+  return { pid: child.pid, kill: (s) => killGroup(child.pid, s) };
+}
+
+function startPty(channel: ServerChannel, argv: string[], env: Record<string, string>, cwd: string, info: PseudoTtyInfo, onResize: (r: (c: number, r: number) => void) => void): Running {
+  const term = pty.spawn(argv[0]!, argv.slice(1), {
+    name: info.term || 'xterm', cols: info.cols || 80, rows: info.rows || 24, cwd: existsSync(cwd) ? cwd : '/', env,
+    // Bytes, not strings: decoding here would garble anything that is not UTF-8.
+    encoding: null,
+  } as pty.IPtyForkOptions);
+  onResize((cols, rows) => { try { term.resize(cols, rows); } catch { /* exited */ } });
+  let lastData = Date.now();
+  term.onData((d: string | Buffer) => { lastData = Date.now(); channel.write(d); });
+  channel.on('data', (d: Buffer) => term.write(d as unknown as string));
+  term.onExit(({ exitCode, signal }) => {
+    // node-pty may report the exit before the last output has been read: wait until it is quiet.
+    const started = Date.now();
+    const check = () => {
+      if (Date.now() - lastData >= 50 || Date.now() - started >= PTY_DRAIN_MS) reportExit(channel, exitCode, signal ? `SIG${signalName(signal)}` : null);
+      else setTimeout(check, 25);
+    };
+    setTimeout(check, 25);
+  });
+  channel.on('close', () => killGroup(term.pid, 'SIGHUP'));
+  return { pid: term.pid, kill: (s) => killGroup(term.pid, s) };
+}
+
+function signalName(n: number): string {
+  const names: Record<number, string> = { 1: 'HUP', 2: 'INT', 3: 'QUIT', 6: 'ABRT', 9: 'KILL', 13: 'PIPE', 14: 'ALRM', 15: 'TERM' };
+  return names[n] ?? 'TERM';
+}

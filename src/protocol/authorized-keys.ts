@@ -1,0 +1,37 @@
+/**
+ * Who may log in to a device's built-in SSH server: the relay pushes the list over the live
+ * link, as JSON lines on an exec channel the agent keeps open. Pure; runs anywhere.
+ */
+
+/** The exec command an agent sends to receive the list, now and after every change. */
+export const AUTHORIZED_KEYS_COMMAND = 'authorized-keys --watch';
+
+/** Longest line the agent accepts (a list of many operators' keys). */
+export const MAX_AUTHORIZED_KEYS_LINE = 4 * 1024 * 1024;
+
+/** One operator key a device should accept, and whose it is (for the device's log). */
+export interface AuthorizedKey { user: string; line: string }
+
+/** One message: the whole current list (not a change), so a lost message cannot leave a stale key. */
+export interface AuthorizedKeysMessage { keys: AuthorizedKey[] }
+
+/** Encodes one message as a line. */
+export function encodeAuthorizedKeys(msg: AuthorizedKeysMessage): string {
+  return JSON.stringify(msg) + '\n';
+}
+
+/** Parses one line, or returns null when it is not a valid message. */
+export function parseAuthorizedKeys(line: string): AuthorizedKeysMessage | null {
+  try {
+    const o = JSON.parse(line) as { keys?: unknown };
+    if (!Array.isArray(o.keys)) return null;
+    const keys: AuthorizedKey[] = [];
+    for (const k of o.keys as Record<string, unknown>[]) {
+      if (typeof k?.user !== 'string' || typeof k.line !== 'string' || !/^ssh-ed25519 [A-Za-z0-9+/]+=*$/.test(k.line)) return null;
+      keys.push({ user: k.user, line: k.line });
+    }
+    return { keys };
+  } catch {
+    return null;
+  }
+}
