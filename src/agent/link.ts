@@ -8,6 +8,7 @@ import { FerryError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { AUTHORIZED_KEYS_COMMAND, MAX_AUTHORIZED_KEYS_LINE, parseAuthorizedKeys, type AuthorizedKey } from '../protocol/authorized-keys.ts';
 import { DEVICE_SSH_PORT } from '../protocol/limits.ts';
+import { OPEN_FAILURE, rejectWithMessage } from '../net/ssh2-internals.ts';
 
 /**
  * Where a channel from the relay goes. `open` resolves once the target is ready for the
@@ -36,7 +37,8 @@ export function openLink(client: Client, name: string, target: ChannelTarget, lo
   client.on('tcp connection', (info, accept, reject) => {
     target.open({ address: info.srcIP, port: info.srcPort }).then((take) => take(accept()), (err: Error) => {
       log.warn({ from: info.srcIP, err: err.message }, 'cannot reach the SSH target');
-      reject();
+      // The relay passes this text on to the operator.
+      rejectWithMessage(client, reject, OPEN_FAILURE.connectFailed, err.message);
     });
   });
 
@@ -51,6 +53,7 @@ export function openLink(client: Client, name: string, target: ChannelTarget, lo
       resolve({
         closed,
         close: () => new Promise<void>((done) => {
+          lastError = 'stopped by the agent';
           const timer = setTimeout(() => { client.end(); }, GOODBYE_MS);
           client.unforwardIn(name, DEVICE_SSH_PORT, () => {
             clearTimeout(timer);

@@ -26,12 +26,16 @@ export interface RelayConnectionOptions {
 /** Connects and logs in; resolves with a ready ssh2 Client or rejects with a FerryError saying why. */
 export async function connectToRelay(o: RelayConnectionOptions): Promise<Client> {
   const started = Date.now();
-  const sock = await connectTcp(o.host, o.port, o.connectTimeoutMs);
+  const sock = await connectTcp(o.host, o.port, o.connectTimeoutMs, false);
   sock.setKeepAlive(true, o.keepaliveIntervalMs);
   const client = new ssh2.Client();
   let presented: string | null = null;
   return new Promise((resolve, reject) => {
+    let failed = false;
     const fail = (err: Error & { level?: string }) => {
+      // ssh2 may emit more than one error for one failure (a reset, then "lost before handshake").
+      if (failed) return;
+      failed = true;
       client.removeAllListeners('ready');
       sock.destroy();
       if (presented !== null && presented !== o.fingerprint) {
@@ -45,7 +49,7 @@ export async function connectToRelay(o: RelayConnectionOptions): Promise<Client>
         reject(new FerryError('FERRY_CONNECT_FAILED', `SSH to ${o.host}:${o.port} failed: ${err.message}`, { cause: err }));
       }
     };
-    client.once('error', fail);
+    client.on('error', fail);
     client.once('ready', () => {
       client.off('error', fail);
       // Later errors (keepalive timeout, reset) surface as 'close'; keep one listener so none is unhandled.

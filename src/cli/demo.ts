@@ -13,6 +13,7 @@ import { generateKeyPair, writePrivateFile } from '../common/ssh-keys.ts';
 import { runCommand } from '../relay/commands.ts';
 import { RELAY_DEFAULTS } from '../relay/config.ts';
 import { startRelay } from '../relay/relay.ts';
+import { deviceNameProblem } from '../protocol/names.ts';
 import { Options, type FlagSpec } from './options.ts';
 import { untilSignal } from './relay-command.ts';
 
@@ -38,7 +39,8 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
   const listen = o.hostPort('ssh-listen', { host: '127.0.0.1', port: 2222 }, true)!;
   const name = o.string('name') ?? 'demo';
   const level = o.string('log-level') === null ? 'warn' : o.logLevel();
-  o.check();
+  const nameProblem = deviceNameProblem(name);
+  o.check(nameProblem ? [`--name: ${nameProblem}`] : []);
   const log = createLogger(level, 'demo');
   const dir = mkdtempSync(join(tmpdir(), 'ferry-demo-'));
   const cleanups: (() => Promise<void> | void)[] = [];

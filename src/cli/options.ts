@@ -72,7 +72,7 @@ export class Options {
     const raw = this.#values[name];
     const v = typeof raw === 'number' ? String(raw) : this.string(name);
     if (v === null) return fallback;
-    const n = v.trim() === '' ? NaN : Number(v);
+    const n = /^\d{1,15}$/.test(v.trim()) ? Number(v.trim()) : NaN;
     if (!Number.isInteger(n) || n < min || n > max) { this.problems.push(`--${name} '${v}' must be a whole number from ${min} to ${max}`); return fallback; }
     return n;
   }
@@ -102,5 +102,5 @@ export class Options {
 
 /** Help text for a flag table. */
 export function flagHelp(specs: Record<string, FlagSpec>): string {
-  return Object.entries(specs).map(([name, s]) => `  --${name}${s.type === 'string' ? ' VALUE' : ''}`.padEnd(34) + s.help + (s.env ? ` [env ${s.env}]` : '')).join('\n');
+  return Object.entries(specs).map(([name, s]) => `${`  --${name}${s.type === 'string' ? ' VALUE' : ''}`.padEnd(34)} ${s.help}` + (s.env ? ` [env ${s.env}]` : '')).join('\n');
 }

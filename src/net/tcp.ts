@@ -4,12 +4,14 @@ import { FerryError } from '../common/errors.ts';
 
 /**
  * Connects to host:port, failing with a FerryError after `timeoutMs`. The socket has
- * Nagle off (a new channel through the tunnel would otherwise wait ~40 ms for an ACK)
- * and allows half-close, so that EOF can travel one way while data still flows back.
+ * Nagle off (a new channel through the tunnel would otherwise wait ~40 ms for an ACK).
+ * `halfOpen` lets EOF travel one way while data still flows back: right for a byte stream
+ * piped through the tunnel, wrong for an SSH transport, whose peer's FIN means it is gone
+ * (a half-open transport never emits 'close', and the agent would not notice the loss).
  */
-export function connectTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
+export function connectTcp(host: string, port: number, timeoutMs: number, halfOpen = true): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, noDelay: true, allowHalfOpen: true });
+    const socket = connect({ host, port, noDelay: true, allowHalfOpen: halfOpen });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new FerryError('FERRY_TIMEOUT', `connecting to ${host}:${port} took longer than ${timeoutMs} ms`));

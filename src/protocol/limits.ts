@@ -30,6 +30,8 @@ export const LIMITS = Object.freeze({
   maxCommandBytes: 16_384,
   /** How often the relay checks the store for changes made by another process (revocations). */
   storeWatchIntervalMs: 250,
+  /** How often the relay notes that it is running, so that after a crash "last seen" is close to the truth. */
+  heartbeatIntervalMs: 15_000,
   /** Enrollment tokens: default and longest lifetime. */
   tokenDefaultTtlMs: 60 * 60 * 1000,
   tokenMaxTtlMs: 30 * 24 * 60 * 60 * 1000,

@@ -61,7 +61,7 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
       link = makeLink(ctx, conn, device, remote.address);
       const old = ctx.registry.register(link);
       const now = ctx.clock.now();
-      ctx.store.markOnline(device, now, remote.address, agentVersion);
+      ctx.store.markOnline(device, now, remote.address, agentVersion, old !== undefined);
       ctx.store.audit({ at: now, actor: device, action: 'device.connect', target: device, detail: { remote: remote.address, agentVersion, replaced: old !== undefined } });
       old?.close('replaced by a newer link');
       log.info({ replaced: old !== undefined }, 'device online');
@@ -115,7 +115,7 @@ function makeLink(ctx: RelayContext, conn: Connection, device: string, remoteAdd
           }
           settled = true;
           timer.cancel();
-          if (err) reject(new FerryError('FERRY_CONNECT_FAILED', `device '${device}' could not reach its SSH target: ${err.message}`));
+          if (err) reject(new FerryError('FERRY_CONNECT_FAILED', `device '${device}' could not reach its SSH target: ${err.message.replace(/^\(SSH\) Channel open failure: ?/, '') || 'no reason given'}`));
           else resolve(stream);
         });
       });

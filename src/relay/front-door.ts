@@ -139,7 +139,7 @@ export class FrontDoor {
       // connection stays under the unauthenticated limits and the login grace timer.
       if (p.kind !== 'enroll') this.#leaveUnauthenticated(state);
       if (p.kind === 'operator') serveOperator(this.#ctx, conn, p.op, remote);
-      else if (p.kind === 'device') serveDeviceLink(this.#ctx, conn, p.name, remote, info.header.versions.software || null);
+      else if (p.kind === 'device') serveDeviceLink(this.#ctx, conn, p.name, remote, agentVersionOf(info.header.versions.software));
       else serveEnrollment(this.#ctx, conn, p.key, remote);
     });
   }
@@ -189,4 +189,11 @@ export class FrontDoor {
     if (!user || !match) return null;
     return { kind: 'operator', op: { name: user.name, role: user.role, keyFingerprint: key.fingerprint } };
   }
+}
+
+/** The agent version from an SSH software string (`ferry-agent_0.1.0` → `0.1.0`); anything else as sent, bounded. */
+export function agentVersionOf(software: string): string | null {
+  if (!software) return null;
+  const m = /^ferry-agent_(\d+\.\d+\.\d+[\w.-]*)$/.exec(software);
+  return m ? m[1]! : software.slice(0, 64);
 }

@@ -9,6 +9,7 @@ import { loadOrCreateKey, parsePublicKey } from '../common/ssh-keys.ts';
 import type { RelayConfig } from './config.ts';
 import type { RelayContext } from './context.ts';
 import { FrontDoor } from './front-door.ts';
+import { LIMITS } from '../protocol/limits.ts';
 import { authorizedKeysFor } from './policy.ts';
 import { Registry } from './registry.ts';
 import { openSqliteStore } from './sqlite-store.ts';
@@ -65,8 +66,9 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
     store.audit({ at: clock.now(), actor: 'relay', action: 'user.add', target: 'admin', detail: { role: 'admin', keys: keys.map((k) => k.fingerprint), bootstrap: true } });
     log.info({ keys: keys.map((k) => k.fingerprint) }, 'created user admin from --admin-key');
   }
-  // No link survives a restart (or a kill -9): whatever the store says is online is not.
-  const stale = store.markAllOffline(clock.now(), 'relay restarted');
+  // No link survives a restart (or a kill -9): whatever the store says is online is not, and
+  // was last seen when the relay last noted that it was running.
+  const stale = store.markAllOffline(store.lastHeartbeat() ?? clock.now(), 'relay restarted');
   if (stale > 0) log.info({ devices: stale }, 'marked devices offline after a restart');
 
   const registry = new Registry();
@@ -102,7 +104,8 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
     throw new FerryError('FERRY_CONFIG_INVALID', `cannot listen on ${config.sshListen.host}:${config.sshListen.port}: ${(err as Error).message}`, { cause: err });
   }
   const wildcard = ['0.0.0.0', '::', ''].includes(config.sshListen.host);
-  ctx.publicAddress = config.publicAddress ?? `${wildcard ? osHostname() : sshAddress.host}:${sshAddress.port}`;
+  const host = wildcard ? osHostname() : sshAddress.host;
+  ctx.publicAddress = config.publicAddress ?? `${host.includes(':') ? `[${host}]` : host}:${sshAddress.port}`;
   // The local CLI (`ferry token create --data-dir`) reads this to write tokens that point here.
   writeFileSync(relayInfoPath(config.dataDir), JSON.stringify({ publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint }, null, 2) + '\n', { mode: 0o600 });
 
@@ -116,6 +119,9 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
     }
   }, config.storeWatchIntervalMs);
   watcher.unref();
+  store.heartbeat(clock.now());
+  const heartbeat = setInterval(() => store.heartbeat(clock.now()), LIMITS.heartbeatIntervalMs);
+  heartbeat.unref();
 
   let stopped = false;
   return {
@@ -125,6 +131,7 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
       if (stopped) return;
       stopped = true;
       clearInterval(watcher);
+      clearInterval(heartbeat);
       const closing = door.close(1_000);
       const now = clock.now();
       for (const link of [...registry.links()]) {

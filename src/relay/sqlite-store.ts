@@ -56,6 +56,8 @@ const MIGRATIONS: readonly string[] = [
   `,
   // The device's own SSH host key (its embedded server), reported at enrollment.
   `ALTER TABLE devices ADD COLUMN host_key_line TEXT;`,
+  // Small facts about the relay itself, such as when it was last known to be running.
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
 ];
 
 interface DeviceRow {
@@ -126,9 +128,11 @@ class SqliteStore implements Store {
       setStatus: db.prepare('UPDATE devices SET status = ? WHERE name = ?'),
       deleteDevice: db.prepare('DELETE FROM devices WHERE name = ?'),
       online: db.prepare(`UPDATE devices SET online_since = ?, last_seen = ?, remote_address = ?, agent_version = ?,
-        last_disconnect_reason = NULL WHERE name = ?`),
+        last_disconnect_reason = ? WHERE name = ?`),
       offline: db.prepare('UPDATE devices SET online_since = NULL, last_seen = ?, last_disconnect_reason = ? WHERE name = ?'),
-      allOffline: db.prepare('UPDATE devices SET online_since = NULL, last_seen = ?, last_disconnect_reason = ? WHERE online_since IS NOT NULL'),
+      allOffline: db.prepare('UPDATE devices SET last_seen = max(online_since, ?), online_since = NULL, last_disconnect_reason = ? WHERE online_since IS NOT NULL'),
+      setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+      getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       insertAudit: db.prepare('INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)'),
     };
   }
@@ -211,12 +215,19 @@ class SqliteStore implements Store {
   setDeviceStatus(name: string, status: DeviceStatus): boolean { return this.#q.setStatus.run(status, name).changes > 0; }
   removeDevice(name: string): boolean { return this.#q.deleteDevice.run(name).changes > 0; }
 
-  markOnline(name: string, at: number, remoteAddress: string, agentVersion: string | null): void {
-    this.#q.online.run(at, at, remoteAddress, agentVersion, name);
+  markOnline(name: string, at: number, remoteAddress: string, agentVersion: string | null, replaced = false): void {
+    this.#q.online.run(at, at, remoteAddress, agentVersion, replaced ? 'replaced by a newer link' : null, name);
   }
 
   markOffline(name: string, at: number, reason: DisconnectReason): void { this.#q.offline.run(at, reason, name); }
   markAllOffline(at: number, reason: DisconnectReason): number { return this.#q.allOffline.run(at, reason).changes; }
+
+  heartbeat(at: number): void { this.#q.setMeta.run('heartbeat', String(at)); }
+
+  lastHeartbeat(): number | null {
+    const v = this.#q.getMeta.get('heartbeat') as string | undefined;
+    return v === undefined ? null : Number(v);
+  }
 
   audit(e: Omit<AuditRecord, 'id'>): void {
     this.#q.insertAudit.run(e.at, e.actor, e.action, e.target, JSON.stringify(e.detail));

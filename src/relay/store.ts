@@ -88,10 +88,15 @@ export interface Store {
   listDevices(): DeviceRecord[];
   setDeviceStatus(name: string, status: DeviceStatus): boolean;
   removeDevice(name: string): boolean;
-  markOnline(name: string, at: number, remoteAddress: string, agentVersion: string | null): void;
+  /** Records a new link; `replaced` when it took over from a link that was still registered. */
+  markOnline(name: string, at: number, remoteAddress: string, agentVersion: string | null, replaced?: boolean): void;
   markOffline(name: string, at: number, reason: DisconnectReason): void;
   /** At start: no link survives a relay restart, so whatever the store says is online is not. */
   markAllOffline(at: number, reason: DisconnectReason): number;
+
+  /** Records that the relay is running now; after a crash, the last one is when its devices were last seen. */
+  heartbeat(at: number): void;
+  lastHeartbeat(): number | null;
 
   audit(entry: Omit<AuditRecord, 'id'>): void;
   listAudit(filter: { since?: number; device?: string; limit: number }): AuditRecord[];

@@ -197,7 +197,7 @@ describe('problems', () => {
 test('flagHelp lists every flag with its value, help and environment variable', () => {
   const help = flagHelp({ 'data-dir': SPECS['data-dir']!, verbose: { type: 'boolean', help: 'say more' } });
   assert.deepEqual(help.split('\n'), [
-    '  --data-dir VALUE'.padEnd(34) + 'where data lives [env FERRY_DATA_DIR]',
-    '  --verbose'.padEnd(34) + 'say more',
+    '  --data-dir VALUE'.padEnd(34) + ' where data lives [env FERRY_DATA_DIR]',
+    '  --verbose'.padEnd(34) + ' say more',
   ]);
 });

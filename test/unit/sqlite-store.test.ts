@@ -47,7 +47,7 @@ describe('opening', () => {
   test('migrations set user_version and the journal is WAL', () => {
     const db = new Database(file, { readonly: true });
     try {
-      assert.equal(db.pragma('user_version', { simple: true }), 2);
+      assert.equal(db.pragma('user_version', { simple: true }), 3);
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     } finally { db.close(); }
   });
@@ -65,7 +65,7 @@ describe('opening', () => {
     const db = new Database(file);
     db.pragma('user_version = 99');
     db.close();
-    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 2\); upgrade ferry/);
+    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 3\); upgrade ferry/);
     store = openSqliteStore(newFile());
   });
 
