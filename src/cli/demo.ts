@@ -61,7 +61,7 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
 
     const created = runCommand({
       store: relay.store, actor: { name: 'admin', role: 'admin', keyFingerprint: null }, now: Date.now(),
-      relay: { publicAddress: `127.0.0.1:${relayPort}`, fingerprint: relay.fingerprint },
+      relay: { publicAddress: `127.0.0.1:${relayPort}`, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine },
     }, ['token', 'create', '--name', name, '--approve', '--ttl', '10m']);
     if (created.code !== 0) throw new Error(created.stderr);
 

@@ -6,7 +6,7 @@ import { runCommand } from '../relay/commands.ts';
 import { openDataDir, relayInfoPath, storePath } from '../relay/relay.ts';
 
 /** The commands that also run locally. */
-export const LOCAL_COMMANDS = new Set(['devices', 'token', 'device', 'user', 'users', 'audit', 'whoami']);
+export const LOCAL_COMMANDS = new Set(['devices', 'token', 'device', 'user', 'users', 'audit', 'whoami', 'ssh-config']);
 
 /** Runs one operator command locally, as an admin named after the local user. */
 export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
@@ -26,11 +26,11 @@ export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: No
   }
   if (dataDir === null) throw new FerryError('FERRY_USAGE', `'ferry ${words[0]}' on the relay host needs --data-dir DIR (or FERRY_DATA_DIR); from elsewhere run it as 'ssh -p 2222 USER@RELAY ${words.join(' ')}'`);
   if (!existsSync(storePath(dataDir))) throw new FerryError('FERRY_CONFIG_INVALID', `${dataDir} holds no relay store: start 'ferry relay --data-dir ${dataDir}' once first`);
-  let info = { publicAddress: '', fingerprint: '' };
+  let info = { publicAddress: '', fingerprint: '', hostKeyLine: '' };
   try {
     info = JSON.parse(readFileSync(relayInfoPath(dataDir), 'utf8')) as typeof info;
   } catch {
-    if (words[0] === 'token') throw new FerryError('FERRY_CONFIG_INVALID', `${relayInfoPath(dataDir)} is missing: start the relay once so that tokens know its address and host key`);
+    if (words[0] === 'token' || words[0] === 'ssh-config') throw new FerryError('FERRY_CONFIG_INVALID', `${relayInfoPath(dataDir)} is missing: start the relay once so that tokens know its address and host key`);
   }
   const store = openDataDir(dataDir);
   try {
@@ -38,7 +38,7 @@ export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: No
       store,
       actor: { name: `local:${userInfo().username}`, role: 'admin', keyFingerprint: null },
       now: Date.now(),
-      relay: { publicAddress: publicAddress ?? info.publicAddress, fingerprint: info.fingerprint },
+      relay: { publicAddress: publicAddress ?? info.publicAddress, fingerprint: info.fingerprint, hostKeyLine: info.hostKeyLine },
     }, words);
     out.write(result.stdout);
     err.write(result.stderr);

@@ -10,6 +10,18 @@ const LABEL_KEY = /^[a-z0-9](?:[a-z0-9_./-]*[a-z0-9])?$/;
 export const AGENT_LOGIN = 'ferry-agent';
 export const ENROLL_LOGIN = 'ferry-enroll';
 
+/**
+ * Operators may write a device as NAME or NAME.ferry: the suffix lets one `Host *.ferry`
+ * block in ssh_config send every device through the relay.
+ */
+export const DEVICE_HOST_SUFFIX = '.ferry';
+
+/** The device name an operator meant by `host` (lowercased, without the .ferry suffix). */
+export function deviceNameFromHost(host: string): string {
+  const h = host.toLowerCase();
+  return h.endsWith(DEVICE_HOST_SUFFIX) ? h.slice(0, -DEVICE_HOST_SUFFIX.length) : h;
+}
+
 /** Why a device name is invalid, or null when it is valid. */
 export function deviceNameProblem(name: string): string | null {
   if (DNS_LABEL.test(name)) return null;

@@ -8,7 +8,7 @@ import { FerryError, isFerryError } from '../common/errors.ts';
 import { parseDuration } from '../common/duration.ts';
 import { parsePublicKey, type PublicKey } from '../common/ssh-keys.ts';
 import { LIMITS } from '../protocol/limits.ts';
-import { deviceNameProblem, parseLabels, userNameProblem } from '../protocol/names.ts';
+import { DEVICE_HOST_SUFFIX, deviceNameProblem, parseLabels, userNameProblem } from '../protocol/names.ts';
 import { encodeToken } from '../protocol/token.ts';
 import { mayRunCommand } from './policy.ts';
 import { ROLES, type DeviceRecord, type Role, type Store } from './store.ts';
@@ -18,7 +18,7 @@ export interface CommandContext {
   store: Store;
   actor: { name: string; role: Role; keyFingerprint: string | null };
   now: number;
-  relay: { publicAddress: string; fingerprint: string };
+  relay: { publicAddress: string; fingerprint: string; hostKeyLine?: string };
   /** Called after a device's status changed or it was removed, so its live link can follow. */
   onDeviceChanged?: (name: string) => void;
 }
@@ -36,6 +36,7 @@ export const USAGE = `ferry relay commands (ssh -p 2222 USER@RELAY COMMAND, or f
   user rm NAME [--json]
   users [--json]
   audit [--since 1h] [--device NAME] [--limit N] [--json]
+  ssh-config [--known-hosts] [--json]      ssh_config for reaching devices as NAME.ferry, or known_hosts lines
   help                                     this text
 Every command takes --json. token, device, user, users and audit are for admins.`;
 
@@ -229,6 +230,35 @@ function audit(ctx: CommandContext, args: string[]): CommandResult {
   return ok(list.map((a) => `${iso(a.at)}  ${a.actor}  ${a.action}${a.target ? ' ' + a.target : ''}${Object.keys(a.detail).length ? ' ' + JSON.stringify(a.detail) : ''}`).join('\n') + (list.length ? '\n' : ''));
 }
 
+/**
+ * What an operator's OpenSSH needs to reach devices as NAME.ferry: an ssh_config with the
+ * relay as ProxyJump, and known_hosts lines for the relay and for every device that reported
+ * its host key, so that the first connection has no trust-on-first-use prompt and a changed
+ * device key is a loud error.
+ */
+function sshConfig(ctx: CommandContext, args: string[]): CommandResult {
+  const { values } = parse(args, { 'known-hosts': { type: 'boolean' } }, 0);
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(ctx.relay.publicAddress);
+  const host = m ? (m[1] ?? m[2])! : ctx.relay.publicAddress;
+  const port = m ? Number(m[3]) : 22;
+  const relayHost = port === 22 ? host : `[${host}]:${port}`;
+  const devices = ctx.store.listDevices().filter((d) => d.status === 'approved');
+  const knownHosts = [
+    ...(ctx.relay.hostKeyLine ? [`${relayHost} ${ctx.relay.hostKeyLine}`] : []),
+    ...devices.filter((d) => d.hostKeyLine).map((d) => `${d.name}${DEVICE_HOST_SUFFIX},${d.name} ${d.hostKeyLine}`),
+  ];
+  const common = ['  UserKnownHostsFile ~/.ssh/ferry_known_hosts', '  StrictHostKeyChecking yes'];
+  const config = [
+    `# ferry: reach a device as NAME${DEVICE_HOST_SUFFIX} (e.g. ssh pi@garage-cam${DEVICE_HOST_SUFFIX}) through the relay at ${ctx.relay.publicAddress}.`,
+    '# Save this as ~/.ssh/ferry.conf and put "Include ferry.conf" at the top of ~/.ssh/config; save the',
+    `# output of 'ssh-config --known-hosts' as ~/.ssh/ferry_known_hosts (again whenever devices are added).`,
+    'Host ferry-relay', `  HostName ${host}`, `  Port ${port}`, `  User ${ctx.actor.name}`, ...common, '',
+    `Host *${DEVICE_HOST_SUFFIX}`, '  ProxyJump ferry-relay', ...common, '',
+  ].join('\n');
+  if (values.json) return json({ config, knownHosts });
+  return ok(values['known-hosts'] ? knownHosts.join('\n') + '\n' : config);
+}
+
 function whoami(ctx: CommandContext, args: string[]): CommandResult {
   const { values } = parse(args, {}, 0);
   const { name, role, keyFingerprint } = ctx.actor;
@@ -247,6 +277,7 @@ export function runCommand(ctx: CommandContext, words: readonly string[]): Comma
     if (!allowed.allow) throw new FerryError('FERRY_PERMISSION_DENIED', allowed.message);
     switch (command) {
       case 'whoami': return whoami(ctx, rest);
+      case 'ssh-config': return sshConfig(ctx, rest);
       case 'devices': return devices(ctx, rest);
       case 'users': return users(ctx, rest);
       case 'audit': return audit(ctx, rest);

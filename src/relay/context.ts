@@ -14,6 +14,8 @@ export interface RelayContext {
   readonly clock: Clock;
   /** HOST:PORT that tokens tell devices to dial. */
   readonly publicAddress: string;
+  /** The relay's host key, `ssh-ed25519 AAAA…`. */
+  readonly hostKeyLine: string;
   /** The relay's host-key fingerprint, `SHA256:…`. */
   readonly fingerprint: string;
   /** Brings live links and sessions in line with the store (after a revoke, rm, user rm). */

@@ -5,6 +5,7 @@
 import type { Connection, ServerChannel } from 'ssh2';
 import { isFerryError } from '../common/errors.ts';
 import { LIMITS } from '../protocol/limits.ts';
+import { deviceNameFromHost } from '../protocol/names.ts';
 import { pipeBoth } from '../net/pipe.ts';
 import { OPEN_FAILURE, rejectWithMessage } from '../net/ssh2-internals.ts';
 import { runCommand, USAGE } from './commands.ts';
@@ -28,7 +29,7 @@ export function serveOperator(ctx: RelayContext, conn: Connection, op: Operator,
   conn.on('openssh.streamlocal', (_accept, reject) => reject());
 
   conn.on('tcpip', (accept, reject, info) => {
-    const host = info.destIP.toLowerCase();
+    const host = deviceNameFromHost(info.destIP);
     const device = ctx.store.getDevice(host);
     const link = ctx.registry.get(host);
     const decision = mayReach(op, host, info.destPort, device, link !== undefined, ctx.clock.now());
@@ -86,7 +87,7 @@ function runExec(ctx: RelayContext, op: Operator, ch: ServerChannel, command: st
       store: ctx.store,
       actor: { name: op.name, role: op.role, keyFingerprint: op.keyFingerprint },
       now: ctx.clock.now(),
-      relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint },
+      relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine },
       onDeviceChanged: (name) => ctx.reconcile(name),
     }, split.words);
     if (split.words[0] === 'user') ctx.reconcile();

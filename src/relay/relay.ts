@@ -93,7 +93,7 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
     }
   };
   const ctx: { -readonly [K in keyof RelayContext]: RelayContext[K] } = {
-    config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, reconcile, operatorConnections, keyWatchers, publicAddress: '',
+    config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, hostKeyLine: hostKey.publicKey.line, reconcile, operatorConnections, keyWatchers, publicAddress: '',
   };
   const door = new FrontDoor(ctx, hostKey.privateKey);
   let sshAddress;
@@ -107,7 +107,7 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
   const host = wildcard ? osHostname() : sshAddress.host;
   ctx.publicAddress = config.publicAddress ?? `${host.includes(':') ? `[${host}]` : host}:${sshAddress.port}`;
   // The local CLI (`ferry token create --data-dir`) reads this to write tokens that point here.
-  writeFileSync(relayInfoPath(config.dataDir), JSON.stringify({ publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint }, null, 2) + '\n', { mode: 0o600 });
+  writeFileSync(relayInfoPath(config.dataDir), JSON.stringify({ publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine }, null, 2) + '\n', { mode: 0o600 });
 
   // Changes made by another process (the local `ferry device revoke`) show up here.
   let seen = store.changeCounter();
