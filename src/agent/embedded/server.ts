@@ -58,13 +58,14 @@ export class EmbeddedServer {
     const log = this.#o.log.child({ from: origin.address });
     let user: LocalUser | null = null;
     let operator: string | null = null;
+    let refusal: string | null = null;
     let failures = 0;
     const grace = setTimeout(() => (transport as Duplex | undefined)?.destroy(), LIMITS.loginGraceMs);
     conn.on('error', (err) => log.debug({ err: err.message }, 'embedded connection error'));
     conn.on('close', () => clearTimeout(grace));
     conn.on('authentication', (auth) => {
       // ssh2 emits 'ready' inside accept(), so who logged in is recorded before accepting.
-      void this.#authenticate(auth, (who) => { user = who.user; operator = who.operator; }).then((result) => {
+      void this.#authenticate(auth, (who) => { user = who.user; operator = who.operator; refusal = who.refusal; }).then((result) => {
         // Like OpenSSH's MaxAuthTries: only failures count, not the 'none' probe or a key query.
         if (result === 'rejected' && auth.method !== 'none' && ++failures >= LIMITS.maxAuthAttempts) {
           auth.reject();
@@ -74,6 +75,7 @@ export class EmbeddedServer {
     });
     conn.once('ready', () => {
       clearTimeout(grace);
+      if (refusal !== null) return refuseSessions(conn, refusal, log.child({ operator }));
       log.info({ operator, user: user!.name }, 'login');
       conn.on('session', (accept) => serveSession(accept(), user!, this.#agent.uid, log.child({ operator, user: user!.name })));
       conn.on('tcpip', (accept, reject, info) => {
@@ -91,7 +93,7 @@ export class EmbeddedServer {
   }
 
   /** Decides one authentication request: who logged in, a key query answered yes, or a rejection. */
-  async #authenticate(auth: AuthContext, onSuccess: (who: { user: LocalUser; operator: string }) => void): Promise<'accepted' | 'query' | 'rejected'> {
+  async #authenticate(auth: AuthContext, onSuccess: (who: { user: LocalUser | null; operator: string; refusal: string | null }) => void): Promise<'accepted' | 'query' | 'rejected'> {
     if (auth.method !== 'publickey') {
       auth.reject(['publickey']);
       return 'rejected';
@@ -105,11 +107,11 @@ export class EmbeddedServer {
       return 'rejected';
     }
     const user = await this.#loginUser(pk.username);
-    if (!user) {
-      this.#o.log.info({ operator: match.user, login: pk.username }, this.#agent.uid === 0 ? 'login refused: no such user' : 'login refused: the agent is not root, so only its own user may log in');
-      pk.reject(['publickey']);
-      return 'rejected';
-    }
+    // An operator whose key is valid but whose login name is not usable here gets in only to be
+    // told why (SSH has no other way to carry a message for a refused login), and can do nothing.
+    const refusal = user !== null ? null : this.#agent.uid === 0
+      ? `ferry: there is no user '${pk.username}' on this device`
+      : `ferry: the agent on this device runs as '${this.#agent.name}', not as root, so it can only log you in as '${this.#agent.name}'`;
     if (!pk.signature) {
       pk.accept();
       return 'query';
@@ -119,7 +121,7 @@ export class EmbeddedServer {
       pk.reject(['publickey']);
       return 'rejected';
     }
-    onSuccess({ user, operator: match.user });
+    onSuccess({ user, operator: match.user, refusal });
     pk.accept();
     return 'accepted';
   }
@@ -134,4 +136,25 @@ export class EmbeddedServer {
       return null;
     }
   }
+}
+
+/** Every session of a connection whose login name was refused: the reason on stderr, exit 1. */
+function refuseSessions(conn: Connection, message: string, log: Logger): void {
+  log.info({ why: message }, 'login name refused');
+  conn.on('session', (accept) => {
+    const session = accept();
+    const refuse = (acceptRequest: () => import('ssh2').ServerChannel) => {
+      const ch = acceptRequest();
+      ch.stderr.write(`${message}\r\n`);
+      ch.exit(1);
+      ch.end();
+    };
+    session.on('pty', (a) => a?.());
+    session.on('env', (a) => a?.());
+    session.on('shell', (a) => refuse(a));
+    session.on('exec', (a) => refuse(a));
+    session.on('subsystem', (a) => refuse(a));
+  });
+  conn.on('tcpip', (_accept, reject) => reject());
+  conn.on('request', (_accept, reject) => reject?.());
 }
