@@ -27,6 +27,8 @@ export interface OpenLink {
 
 /** How long the goodbye may take before the connection is simply ended. */
 const GOODBYE_MS = 1_000;
+/** How long to wait for the relay's first list of operator keys before calling the link up anyway. */
+const FIRST_KEYS_TIMEOUT_MS = 5_000;
 
 /** Registers the tunnel for `name` on a ready client and serves channels until the link ends. */
 export function openLink(client: Client, name: string, target: ChannelTarget, log: Logger, onAuthorizedKeys?: (keys: AuthorizedKey[]) => void): Promise<OpenLink> {
@@ -49,8 +51,7 @@ export function openLink(client: Client, name: string, target: ChannelTarget, lo
         reject(new FerryError('FERRY_CONNECT_FAILED', `the relay did not accept the tunnel for '${name}': ${err.message}`));
         return;
       }
-      if (onAuthorizedKeys) watchAuthorizedKeys(client, onAuthorizedKeys, log);
-      resolve({
+      const link: OpenLink = {
         closed,
         close: () => new Promise<void>((done) => {
           lastError = 'stopped by the agent';
@@ -61,16 +62,27 @@ export function openLink(client: Client, name: string, target: ChannelTarget, lo
           });
           void closed.then(() => { clearTimeout(timer); done(); });
         }),
-      });
+      };
+      // With the built-in server, the link counts as up once it knows who may log in: a
+      // login in the first milliseconds would otherwise be refused.
+      if (onAuthorizedKeys) watchAuthorizedKeys(client, onAuthorizedKeys, log, () => resolve(link));
+      else resolve(link);
     });
   });
 }
 
 /** Keeps an exec open on which the relay sends this device's operator keys whenever they change. */
-function watchAuthorizedKeys(client: Client, onKeys: (keys: AuthorizedKey[]) => void, log: Logger): void {
+function watchAuthorizedKeys(client: Client, onKeys: (keys: AuthorizedKey[]) => void, log: Logger, onFirst: () => void): void {
+  let first = true;
+  const firstDone = () => { if (first) { first = false; onFirst(); } };
+  // A relay that never answers must not hold the link down.
+  const timer = setTimeout(firstDone, FIRST_KEYS_TIMEOUT_MS);
+  client.once('close', () => { clearTimeout(timer); firstDone(); });
   client.exec(AUTHORIZED_KEYS_COMMAND, (err, stream) => {
     if (err) {
       log.warn({ err: err.message }, 'the relay sends no operator keys: the built-in SSH server will refuse every login');
+      clearTimeout(timer);
+      firstDone();
       return;
     }
     let buffered = '';
@@ -89,6 +101,8 @@ function watchAuthorizedKeys(client: Client, onKeys: (keys: AuthorizedKey[]) => 
         if (msg) {
           onKeys(msg.keys);
           log.info({ keys: msg.keys.length }, 'operator keys updated');
+          clearTimeout(timer);
+          firstDone();
         } else {
           log.warn('ignored a malformed operator key list from the relay');
         }
