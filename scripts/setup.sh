@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what ferry and its tests need on a fresh Debian machine: the Debian packages
-# (OpenSSH client and server, rsync, nftables and iproute2 for the network-namespace tests,
-# ssh-audit for the algorithm check) and the npm packages. Safe to run again.
+# (OpenSSH client and server, the SFTP server the agent's built-in SSH server runs, rsync,
+# nftables and iproute2 for the network-namespace tests, ssh-audit for the algorithm check,
+# tmux and procps for the built-in server's terminal and process tests) and the npm
+# packages. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(openssh-client openssh-server rsync nftables iproute2 ssh-audit)
+# python3, make and g++ build the native modules (better-sqlite3, node-pty, ssh2's crypto binding).
+packages=(openssh-client openssh-server openssh-sftp-server rsync nftables iproute2 ssh-audit tmux procps util-linux python3 make g++)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

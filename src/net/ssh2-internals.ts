@@ -1,7 +1,8 @@
 /**
- * The two places where ferry reaches past ssh2's public API, kept together so that an
- * ssh2 upgrade has one file to check (both are covered by integration tests).
+ * The places where ferry reaches past ssh2's public API, kept together so that an ssh2
+ * upgrade has one file to check (each is covered by integration tests).
  */
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Client, Connection } from 'ssh2';
 
@@ -34,4 +35,39 @@ export function rejectWithMessage(conn: Connection | Client, reject: () => void,
 /** The transport socket of a server-side ssh2 connection (ssh2 keeps it as `_sock`). */
 export function socketOf(conn: Connection): Socket | undefined {
   return (conn as unknown as { _sock?: Socket })._sock;
+}
+
+interface ChunkState { _chunk?: Buffer; _chunkcb?: () => void; _chunkErr?: Buffer; _chunkcbErr?: () => void }
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- ssh2 internals are untyped
+type WriteFn = (this: any, data: Buffer, encoding: unknown, cb: () => void) => void;
+
+let chunkFixApplied = false;
+
+/**
+ * Works around an ssh2 1.17 bug: a write that waited for window space stays recorded as
+ * waiting after it has gone out, so a later wait on the channel's stderr (or stdout) makes
+ * the next window adjust send the old data again, and the write actually waiting is never
+ * resumed: duplicated stdout and lost stderr when a program writes much to both. Clearing
+ * the record at every write fixes the first half; writing stdout and stderr one at a time
+ * (see the embedded server's session) avoids the second. Idempotent.
+ */
+export function fixSsh2StaleChunks(): void {
+  if (chunkFixApplied) return;
+  chunkFixApplied = true;
+  const require = createRequire(import.meta.url);
+  const { Channel } = require('ssh2/lib/Channel.js') as { Channel: { prototype: { _write: WriteFn } } & (new (...args: unknown[]) => { stderr: object }) };
+  const write = Channel.prototype._write;
+  Channel.prototype._write = function (this: ChunkState, data, encoding, cb) {
+    this._chunk = undefined;
+    this._chunkcb = undefined;
+    return write.call(this, data, encoding, cb);
+  };
+  // The server-side stderr class is not exported: reach it through a detached channel.
+  const stderrProto = Object.getPrototypeOf(new Channel({}, { incoming: {}, outgoing: {} }, { server: true }).stderr) as { _write: WriteFn };
+  const writeErr = stderrProto._write;
+  stderrProto._write = function (this: { _channel: ChunkState }, data, encoding, cb) {
+    this._channel._chunkErr = undefined;
+    this._channel._chunkcbErr = undefined;
+    return writeErr.call(this, data, encoding, cb);
+  };
 }

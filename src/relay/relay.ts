@@ -9,6 +9,7 @@ import { loadOrCreateKey, parsePublicKey } from '../common/ssh-keys.ts';
 import type { RelayConfig } from './config.ts';
 import type { RelayContext } from './context.ts';
 import { FrontDoor } from './front-door.ts';
+import { fixSsh2StaleChunks } from '../net/ssh2-internals.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { authorizedKeysFor } from './policy.ts';
 import { Registry } from './registry.ts';
@@ -49,6 +50,7 @@ export function openDataDir(dataDir: string): Store {
 export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Logger; clock?: Clock }): Promise<Relay> {
   const clock = deps.clock ?? systemClock;
   const log = deps.log;
+  fixSsh2StaleChunks();
   const store = openDataDir(config.dataDir);
   chmodSync(config.dataDir, 0o700);
   const hostKey = loadOrCreateKey(hostKeyPath(config.dataDir), 'ferry-relay');

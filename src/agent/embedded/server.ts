@@ -10,6 +10,7 @@ import type { Algorithms, AuthContext, Connection, PublicKeyAuthContext } from '
 import type { Logger } from '../../common/log.ts';
 import { parsePublicKey, sameKey } from '../../common/ssh-keys.ts';
 import { pipeBoth } from '../../net/pipe.ts';
+import { fixSsh2StaleChunks, OPEN_FAILURE, rejectWithMessage } from '../../net/ssh2-internals.ts';
 import type { AuthorizedKey } from '../../protocol/authorized-keys.ts';
 import { LIMITS } from '../../protocol/limits.ts';
 import { SSH_ALGORITHMS } from '../../protocol/ssh-algorithms.ts';
@@ -39,6 +40,7 @@ export class EmbeddedServer {
   readonly #origins = new WeakMap<object, { address: string; port: number }>();
 
   constructor(o: EmbeddedServerOptions) {
+    fixSsh2StaleChunks();
     this.#o = o;
     this.#server = new Server({ hostKeys: [o.hostKey], algorithms: SSH_ALGORITHMS as Algorithms, ident: `ferry-agent_${VERSION}` }, (conn) => this.#onConnection(conn));
     this.#server.on('error', (err: Error) => o.log.debug({ err: err.message }, 'embedded server error'));
@@ -79,13 +81,14 @@ export class EmbeddedServer {
       log.info({ operator, user: user!.name }, 'login');
       conn.on('session', (accept) => serveSession(accept(), user!, this.#agent.uid, log.child({ operator, user: user!.name })));
       conn.on('tcpip', (accept, reject, info) => {
+        const dest = `${info.destIP}:${info.destPort}`;
         if (!mayForward(this.#o.forwardRules, info.destIP, info.destPort)) {
-          log.warn({ operator, dest: `${info.destIP}:${info.destPort}` }, 'port forwarding refused: not in the allowlist');
-          return reject();
+          log.warn({ operator, dest }, 'port forwarding refused: not in the allowlist');
+          return rejectWithMessage(conn, reject, OPEN_FAILURE.prohibited, `${dest} is not in this device's forwarding allowlist (ferry agent --allow-forward)`);
         }
         const socket = connect({ host: info.destIP, port: info.destPort, noDelay: true, allowHalfOpen: true });
         socket.once('connect', () => pipeBoth(accept(), socket));
-        socket.once('error', () => reject());
+        socket.once('error', (err: NodeJS.ErrnoException) => rejectWithMessage(conn, reject, OPEN_FAILURE.connectFailed, `${dest}: ${err.code ?? err.message}`));
       });
       conn.on('request', (_accept, reject) => reject?.());
       conn.on('openssh.streamlocal', (_accept, reject) => reject());

@@ -4,7 +4,7 @@
  * the whole process group ended when the channel closes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync } from 'node:fs';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import * as pty from 'node-pty';
 import type { Logger } from '../../common/log.ts';
@@ -15,6 +15,8 @@ export const SFTP_SERVER_PATHS = ['/usr/lib/openssh/sftp-server', '/usr/libexec/
 
 /** After a PTY program exits, how long to wait for the rest of its output before reporting the exit. */
 const PTY_DRAIN_MS = 200;
+/** Program output waiting for the channel before the program is paused. */
+const OUTPUT_QUEUE_BYTES = 1024 * 1024;
 
 type Running = { kill(signal: NodeJS.Signals): void; pid: number | undefined };
 
@@ -37,7 +39,8 @@ export function serveSession(session: Session, user: LocalUser, agentUid: number
     const argv = asUser(user, command === null ? [user.shell, '-l'] : [user.shell, '-c', command], agentUid);
     const environment = loginEnvironment(user, { ...env, ...(ptyInfo ? { TERM: ptyInfo.term || 'xterm' } : {}) });
     log.info({ user: user.name, command: command === null ? '(shell)' : command.slice(0, 200), pty: ptyInfo !== null }, 'session started');
-    running = ptyInfo ? startPty(channel, argv, environment, user.home, ptyInfo, (r) => { resize = r; }) : startPipes(channel, argv, environment, user.home);
+    const owner = agentUid === 0 ? { uid: user.uid, ttyGid: ttyGroup() ?? user.gid } : null;
+    running = ptyInfo ? startPty(channel, argv, environment, user.home, ptyInfo, (r) => { resize = r; }, owner) : startPipes(channel, argv, environment, user.home);
   };
 
   session.on('shell', (accept) => start(accept(), null));
@@ -68,31 +71,81 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   try { process.kill(-pid, signal); } catch { try { process.kill(pid, signal); } catch { /* gone already */ } }
 }
 
+/**
+ * Copies a program's stdout and stderr to the channel one write at a time, in the order they
+ * came, with back-pressure on both. One at a time: ssh2 mishandles a channel whose stdout and
+ * stderr both wait for window space (see fixSsh2StaleChunks). `drained` runs once both
+ * outputs have ended and everything has been handed to ssh2.
+ */
+function copyOutputs(child: ChildProcess, channel: ServerChannel, onDrained: () => void): void {
+  let done = false;
+  const drained = () => { if (!done) { done = true; onDrained(); } };
+  const queue: { err: boolean; data: Buffer }[] = [];
+  let queued = 0;
+  let writing = false;
+  let open = 2;
+  const next = () => {
+    const item = queue.shift();
+    if (!item) {
+      writing = false;
+      if (queued === 0) { child.stdout!.resume(); child.stderr!.resume(); }
+      if (open === 0) drained();
+      return;
+    }
+    writing = true;
+    queued -= item.data.length;
+    const target = item.err ? channel.stderr : channel;
+    if (!target.writable) return next();
+    target.write(item.data, () => next());
+  };
+  for (const [stream, err] of [[child.stdout!, false], [child.stderr!, true]] as const) {
+    stream.on('data', (data: Buffer) => {
+      queue.push({ err, data });
+      queued += data.length;
+      if (queued > OUTPUT_QUEUE_BYTES) { child.stdout!.pause(); child.stderr!.pause(); }
+      if (!writing) next();
+    });
+    stream.on('end', () => { open--; if (!writing) next(); });
+  }
+}
+
 function startPipes(channel: ServerChannel, argv: string[], env: Record<string, string>, cwd: string): Running {
   // Its own process group (detached) so that closing the channel can end everything it started.
   const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { env, cwd: existsSync(cwd) ? cwd : '/', detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   channel.pipe(child.stdin!);
   child.stdin!.on('error', () => {});
-  child.stdout!.pipe(channel, { end: false });
-  child.stderr!.pipe(channel.stderr, { end: false });
-  let outputsOpen = 2;
+  let drained = false;
   let exit: { code: number | null; signal: string | null } | null = null;
-  const finish = () => { if (exit && outputsOpen === 0) reportExit(channel, exit.code, exit.signal); };
-  child.stdout!.on('end', () => { outputsOpen--; finish(); });
-  child.stderr!.on('end', () => { outputsOpen--; finish(); });
-  child.on('error', (err) => { channel.stderr.write(`ferry: cannot start ${argv[0]}: ${err.message}\r\n`); exit = { code: 127, signal: null }; outputsOpen = 0; finish(); });
+  // The exit is reported only after the last output byte: clients stop reading at exit-status.
+  const finish = () => { if (exit && drained) reportExit(channel, exit.code, exit.signal); };
+  copyOutputs(child, channel, () => { drained = true; finish(); });
+  child.on('error', (err) => { channel.stderr.write(`ferry: cannot start ${argv[0]}: ${err.message}\r\n`); exit = { code: 127, signal: null }; drained = true; finish(); });
   child.on('exit', (code, signal) => { exit = { code, signal }; finish(); });
   channel.on('close', () => killGroup(child.pid, 'SIGHUP'));
   return { pid: child.pid, kill: (s) => killGroup(child.pid, s) };
 }
 
-function startPty(channel: ServerChannel, argv: string[], env: Record<string, string>, cwd: string, info: PseudoTtyInfo, onResize: (r: (c: number, r: number) => void) => void): Running {
+/**
+ * Hands the terminal to the login user, as sshd does (owner the user, group tty, mode 620):
+ * node-pty opens it as the agent, and a user could not open their own terminal otherwise.
+ */
+function giveTerminal(term: pty.IPty, owner: { uid: number; ttyGid: number }): void {
+  const path = (term as unknown as { ptsName?: string }).ptsName;
+  if (!path?.startsWith('/dev/')) return;
+  try {
+    chownSync(path, owner.uid, owner.ttyGid);
+    chmodSync(path, 0o620);
+  } catch { /* the session still works; only opening /dev/tty again would fail */ }
+}
+
+function startPty(channel: ServerChannel, argv: string[], env: Record<string, string>, cwd: string, info: PseudoTtyInfo, onResize: (r: (c: number, r: number) => void) => void, owner: { uid: number; ttyGid: number } | null): Running {
   const term = pty.spawn(argv[0]!, argv.slice(1), {
     name: info.term || 'xterm', cols: info.cols || 80, rows: info.rows || 24, cwd: existsSync(cwd) ? cwd : '/', env,
     // Bytes, not strings: decoding here would garble anything that is not UTF-8.
     encoding: null,
   } as pty.IPtyForkOptions);
   onResize((cols, rows) => { try { term.resize(cols, rows); } catch { /* exited */ } });
+  if (owner) giveTerminal(term, owner);
   let lastData = Date.now();
   term.onData((d: string | Buffer) => { lastData = Date.now(); channel.write(d); });
   channel.on('data', (d: Buffer) => term.write(d as unknown as string));
@@ -112,4 +165,15 @@ function startPty(channel: ServerChannel, argv: string[], env: Record<string, st
 function signalName(n: number): string {
   const names: Record<number, string> = { 1: 'HUP', 2: 'INT', 3: 'QUIT', 6: 'ABRT', 9: 'KILL', 13: 'PIPE', 14: 'ALRM', 15: 'TERM' };
   return names[n] ?? 'TERM';
+}
+
+let ttyGid: number | null | undefined;
+
+/** The gid of group 'tty' (read once from /etc/group), or null when there is none. */
+function ttyGroup(): number | null {
+  if (ttyGid === undefined) {
+    const line = (() => { try { return readFileSync('/etc/group', 'utf8'); } catch { return ''; } })().split('\n').find((l) => l.startsWith('tty:'));
+    ttyGid = line ? Number(line.split(':')[2]) : null;
+  }
+  return ttyGid;
 }
