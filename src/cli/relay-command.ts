@@ -16,7 +16,7 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
   'keepalive-interval': { type: 'string', help: 'ping an idle connection this often (default 20s)' },
   'keepalive-count': { type: 'string', help: 'missed pings before a connection is dead (default 3)' },
   'login-grace': { type: 'string', help: 'time to authenticate before being dropped (default 20s)' },
-  'max-auth-tries': { type: 'string', help: 'authentication attempts per connection (default 6)' },
+  'max-auth-tries': { type: 'string', help: 'failed logins per connection before it is dropped (default 6)' },
   'max-connections': { type: 'string', help: 'connections held at once (default 150000)' },
   'max-unauthenticated': { type: 'string', help: 'connections not yet authenticated, in total (default 2048)' },
   'max-unauthenticated-per-address': { type: 'string', help: 'the same, from one source address (default 256)' },

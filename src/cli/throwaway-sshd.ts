@@ -1,7 +1,7 @@
 /**
- * A throwaway OpenSSH sshd on a loopback port, with its own host key and one authorized key:
- * the demo's device target until the agent's built-in SSH server exists, and a real sshd
- * for tests of the `--ssh-target HOST:PORT` mode.
+ * A throwaway OpenSSH sshd on a loopback port, with its own host key and authorized keys:
+ * the real sshd that tests and benchmarks of the `--ssh-target HOST:PORT` mode point at
+ * (the product itself no longer starts one).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

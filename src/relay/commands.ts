@@ -36,7 +36,8 @@ export const USAGE = `ferry relay commands (ssh -p 2222 USER@RELAY COMMAND, or f
   user rm NAME [--json]
   users [--json]
   audit [--since 1h] [--device NAME] [--limit N] [--json]
-  ssh-config [--known-hosts] [--json]      ssh_config for reaching devices as NAME.ferry, or known_hosts lines
+  ssh-config [--known-hosts] [--user NAME] [--json]
+                                           ssh_config for reaching devices as NAME.ferry, or known_hosts lines
   help                                     this text
 Every command takes --json. token, device, user, users and audit are for admins.`;
 
@@ -134,7 +135,7 @@ function tokenCreate(ctx: CommandContext, args: string[]): CommandResult {
   const token = encodeToken({ relay: ctx.relay.publicAddress, fingerprint: ctx.relay.fingerprint, id, secret });
   if (values.json) return json({ token, id, expiresAt: iso(expiresAt), uses, name, labels, approve, relay: ctx.relay.publicAddress, fingerprint: ctx.relay.fingerprint });
   const what = `${name ? `device '${name}'` : 'any device name (the agent gives --name)'}, ${uses} use${uses === 1 ? '' : 's'}, expires ${iso(expiresAt)}, ${approve ? 'approved on enrollment' : "waits for 'device approve'"}`;
-  return ok(token + '\n', `token ${id} for ${what}\non the device: ferry agent --token TOKEN --state-dir /var/lib/ferry-agent --ssh-target 127.0.0.1:22\n`);
+  return ok(token + '\n', `token ${id} for ${what}\non the device, as root: FERRY_TOKEN=TOKEN ferry agent --state-dir /var/lib/ferry-agent\n`);
 }
 
 function deviceCommand(ctx: CommandContext, verb: string | undefined, args: string[]): CommandResult {
@@ -237,7 +238,10 @@ function audit(ctx: CommandContext, args: string[]): CommandResult {
  * device key is a loud error.
  */
 function sshConfig(ctx: CommandContext, args: string[]): CommandResult {
-  const { values } = parse(args, { 'known-hosts': { type: 'boolean' } }, 0);
+  const { values } = parse(args, { 'known-hosts': { type: 'boolean' }, user: { type: 'string' } }, 0);
+  // Run locally on the relay host, the actor is no relay user: the config needs a real one.
+  const user = (values.user as string | undefined) ?? (ctx.actor.keyFingerprint === null ? null : ctx.actor.name);
+  if (user === null && !values['known-hosts']) throw new UsageError('give --user NAME: the relay user the config should log in as');
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(ctx.relay.publicAddress);
   const host = m ? (m[1] ?? m[2])! : ctx.relay.publicAddress;
   const port = m ? Number(m[3]) : 22;
@@ -252,7 +256,7 @@ function sshConfig(ctx: CommandContext, args: string[]): CommandResult {
     `# ferry: reach a device as NAME${DEVICE_HOST_SUFFIX} (e.g. ssh pi@garage-cam${DEVICE_HOST_SUFFIX}) through the relay at ${ctx.relay.publicAddress}.`,
     '# Save this as ~/.ssh/ferry.conf and put "Include ferry.conf" at the top of ~/.ssh/config; save the',
     `# output of 'ssh-config --known-hosts' as ~/.ssh/ferry_known_hosts (again whenever devices are added).`,
-    'Host ferry-relay', `  HostName ${host}`, `  Port ${port}`, `  User ${ctx.actor.name}`, ...common, '',
+    'Host ferry-relay', `  HostName ${host}`, `  Port ${port}`, `  User ${user}`, ...common, '',
     `Host *${DEVICE_HOST_SUFFIX}`, '  ProxyJump ferry-relay', ...common, '',
   ].join('\n');
   if (values.json) return json({ config, knownHosts });

@@ -180,7 +180,7 @@ describe('token create', () => {
     assert.equal(claims.fingerprint, RELAY.fingerprint);
     const expires = new Date(NOW + LIMITS.tokenDefaultTtlMs).toISOString();
     assert.equal(r.stderr, `token ${claims.id} for any device name (the agent gives --name), 1 use, expires ${expires}, waits for 'device approve'\n`
-      + 'on the device: ferry agent --token TOKEN --state-dir /var/lib/ferry-agent --ssh-target 127.0.0.1:22\n');
+      + 'on the device, as root: FERRY_TOKEN=TOKEN ferry agent --state-dir /var/lib/ferry-agent\n');
     const device = store.redeemToken({ id: claims.id, secretHash: createHash('sha256').update(claims.secret).digest(), requestedName: 'x', fallbackName: null, keyFingerprint: 'SHA256:x', keyLine: 'l', now: NOW + 1 });
     assert.equal(device.status, 'pending');
     const [entry] = store.listAudit({ limit: 10 });

@@ -3,14 +3,14 @@
  * arrives over the agent's link to the relay. Logins are by the operator keys the relay
  * pushed for this device; sessions run as the requested local user.
  */
-import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Algorithms, AuthContext, Connection, PublicKeyAuthContext } from 'ssh2';
 import type { Logger } from '../../common/log.ts';
 import { parsePublicKey, sameKey } from '../../common/ssh-keys.ts';
 import { pipeBoth } from '../../net/pipe.ts';
-import { fixSsh2StaleChunks, OPEN_FAILURE, rejectWithMessage } from '../../net/ssh2-internals.ts';
+import { connectTcp } from '../../net/tcp.ts';
+import { fixSsh2StaleChunks, OPEN_FAILURE, rejectWithMessage, socketOf } from '../../net/ssh2-internals.ts';
 import type { AuthorizedKey } from '../../protocol/authorized-keys.ts';
 import { LIMITS } from '../../protocol/limits.ts';
 import { SSH_ALGORITHMS } from '../../protocol/ssh-algorithms.ts';
@@ -55,7 +55,7 @@ export class EmbeddedServer {
   }
 
   #onConnection(conn: Connection): void {
-    const transport = (conn as unknown as { _sock?: object })._sock;
+    const transport = socketOf(conn);
     const origin = (transport && this.#origins.get(transport)) ?? { address: 'unknown', port: 0 };
     const log = this.#o.log.child({ from: origin.address });
     let user: LocalUser | null = null;
@@ -86,9 +86,10 @@ export class EmbeddedServer {
           log.warn({ operator, dest }, 'port forwarding refused: not in the allowlist');
           return rejectWithMessage(conn, reject, OPEN_FAILURE.prohibited, `${dest} is not in this device's forwarding allowlist (ferry agent --allow-forward)`);
         }
-        const socket = connect({ host: info.destIP, port: info.destPort, noDelay: true, allowHalfOpen: true });
-        socket.once('connect', () => pipeBoth(accept(), socket));
-        socket.once('error', (err: NodeJS.ErrnoException) => rejectWithMessage(conn, reject, OPEN_FAILURE.connectFailed, `${dest}: ${err.code ?? err.message}`));
+        connectTcp(info.destIP, info.destPort, LIMITS.targetConnectTimeoutMs).then(
+          (socket) => pipeBoth(accept(), socket),
+          (err: Error) => rejectWithMessage(conn, reject, OPEN_FAILURE.connectFailed, err.message),
+        );
       });
       conn.on('request', (_accept, reject) => reject?.());
       conn.on('openssh.streamlocal', (_accept, reject) => reject());
