@@ -49,10 +49,29 @@ export function sameKey(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** Creates a new Ed25519 key pair in memory. */
+/** An Ed25519 public key blob: string "ssh-ed25519" and the 32-byte key, each length-prefixed. */
+const ED25519_BLOB_LENGTH = 4 + 11 + 4 + 32;
+/** Attempts before giving up on generating a well-formed key (each fails with p = 1/256). */
+const KEYGEN_ATTEMPTS = 8;
+
+/**
+ * Creates a new Ed25519 key pair in memory. ssh2 1.17 writes a malformed key (31-byte public
+ * part, unreadable private key) when the public key starts with a zero byte, about one key
+ * in 256; such a key is checked for and made again.
+ */
 export function generateKeyPair(comment: string): KeyPair {
-  const { private: privateKey, public: publicLine } = utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey, publicKey: parsePublicKey(publicLine) };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { private: privateKey, public: publicLine } = utils.generateKeyPairSync('ed25519', { comment });
+      const publicKey = parsePublicKey(publicLine);
+      const parsed = utils.parseKey(privateKey);
+      if (publicKey.blob.length === ED25519_BLOB_LENGTH && !(parsed instanceof Error) && !Array.isArray(parsed)
+        && sameKey(parsed.getPublicSSH(), publicKey.blob)) {
+        return { privateKey, publicKey };
+      }
+    } catch { /* malformed: make another */ }
+    if (attempt >= KEYGEN_ATTEMPTS) throw new FerryError('FERRY_STATE_INVALID', 'could not generate a well-formed Ed25519 key');
+  }
 }
 
 /** Writes a file readable only by its owner, atomically (temp file then rename). */
