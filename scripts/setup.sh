@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# python3, make and g++ build the native modules (better-sqlite3, node-pty, ssh2's crypto binding).
-packages=(openssh-client openssh-server openssh-sftp-server rsync nftables iproute2 ssh-audit tmux procps util-linux python3 make g++)
+# python3, make and g++ build the native modules (better-sqlite3, node-pty, ssh2's crypto binding);
+# autossh is the benchmarks' recovery baseline.
+packages=(openssh-client openssh-server openssh-sftp-server rsync nftables iproute2 ssh-audit tmux procps util-linux python3 make g++ autossh)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,80 @@
+/**
+ * A ferry relay in a process of its own, started exactly as `ferry relay` starts it
+ * (startRelay with the CLI's defaults, logging at info to stderr), plus an IPC channel for
+ * what the benchmark needs and the CLI does not offer: enrolling thousands of device keys
+ * at once through the Store API, and a GC before a memory reading.
+ *
+ * Config comes as JSON in FERRY_BENCH_RELAY: { dataDir, port, adminKey }.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createLogger } from '../../src/common/log.ts';
+import { parsePublicKey } from '../../src/common/ssh-keys.ts';
+import { runCommand } from '../../src/relay/commands.ts';
+import { RELAY_DEFAULTS, type RelayConfig } from '../../src/relay/config.ts';
+import { startRelay } from '../../src/relay/relay.ts';
+
+/** Requests the benchmark sends, and what it gets back. */
+export type RelayRequest =
+  | { id: number; op: 'token'; args: string[] }
+  | { id: number; op: 'enroll'; devices: { name: string; keyLine: string }[] }
+  | { id: number; op: 'gc' }
+  | { id: number; op: 'online' };
+export type RelayReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
+export type RelayReady = { type: 'ready'; port: number; fingerprint: string; hostKeyLine: string };
+
+const cfg = JSON.parse(process.env.FERRY_BENCH_RELAY ?? '{}') as { dataDir: string; port: number; adminKey: string };
+const config: RelayConfig = Object.freeze({
+  ...RELAY_DEFAULTS, dataDir: cfg.dataDir, sshListen: { host: '127.0.0.1', port: cfg.port }, publicAddress: null, adminKeys: [cfg.adminKey], logLevel: 'info',
+});
+const log = createLogger('info', 'relay');
+const relay = await startRelay(config, { log });
+const admin = { name: 'admin', role: 'admin' as const, keyFingerprint: null };
+const relayInfo = { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint };
+
+function handle(req: RelayRequest): unknown {
+  switch (req.op) {
+    case 'token': {
+      const r = runCommand({ store: relay.store, actor: admin, now: Date.now(), relay: relayInfo }, ['token', 'create', ...req.args]);
+      if (r.code !== 0) throw new Error(r.stderr);
+      return r.stdout.trim();
+    }
+    case 'enroll': {
+      // One token with as many uses as devices, redeemed once per key: what agents would do over SSH, minus the SSH.
+      const id = `bench-${randomBytes(6).toString('hex')}`;
+      const secretHash = createHash('sha256').update(randomBytes(16)).digest();
+      const now = Date.now();
+      relay.store.createToken({ id, createdBy: 'admin', createdAt: now, expiresAt: now + 3_600_000, usesLeft: req.devices.length, name: null, labels: {}, approve: true }, secretHash);
+      for (const d of req.devices) {
+        const key = parsePublicKey(d.keyLine);
+        relay.store.redeemToken({ id, secretHash, requestedName: d.name, fallbackName: null, keyFingerprint: key.fingerprint, keyLine: key.line, now });
+      }
+      return req.devices.length;
+    }
+    case 'gc':
+      (globalThis as { gc?: () => void }).gc?.();
+      return process.memoryUsage();
+    case 'online':
+      return relay.registry.size;
+  }
+}
+
+process.on('message', (req: RelayRequest) => {
+  let reply: RelayReply;
+  try {
+    reply = { id: req.id, ok: true, value: handle(req) };
+  } catch (err) {
+    reply = { id: req.id, ok: false, error: (err as Error).message };
+  }
+  process.send!(reply);
+});
+
+const stop = async () => {
+  await relay.stop();
+  log.flush();
+  // process.exit (not a signal death) lets --cpu-prof write its profile.
+  process.exit(0);
+};
+process.once('SIGTERM', () => void stop());
+// The benchmark went away: do not outlive it.
+process.once('disconnect', () => void stop());
+process.send!({ type: 'ready', port: relay.sshAddress.port, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine } satisfies RelayReady);
