@@ -7,7 +7,7 @@
 // embedded-users.test.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileCleanup, missing, run, tempDir } from '../helpers/env.ts';
@@ -145,7 +145,7 @@ function treeOf(dir: string): Record<string, string> {
       const key = relative(dir, p);
       if (st.isSymbolicLink()) out[key] = `link -> ${readlinkSync(p)}`;
       else if (st.isDirectory()) { out[key] = `dir ${(st.mode & 0o7777).toString(8)}`; walk(p); }
-      else out[key] = `file ${(st.mode & 0o7777).toString(8)} ${st.size} ${readFileSync(p).toString('base64').slice(0, 40)}`;
+      else out[key] = `file ${(st.mode & 0o7777).toString(8)} ${st.size} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
     }
   };
   walk(dir);
@@ -180,6 +180,10 @@ test('rsync -a copies a tree with symlinks and modes, and the second run sends o
   const content = readFileSync(bigPath);
   randomBytes(100).copy(content, 2 * 1024 * 1024);
   writeFileSync(bigPath, content);
+  // Same size, and possibly the same second as the first copy: rsync's quick check (size and
+  // mtime) would skip the file. A later mtime makes the change visible, as it would be.
+  const later = new Date(Date.now() + 60_000);
+  utimesSync(bigPath, later, later);
   writeFileSync(join(src, 'new.txt'), 'new\n');
   chmodSync(join(src, 'a.txt'), 0o600);
   const second = await rsync(['--stats'], `${src}/`, `${DEV}:${dst}/`);
