@@ -1,18 +1,9 @@
 /** Loopback TCP helpers for the benchmark: a free port, and bounded probes that a service answers end to end. */
-import { connect, createServer, type Socket } from 'node:net';
-import { sleep } from './processes.ts';
+import { connect, type Socket } from 'node:net';
 
-/** A port that was free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A port that was free on 127.0.0.1 a moment ago (the throwaway sshd needs the same). */
+export { freePort } from '../src/cli/throwaway-sshd.ts';
+import { sleep } from './processes.ts';
 
 /** A connected socket to 127.0.0.1:port (Nagle off), or a rejection within `timeoutMs`. */
 export function connectLoopback(port: number, timeoutMs: number, localAddress?: string): Promise<Socket> {

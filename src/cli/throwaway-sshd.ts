@@ -25,7 +25,8 @@ export interface ThrowawaySshd {
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
+/** A port that was free on 127.0.0.1 a moment ago. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
