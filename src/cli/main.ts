@@ -8,7 +8,7 @@ import { USAGE as COMMAND_USAGE } from '../relay/commands.ts';
 import { AGENT_FLAGS, agentMain } from './agent-command.ts';
 import { DEMO_FLAGS, demoMain } from './demo.ts';
 import { LOCAL_COMMANDS, localCommandMain } from './local-command.ts';
-import { flagHelp } from './options.ts';
+import { flagHelp, type FlagSpec } from './options.ts';
 import { RELAY_FLAGS, relayMain } from './relay-command.ts';
 
 const HELP = `ferry ${VERSION}: reach devices behind NAT and firewalls by name, with stock OpenSSH.
@@ -32,6 +32,19 @@ ${flagHelp(DEMO_FLAGS)}
 Every component also takes --config FILE: a JSON object whose keys are the flag names.
 `;
 
+/** `ferry help [relay|agent|demo|commands]`: one part's flags, or everything. */
+function helpFor(topic: string | undefined): string {
+  const sections: Record<string, [string, Record<string, FlagSpec>]> = {
+    relay: ['ferry relay --data-dir DIR [--admin-key FILE] [flags]', RELAY_FLAGS],
+    agent: ['ferry agent --state-dir DIR [--token TOKEN] [flags]', AGENT_FLAGS],
+    demo: ['ferry demo [flags]', DEMO_FLAGS],
+  };
+  if (topic === 'commands') return COMMAND_USAGE + '\n';
+  const section = topic === undefined ? undefined : sections[topic];
+  if (!section) return HELP;
+  return `usage: ${section[0]}\n\n${flagHelp(section[1])}\n${'  --config FILE'.padEnd(34)} a JSON object whose keys are these flag names\n`;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -42,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${VERSION}\n`);
       return 0;
     case undefined: case 'help': case '--help': case '-h':
-      process.stdout.write(rest[0] === 'commands' ? COMMAND_USAGE + '\n' : HELP);
+      process.stdout.write(helpFor(rest[0]));
       return command === undefined ? 2 : 0;
     default:
       if (LOCAL_COMMANDS.has(command)) return localCommandMain(argv, process.env, process.stdout, process.stderr);
