@@ -44,6 +44,25 @@ export function parsePublicKeys(text: string): PublicKey[] {
   return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).map(parsePublicKey);
 }
 
+/** The wire blob of a `type base64 [comment]` key line, decoded without further parsing. */
+export function blobOf(line: string): Buffer {
+  return Buffer.from(line.split(' ')[1] ?? '', 'base64');
+}
+
+/** A public key known only by its wire blob (as offered in an SSH login), without parsing it. */
+export function offeredKey(type: string, blob: Buffer): PublicKey {
+  return { type, blob, line: `${type} ${blob.toString('base64')}`, fingerprint: fingerprintOf(blob) };
+}
+
+/**
+ * Whether `signature` over `data` was made with the key whose wire blob is `keyBlob`: the
+ * check an SSH server must make itself for a signed public-key login (ssh2 leaves it to us).
+ */
+export function verifySignature(keyBlob: Buffer, data: Buffer | undefined, signature: Buffer, hashAlgo: string | undefined): boolean {
+  const parsed = utils.parseKey(keyBlob);
+  return data !== undefined && !(parsed instanceof Error) && !Array.isArray(parsed) && parsed.verify(data, signature, hashAlgo) === true;
+}
+
 /** True when two public key blobs are the same key, compared in constant time. */
 export function sameKey(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);

@@ -19,8 +19,11 @@ export interface CommandContext {
   actor: { name: string; role: Role; keyFingerprint: string | null };
   now: number;
   relay: { publicAddress: string; fingerprint: string; hostKeyLine?: string };
-  /** Called after a device's status changed or it was removed, so its live link can follow. */
-  onDeviceChanged?: (name: string) => void;
+  /**
+   * Called after a change that live connections must follow: with a device's name when that
+   * device was approved, revoked or removed, without one when users changed.
+   */
+  onChange?: (device?: string) => void;
 }
 
 /** What a command prints and its exit status (0 done, 1 refused or failed, 2 bad usage). */
@@ -161,7 +164,7 @@ function deviceCommand(ctx: CommandContext, verb: string | undefined, args: stri
       break;
   }
   ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: `device.${verb}`, target: name, detail: {} });
-  ctx.onDeviceChanged?.(name);
+  ctx.onChange?.(name);
   return values.json ? json({ name, result: done }) : ok(`device '${name}' ${done}\n`);
 }
 
@@ -187,6 +190,7 @@ function userCommand(ctx: CommandContext, verb: string | undefined, args: string
     if (problems.length) throw new UsageError(problems.join('\n'));
     ctx.store.addUser(name, role as Role, keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), ctx.now);
     ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'user.add', target: name, detail: { role, keys: keys.map((k) => k.fingerprint) } });
+    ctx.onChange?.();
     return values.json ? json({ name, role, keys: keys.map((k) => k.fingerprint) }) : ok(`user '${name}' added as ${role}\n`);
   }
   if (verb === 'rm') {
@@ -200,6 +204,7 @@ function userCommand(ctx: CommandContext, verb: string | undefined, args: string
     }
     ctx.store.removeUser(name);
     ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'user.rm', target: name, detail: {} });
+    ctx.onChange?.();
     return values.json ? json({ name, result: 'removed' }) : ok(`user '${name}' removed\n`);
   }
   throw new UsageError(`unknown user command '${verb ?? ''}': use add or rm`);

@@ -6,7 +6,7 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Algorithms, AuthContext, Connection, PublicKeyAuthContext } from 'ssh2';
-import { parsePublicKey, sameKey, type PublicKey } from '../common/ssh-keys.ts';
+import { blobOf, offeredKey, sameKey, verifySignature, type PublicKey } from '../common/ssh-keys.ts';
 import { AGENT_LOGIN, ENROLL_LOGIN } from '../protocol/names.ts';
 import { SSH_ALGORITHMS } from '../protocol/ssh-algorithms.ts';
 import { socketOf } from '../net/ssh2-internals.ts';
@@ -16,7 +16,7 @@ import { serveEnrollment } from './enrollment.ts';
 import { serveOperator } from './operator-session.ts';
 import { mayHoldLink, type Operator } from './policy.ts';
 
-const { Server: SshServer, utils } = ssh2;
+const { Server: SshServer } = ssh2;
 
 
 type Principal =
@@ -162,30 +162,25 @@ export class FrontDoor {
     const principal = this.#principalFor(pk.username, pk.key.algo, pk.key.data);
     if (principal === null) return fail();
     if (!pk.signature) return pk.accept(); // The client asks whether this key would do; it still has to sign.
-    const parsed = utils.parseKey(pk.key.data);
-    if (parsed instanceof Error || Array.isArray(parsed) || pk.blob === undefined || parsed.verify(pk.blob, pk.signature, pk.hashAlgo) !== true) return fail();
+    if (!verifySignature(pk.key.data, pk.blob, pk.signature, pk.hashAlgo)) return fail();
     state.principal = principal;
     pk.accept();
   }
 
   /** Who `username` with this key is, or null when the pair is not accepted. */
   #principalFor(username: string, algo: string, blob: Buffer): Principal | null {
+    // Not parsed here: a malformed blob matches no stored key, and fails signature verification.
     if (algo !== 'ssh-ed25519') return null;
-    let key: PublicKey;
-    try {
-      key = parsePublicKey(`${algo} ${blob.toString('base64')}`);
-    } catch {
-      return null;
-    }
+    const key = offeredKey(algo, blob);
     const store = this.#ctx.store;
     if (username === ENROLL_LOGIN) return { kind: 'enroll', key };
     if (username === AGENT_LOGIN) {
       const device = store.getDeviceByKey(key.fingerprint);
-      if (device === null || !sameKey(Buffer.from(device.keyLine.split(' ')[1]!, 'base64'), key.blob)) return null;
+      if (device === null || !sameKey(blobOf(device.keyLine), key.blob)) return null;
       return mayHoldLink(device).allow ? { kind: 'device', name: device.name } : null;
     }
     const user = store.getUser(username);
-    const match = user?.keys.find((k) => k.fingerprint === key.fingerprint && sameKey(Buffer.from(k.line.split(' ')[1]!, 'base64'), key.blob));
+    const match = user?.keys.find((k) => k.fingerprint === key.fingerprint && sameKey(blobOf(k.line), key.blob));
     if (!user || !match) return null;
     return { kind: 'operator', op: { name: user.name, role: user.role, keyFingerprint: key.fingerprint } };
   }

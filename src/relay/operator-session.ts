@@ -88,9 +88,8 @@ function runExec(ctx: RelayContext, op: Operator, ch: ServerChannel, command: st
       actor: { name: op.name, role: op.role, keyFingerprint: op.keyFingerprint },
       now: ctx.clock.now(),
       relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine },
-      onDeviceChanged: (name) => ctx.reconcile(name),
+      onChange: (device) => ctx.reconcile(device),
     }, split.words);
-    if (split.words[0] === 'user') ctx.reconcile();
     finish(result.code, result.stdout, result.stderr);
   } catch (err) {
     // A bug in one command must not take the relay down; the operator sees a short note, the log the detail.

@@ -77,16 +77,16 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
   const operatorConnections: RelayContext['operatorConnections'] = new Map();
   const keyWatchers: RelayContext['keyWatchers'] = new Map();
   const reconcile = (only?: string) => {
-    const links = only === undefined ? [...registry.links()] : [registry.get(only)].filter((l) => l !== undefined);
-    for (const link of links) {
-      const d = store.getDevice(link.device);
-      if (d === null) link.close('removed');
-      else if (d.status === 'revoked') link.close('revoked');
-    }
-    // Push each device's current operator keys (watchers skip what they sent already).
+    // One store read per live device: close what was revoked or removed, and push each its
+    // current operator keys (a watcher skips what it sent already).
     const users = store.listUsers();
-    const watched = only === undefined ? [...keyWatchers.keys()] : [only].filter((n) => keyWatchers.has(n));
-    for (const name of watched) keyWatchers.get(name)!(authorizedKeysFor(store.getDevice(name), users));
+    for (const name of only === undefined ? new Set([...registry.links()].map((l) => l.device)) : [only]) {
+      const d = store.getDevice(name);
+      const link = registry.get(name);
+      if (link && d === null) link.close('removed');
+      else if (link && d?.status === 'revoked') link.close('revoked');
+      keyWatchers.get(name)?.(authorizedKeysFor(d, users));
+    }
     if (only === undefined) {
       for (const [name, conns] of operatorConnections) {
         const user = store.getUser(name);

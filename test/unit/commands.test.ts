@@ -38,7 +38,7 @@ function ctx(actor: { name: string; role: Role; keyFingerprint?: string | null }
   return {
     store, now, relay: RELAY,
     actor: { name: actor.name, role: actor.role, keyFingerprint: actor.keyFingerprint === undefined ? adminKey.fingerprint : actor.keyFingerprint },
-    onDeviceChanged: (name) => changed.push(name),
+    onChange: (name) => changed.push(name ?? '(users)'),
   };
 }
 

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Algorithms, AuthContext, Connection, PublicKeyAuthContext } from 'ssh2';
 import type { Logger } from '../../common/log.ts';
-import { parsePublicKey, sameKey } from '../../common/ssh-keys.ts';
+import { blobOf, sameKey, verifySignature } from '../../common/ssh-keys.ts';
 import { pipeBoth } from '../../net/pipe.ts';
 import { connectTcp } from '../../net/tcp.ts';
 import { fixSsh2StaleChunks, OPEN_FAILURE, rejectWithMessage, socketOf } from '../../net/ssh2-internals.ts';
@@ -19,7 +19,7 @@ import { mayForward, type ForwardRule } from './forward-policy.ts';
 import { serveSession } from './session.ts';
 import { agentUser, lookupUser, type LocalUser } from './users.ts';
 
-const { Server, utils } = ssh2;
+const { Server } = ssh2;
 
 /** What the built-in server needs. */
 export interface EmbeddedServerOptions {
@@ -104,7 +104,7 @@ export class EmbeddedServer {
     }
     const pk = auth as PublicKeyAuthContext;
     const match = pk.key.algo === 'ssh-ed25519' ? this.#o.authorizedKeys().find((k) => {
-      try { return sameKey(parsePublicKey(k.line).blob, pk.key.data); } catch { return false; }
+      return sameKey(blobOf(k.line), pk.key.data);
     }) : undefined;
     if (!match) {
       pk.reject(['publickey']);
@@ -120,8 +120,7 @@ export class EmbeddedServer {
       pk.accept();
       return 'query';
     }
-    const parsed = utils.parseKey(pk.key.data);
-    if (parsed instanceof Error || Array.isArray(parsed) || pk.blob === undefined || parsed.verify(pk.blob, pk.signature, pk.hashAlgo) !== true) {
+    if (!verifySignature(pk.key.data, pk.blob, pk.signature, pk.hashAlgo)) {
       pk.reject(['publickey']);
       return 'rejected';
     }
