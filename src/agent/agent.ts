@@ -4,7 +4,9 @@ import { hostname } from 'node:os';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { FerryError, isFerryError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
+import { patchSsh2 } from '../net/ssh2-internals.ts';
 import { parseHostPort } from '../net/tcp.ts';
+import { LIMITS } from '../protocol/limits.ts';
 import { AGENT_LOGIN, ENROLL_LOGIN, deviceNameFromHostname } from '../protocol/names.ts';
 import { decodeToken } from '../protocol/token.ts';
 import type { AgentConfig, SshTarget } from './config.ts';
@@ -83,9 +85,15 @@ async function enroll(config: Readonly<AgentConfig>, key: KeyPair, hostKey: KeyP
 }
 
 /** Starts the agent: enrolls when needed (throwing on a final refusal), then runs the link loop. */
+/** The fast phase after a healthy link drops (see link-loop.ts), never slower than the backoff ceiling. */
+export function fastRetryFor(config: Pick<AgentConfig, 'backoffMaxMs'>): { forMs: number; maxMs: number } {
+  return { forMs: LIMITS.fastRetryForMs, maxMs: Math.min(LIMITS.fastRetryMaxMs, config.backoffMaxMs) };
+}
+
 export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Logger; clock?: Clock }): Promise<Agent> {
   const clock = deps.clock ?? systemClock;
   const log = deps.log;
+  patchSsh2();
   const { key, hostKey } = openStateDir(config.stateDir);
   const lifetime = new AbortController();
   let enrollment = readEnrollment(config.stateDir);
@@ -111,6 +119,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
     clock, signal: lifetime.signal,
     backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },
     resetAfterMs: config.backoffResetAfterMs,
+    fastRetry: fastRetryFor(config),
     attempt: async () => {
       const client = await connectToRelay({ ...relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs });
       const link = await openLink(client, e.name, target, log, e.sshTarget === 'embedded' ? (keys) => { authorizedKeys = keys; } : undefined);

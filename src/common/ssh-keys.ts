@@ -1,5 +1,5 @@
 /** Ed25519 SSH keys: create, load, parse, fingerprint. Private keys are written at mode 0600 and never logged. */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createPrivateKey, sign, timingSafeEqual } from 'node:crypto';
 import { chmodSync, openSync, readFileSync, statSync, writeSync, closeSync, renameSync, existsSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import ssh2 from 'ssh2';
@@ -52,6 +52,22 @@ export function blobOf(line: string): Buffer {
 /** A public key known only by its wire blob (as offered in an SSH login), without parsing it. */
 export function offeredKey(type: string, blob: Buffer): PublicKey {
   return { type, blob, line: `${type} ${blob.toString('base64')}`, fingerprint: fingerprintOf(blob) };
+}
+
+/**
+ * A host key for an ssh2 `Server` (`hostKeys: [{ key: hostKeyForServer(pem) }]`) that signs
+ * with a key object parsed once. ssh2 signs from the PEM text, so OpenSSL parses the host
+ * key again on every handshake: a fifth of the relay's CPU in a reconnect storm.
+ */
+export function hostKeyForServer(privateKey: string): ssh2.ParsedKey {
+  const parsed = utils.parseKey(privateKey);
+  if (parsed instanceof Error || Array.isArray(parsed) || !parsed.isPrivateKey() || parsed.type !== 'ssh-ed25519') {
+    throw new FerryError('FERRY_CONFIG_INVALID', 'the host key is not an Ed25519 private key');
+  }
+  const keyObject = createPrivateKey(parsed.getPrivatePEM());
+  // Ed25519 signs the message itself: no digest to choose, whatever ssh2 passes as `algo`.
+  parsed.sign = (data: Buffer) => sign(null, data, keyObject);
+  return parsed;
 }
 
 /**

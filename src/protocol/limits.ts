@@ -9,10 +9,14 @@ export const LIMITS = Object.freeze({
   maxAuthAttempts: 6,
   /** Connections the relay holds at once, authenticated or not. */
   maxConnections: 150_000,
-  /** Connections that have not authenticated yet, in total. */
-  maxUnauthenticated: 2_048,
+  /** Connections that have not authenticated yet, in total (handshaking, queued for a handshake, or silent). */
+  maxUnauthenticated: 8_192,
   /** Connections that have not authenticated yet, from one source address. */
   maxUnauthenticatedPerAddress: 256,
+  /** SSH handshakes the relay runs at once for devices; more wait their turn (see relay/admission.ts). */
+  maxHandshakes: 256,
+  /** The same for operators and other non-agent clients, in their own lane. */
+  maxInteractiveHandshakes: 32,
   /** Relay to device: how long the agent has to accept or refuse a forwarded channel. */
   channelOpenTimeoutMs: 10_000,
   /** Agent to its SSH target: how long a TCP connect may take. */
@@ -24,8 +28,16 @@ export const LIMITS = Object.freeze({
   backoffBaseMs: 500,
   backoffMaxMs: 60_000,
   backoffResetAfterMs: 30_000,
+  /** Agent: after such a link drops, retry within this window (jittered) for this long, then back off. */
+  fastRetryMaxMs: 1_000,
+  fastRetryForMs: 10_000,
   /** Agent: how long one connection attempt (TCP + SSH handshake + auth) may take. */
   connectTimeoutMs: 15_000,
+  /**
+   * Bytes a socket may hold queued for writing before a stream piped into it pauses (Node's
+   * default is 16 KiB, less than one 32 KiB SSH data packet, which made every packet its own write).
+   */
+  socketBufferBytes: 256 * 1024,
   /** Operator command over SSH exec: longest command line accepted. */
   maxCommandBytes: 16_384,
   /** How often the relay checks the store for changes made by another process (revocations). */

@@ -1,15 +1,19 @@
 /**
  * The relay's SSH front door: accepts TCP connections, sheds what is over the limits,
- * authenticates, and hands each connection to the part that serves its kind of principal
- * (operator, device, enrolling agent).
+ * runs a bounded number of handshakes at a time (admission.ts), authenticates, and hands
+ * each connection to the part that serves its kind of principal (operator, device,
+ * enrolling agent).
  */
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Algorithms, AuthContext, Connection, PublicKeyAuthContext } from 'ssh2';
-import { blobOf, offeredKey, sameKey, verifySignature, type PublicKey } from '../common/ssh-keys.ts';
+import { blobOf, hostKeyForServer, offeredKey, sameKey, verifySignature, type PublicKey } from '../common/ssh-keys.ts';
 import { AGENT_LOGIN, ENROLL_LOGIN } from '../protocol/names.ts';
 import { SSH_ALGORITHMS } from '../protocol/ssh-algorithms.ts';
+import { LIMITS } from '../protocol/limits.ts';
 import { socketOf } from '../net/ssh2-internals.ts';
+import { coalesceWrites } from '../net/tcp.ts';
+import { HandshakeSlots, laneOf, MAX_IDENT_BYTES } from './admission.ts';
 import type { RelayContext } from './context.ts';
 import { serveDeviceLink } from './device-link.ts';
 import { serveEnrollment } from './enrollment.ts';
@@ -34,19 +38,21 @@ export class FrontDoor {
   readonly #states = new WeakMap<Socket, PendingState>();
   readonly #unauthByAddress = new Map<string, number>();
   readonly #sockets = new Set<Socket>();
+  readonly #slots: HandshakeSlots<Socket>;
   #unauthenticated = 0;
 
   constructor(ctx: RelayContext, hostKey: string) {
     this.#ctx = ctx;
+    this.#slots = new HandshakeSlots({ device: ctx.config.maxHandshakes, interactive: ctx.config.maxInteractiveHandshakes });
     this.#ssh = new SshServer({
-      hostKeys: [hostKey],
+      hostKeys: [{ key: hostKeyForServer(hostKey) }],
       algorithms: SSH_ALGORITHMS as Algorithms,
       ident: 'ferry-relay',
       keepaliveInterval: ctx.config.keepaliveIntervalMs,
       keepaliveCountMax: ctx.config.keepaliveCountMax,
     }, (conn, info) => this.#onConnection(conn, info));
     this.#ssh.on('error', (err: Error) => ctx.log.debug({ err: err.message }, 'ssh server error'));
-    this.#tcp = createServer({ noDelay: true }, (socket) => this.acceptSocket(socket));
+    this.#tcp = createServer({ noDelay: true, highWaterMark: LIMITS.socketBufferBytes }, (socket) => this.acceptSocket(socket));
     this.#tcp.on('error', (err) => ctx.log.error({ err: err.message }, 'ssh listener error'));
   }
 
@@ -72,6 +78,9 @@ export class FrontDoor {
     return closed.finally(() => timer.cancel());
   }
 
+  /** SSH handshakes running and connections queued for one, per lane. */
+  handshakes(): ReturnType<HandshakeSlots<Socket>['counts']> { return this.#slots.counts(); }
+
   /** Connections open now, authenticated or not. */
   get connections(): number { return this.#sockets.size; }
 
@@ -90,6 +99,7 @@ export class FrontDoor {
       return;
     }
     socket.setNoDelay(true);
+    coalesceWrites(socket);
     socket.on('error', () => { /* reported through ssh2; a reset must not crash the relay */ });
     this.#unauthenticated++;
     this.#unauthByAddress.set(address, fromAddress + 1);
@@ -105,8 +115,36 @@ export class FrontDoor {
     socket.once('close', () => {
       this.#sockets.delete(socket);
       this.#leaveUnauthenticated(state);
+      this.#releaseSlot(socket);
     });
+    this.#waitForIdent(socket);
     this.#ssh.injectSocket(socket);
+  }
+
+  /**
+   * Reads the client's identification line as ssh2 receives it and asks for a handshake
+   * slot in that line's lane; without one, the socket is paused before the client's key
+   * exchange reaches ssh2 (the relay has sent only its own ident and KEXINIT by then) and
+   * resumed when a slot frees. A client that sends no line holds no slot: it is under the
+   * unauthenticated limits and the login grace timer like any other.
+   */
+  #waitForIdent(socket: Socket): void {
+    let seen: Buffer | null = null;
+    const onData = (chunk: Buffer) => {
+      seen = seen ? Buffer.concat([seen, chunk]) : chunk;
+      const end = seen.indexOf(0x0a);
+      if (end < 0 && seen.length < MAX_IDENT_BYTES) return;
+      socket.off('data', onData);
+      const line = seen.subarray(0, end < 0 ? MAX_IDENT_BYTES : end).toString('latin1');
+      if (!this.#slots.request(socket, laneOf(line))) socket.pause();
+    };
+    // Before ssh2's own listener (added by injectSocket), so a queued client's next bytes wait.
+    socket.on('data', onData);
+  }
+
+  /** Frees `socket`'s handshake slot (or queue place); the next queued connection goes on. */
+  #releaseSlot(socket: Socket): void {
+    this.#slots.release(socket)?.resume();
   }
 
   #leaveUnauthenticated(state: PendingState): void {
@@ -134,6 +172,7 @@ export class FrontDoor {
     });
     conn.on('authentication', (auth) => this.#authenticate(conn, state, auth));
     conn.once('ready', () => {
+      this.#releaseSlot(socket!);
       const p = state.principal!;
       // Anyone may log in to enrol (the token is checked afterwards), so an enrolling
       // connection stays under the unauthenticated limits and the login grace timer.

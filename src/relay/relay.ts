@@ -8,8 +8,9 @@ import type { Logger } from '../common/log.ts';
 import { loadOrCreateKey, parsePublicKey } from '../common/ssh-keys.ts';
 import type { RelayConfig } from './config.ts';
 import type { RelayContext } from './context.ts';
+import type { Lane } from './admission.ts';
 import { FrontDoor } from './front-door.ts';
-import { fixSsh2StaleChunks } from '../net/ssh2-internals.ts';
+import { patchSsh2 } from '../net/ssh2-internals.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { authorizedKeysFor } from './policy.ts';
 import { Registry } from './registry.ts';
@@ -26,6 +27,8 @@ export interface Relay {
   readonly publicAddress: string;
   readonly store: Store;
   readonly registry: Registry;
+  /** SSH handshakes running and connections queued for one, per lane (see admission.ts). */
+  handshakes(): Record<Lane, { running: number; waiting: number }>;
   /** Bring live links in line with the store now (tests; the watcher does it on its own). */
   reconcile(): void;
   /** Closes every link (reason: relay shutdown), the listener and the store. */
@@ -50,7 +53,7 @@ export function openDataDir(dataDir: string): Store {
 export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Logger; clock?: Clock }): Promise<Relay> {
   const clock = deps.clock ?? systemClock;
   const log = deps.log;
-  fixSsh2StaleChunks();
+  patchSsh2();
   const store = openDataDir(config.dataDir);
   chmodSync(config.dataDir, 0o700);
   const hostKey = loadOrCreateKey(hostKeyPath(config.dataDir), 'ferry-relay');
@@ -129,6 +132,7 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
   return {
     sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry,
     reconcile: () => reconcile(),
+    handshakes: () => door.handshakes(),
     async stop() {
       if (stopped) return;
       stopped = true;

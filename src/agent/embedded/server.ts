@@ -7,10 +7,10 @@ import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Algorithms, AuthContext, Connection, PublicKeyAuthContext } from 'ssh2';
 import type { Logger } from '../../common/log.ts';
-import { blobOf, sameKey, verifySignature } from '../../common/ssh-keys.ts';
+import { blobOf, hostKeyForServer, sameKey, verifySignature } from '../../common/ssh-keys.ts';
 import { pipeBoth } from '../../net/pipe.ts';
 import { connectTcp } from '../../net/tcp.ts';
-import { fixSsh2StaleChunks, OPEN_FAILURE, rejectWithMessage, socketOf } from '../../net/ssh2-internals.ts';
+import { OPEN_FAILURE, patchSsh2, rejectWithMessage, socketOf } from '../../net/ssh2-internals.ts';
 import type { AuthorizedKey } from '../../protocol/authorized-keys.ts';
 import { LIMITS } from '../../protocol/limits.ts';
 import { SSH_ALGORITHMS } from '../../protocol/ssh-algorithms.ts';
@@ -40,9 +40,9 @@ export class EmbeddedServer {
   readonly #origins = new WeakMap<object, { address: string; port: number }>();
 
   constructor(o: EmbeddedServerOptions) {
-    fixSsh2StaleChunks();
+    patchSsh2();
     this.#o = o;
-    this.#server = new Server({ hostKeys: [o.hostKey], algorithms: SSH_ALGORITHMS as Algorithms, ident: `ferry-agent_${VERSION}` }, (conn) => this.#onConnection(conn));
+    this.#server = new Server({ hostKeys: [{ key: hostKeyForServer(o.hostKey) }], algorithms: SSH_ALGORITHMS as Algorithms, ident: `ferry-agent_${VERSION}` }, (conn) => this.#onConnection(conn));
     this.#server.on('error', (err: Error) => o.log.debug({ err: err.message }, 'embedded server error'));
   }
 
