@@ -11,6 +11,7 @@
 import { connect, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Algorithms } from 'ssh2';
+import { fastRetryFor } from '../../src/agent/agent.ts';
 import { AGENT_DEFAULTS } from '../../src/agent/config.ts';
 import { runLinkLoop } from '../../src/agent/link-loop.ts';
 import { systemClock } from '../../src/common/clock.ts';
@@ -127,6 +128,7 @@ function start(relayPort: number, fingerprint: string, from: number, to: number,
       const d = devices[i]!;
       void runLinkLoop({
         clock: systemClock, signal: lifetime.signal, backoff: { baseMs: cfg.backoffBaseMs, maxMs: cfg.backoffMaxMs }, resetAfterMs: cfg.backoffResetAfterMs,
+        fastRetry: fastRetryFor(cfg),
         attempt: () => attempt(d, relayPort, fingerprint),
         onUp: () => { d.online = true; d.upAt = Date.now(); },
         onDown: () => { d.online = false; d.downAt = Date.now(); d.client = null; },

@@ -1,6 +1,9 @@
 /**
  * Keeps a link up: one attempt at a time, capped exponential backoff with full jitter
- * between attempts, reset only after a link has stayed up for a while.
+ * between attempts, reset only after a link has stayed up for a while. Right after such a
+ * healthy link drops, a short fast phase retries within a small window instead: a relay
+ * restart or a network blip is over in seconds, and exponential growth during those
+ * seconds would keep devices away for as long again after the relay is back.
  */
 import type { Clock } from '../common/clock.ts';
 import { backoffDelay } from '../net/backoff.ts';
@@ -11,6 +14,8 @@ export interface LinkLoopOptions {
   clock: Clock;
   backoff: { baseMs: number; maxMs: number };
   resetAfterMs: number;
+  /** After a link that stayed up `resetAfterMs` drops: for `forMs`, wait at most `maxMs` (jittered) between attempts. */
+  fastRetry?: { forMs: number; maxMs: number };
   signal: AbortSignal;
   random?: () => number;
   onUp?: () => void;
@@ -31,6 +36,7 @@ function wait(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
 /** Runs until `signal` aborts. Never rejects. */
 export async function runLinkLoop(o: LinkLoopOptions): Promise<void> {
   let failures = 0;
+  let fastUntil = -Infinity;
   while (!o.signal.aborted) {
     try {
       const link = await o.attempt();
@@ -41,12 +47,18 @@ export async function runLinkLoop(o: LinkLoopOptions): Promise<void> {
       o.onDown?.(reason, upFor);
       // A link that stayed up proves the path works: come back fast. One that dropped at
       // once (a flapping network, a relay refusing us) keeps counting up.
-      if (upFor >= o.resetAfterMs) failures = 0;
+      if (upFor >= o.resetAfterMs) {
+        failures = 0;
+        if (o.fastRetry) fastUntil = o.clock.now() + o.fastRetry.forMs;
+      }
     } catch (err) {
       o.onFailure?.(err, failures);
     }
     if (o.signal.aborted) break;
-    const delay = backoffDelay(o.backoff, failures++, o.random);
+    // The fast phase does not count towards the exponential backoff that follows it.
+    const delay = o.fastRetry && o.clock.now() < fastUntil
+      ? Math.floor((o.random ?? Math.random)() * o.fastRetry.maxMs)
+      : backoffDelay(o.backoff, failures++, o.random);
     o.onWait?.(delay);
     await wait(o.clock, delay, o.signal);
   }

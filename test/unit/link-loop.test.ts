@@ -147,6 +147,38 @@ describe('runLinkLoop', () => {
     await h.done;
   });
 
+  test('after a healthy link drops, retries stay within the fast window for fastRetry.forMs, then back off from the start', async () => {
+    const h = harness({ fastRetry: { forMs: 2_000, maxMs: 300 } });
+    // A first connection that fails backs off as usual: the fast phase needs a healthy link first.
+    (await h.next('attempt')).call.fail(new Error('relay not there yet'));
+    await h.next('failure');
+    assert.equal((await h.next('wait')).delayMs, 50);
+    h.clock.advance(50);
+    const link = (await h.next('attempt')).call.succeed();
+    await h.next('up');
+    h.clock.advance(5_000);
+    link.close('connection lost');
+    await h.next('down');
+    // Within 2 s of the drop every wait is 0.5 × 300, and failures do not grow the backoff.
+    let elapsed = 0;
+    for (let n = 0; elapsed < 2_000; n++) {
+      const { delayMs } = await h.next('wait');
+      assert.equal(delayMs, 150, `fast wait ${n}`);
+      h.clock.advance(delayMs);
+      elapsed += delayMs;
+      (await h.next('attempt')).call.fail(new Error('refused'));
+      assert.equal((await h.next('failure')).attempt, 0, 'the fast phase does not count');
+    }
+    // Then the exponential backoff starts from its base: 0.5 × 100, 0.5 × 200.
+    assert.equal((await h.next('wait')).delayMs, 50);
+    h.clock.advance(50);
+    (await h.next('attempt')).call.fail(new Error('refused'));
+    await h.next('failure');
+    assert.equal((await h.next('wait')).delayMs, 100);
+    h.controller.abort();
+    await h.done;
+  });
+
   test('abort during the wait ends the loop at once and cancels the timer', async () => {
     const h = harness({ backoff: { baseMs: 60_000, maxMs: 60_000 } });
     (await h.next('attempt')).call.fail(new Error('x'));
