@@ -18,8 +18,10 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
   'login-grace': { type: 'string', help: 'time to authenticate before being dropped (default 20s)' },
   'max-auth-tries': { type: 'string', help: 'failed logins per connection before it is dropped (default 6)' },
   'max-connections': { type: 'string', help: 'connections held at once (default 150000)' },
-  'max-unauthenticated': { type: 'string', help: 'connections not yet authenticated, in total (default 2048)' },
+  'max-unauthenticated': { type: 'string', help: 'connections not yet authenticated, in total (default 8192)' },
   'max-unauthenticated-per-address': { type: 'string', help: 'the same, from one source address (default 256)' },
+  'max-handshakes': { type: 'string', help: 'device SSH handshakes run at once; more wait in a queue (default 256)' },
+  'max-interactive-handshakes': { type: 'string', help: 'the same for operators, in their own queue (default 32)' },
   'channel-open-timeout': { type: 'string', help: 'how long a device has to accept a channel (default 10s)' },
 };
 
@@ -48,6 +50,8 @@ export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): Rea
     maxConnections: o.integer('max-connections', d.maxConnections, 1, 10_000_000),
     maxUnauthenticated: o.integer('max-unauthenticated', d.maxUnauthenticated, 1, 1_000_000),
     maxUnauthenticatedPerAddress: o.integer('max-unauthenticated-per-address', d.maxUnauthenticatedPerAddress, 1, 1_000_000),
+    maxHandshakes: o.integer('max-handshakes', d.maxHandshakes, 1, 1_000_000),
+    maxInteractiveHandshakes: o.integer('max-interactive-handshakes', d.maxInteractiveHandshakes, 1, 1_000_000),
     channelOpenTimeoutMs: o.duration('channel-open-timeout', d.channelOpenTimeoutMs),
     storeWatchIntervalMs: d.storeWatchIntervalMs,
   };

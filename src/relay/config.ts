@@ -22,6 +22,10 @@ export interface RelayConfig {
   maxConnections: number;
   maxUnauthenticated: number;
   maxUnauthenticatedPerAddress: number;
+  /** SSH handshakes run at once for devices (ferry agents); the rest wait in a queue. */
+  maxHandshakes: number;
+  /** The same for everyone else (operators), in a lane of their own. */
+  maxInteractiveHandshakes: number;
   channelOpenTimeoutMs: number;
   storeWatchIntervalMs: number;
 }
@@ -37,6 +41,8 @@ export const RELAY_DEFAULTS = Object.freeze({
   maxConnections: LIMITS.maxConnections,
   maxUnauthenticated: LIMITS.maxUnauthenticated,
   maxUnauthenticatedPerAddress: LIMITS.maxUnauthenticatedPerAddress,
+  maxHandshakes: LIMITS.maxHandshakes,
+  maxInteractiveHandshakes: LIMITS.maxInteractiveHandshakes,
   channelOpenTimeoutMs: LIMITS.channelOpenTimeoutMs,
   storeWatchIntervalMs: LIMITS.storeWatchIntervalMs,
 });
@@ -49,7 +55,8 @@ export function relayConfigProblems(c: RelayConfig): string[] {
   if (c.publicAddress !== null && !/^[^\s]+:\d{1,5}$/.test(c.publicAddress)) problems.push(`--public-address '${c.publicAddress}' must be HOST:PORT, the address devices dial`);
   const positive: [keyof RelayConfig, number][] = [
     ['keepaliveIntervalMs', 1000], ['loginGraceMs', 1000], ['maxAuthAttempts', 1], ['maxConnections', 1],
-    ['maxUnauthenticated', 1], ['maxUnauthenticatedPerAddress', 1], ['channelOpenTimeoutMs', 100], ['storeWatchIntervalMs', 10],
+    ['maxUnauthenticated', 1], ['maxUnauthenticatedPerAddress', 1],
+    ['maxHandshakes', 1], ['maxInteractiveHandshakes', 1], ['channelOpenTimeoutMs', 100], ['storeWatchIntervalMs', 10],
   ];
   for (const [key, min] of positive) {
     const v = c[key] as number;
