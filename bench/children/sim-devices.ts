@@ -19,6 +19,7 @@ import { fingerprintOf, generateKeyPair } from '../../src/common/ssh-keys.ts';
 import { AGENT_LOGIN } from '../../src/protocol/names.ts';
 import { DEVICE_SSH_PORT } from '../../src/protocol/limits.ts';
 import { SSH_ALGORITHMS } from '../../src/protocol/ssh-algorithms.ts';
+import { VERSION } from '../../src/protocol/version.ts';
 
 /** Requests the benchmark sends. */
 export type SimRequest =
@@ -53,6 +54,7 @@ const failuresByKind: Record<string, number> = {};
 /** Why an attempt failed, in a few words that group alike failures. */
 function failureKind(err: Error & { code?: string; level?: string }): string {
   if (err.code === 'ECONNREFUSED') return 'refused (relay down)';
+  if (err.message === 'connect timeout') return 'connect timeout';
   if (err.level === 'client-timeout' || /timed? ?out/i.test(err.message)) return 'timed out';
   if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || /Connection lost before handshake|closed/i.test(err.message)) return 'closed by the relay (shed)';
   return err.message.slice(0, 60);
@@ -101,8 +103,10 @@ async function attempt(d: Device, relayPort: number, fingerprint: string): Promi
     await new Promise<void>((resolve, reject) => {
       failed = reject;
       client.once('ready', () => resolve());
+      // As in the agent: a close before the login is only a 'close' in ssh2.
+      client.once('close', () => reject(new Error('closed by the relay before the login finished')));
       client.connect({
-        sock, username: AGENT_LOGIN, privateKey: d.privateKey, algorithms: SSH_ALGORITHMS as Algorithms,
+        sock, username: AGENT_LOGIN, privateKey: d.privateKey, algorithms: SSH_ALGORITHMS as Algorithms, ident: `ferry-agent_${VERSION}`,
         hostVerifier: (key: Buffer) => fingerprintOf(key) === fingerprint,
         keepaliveInterval: cfg.keepaliveIntervalMs, keepaliveCountMax: cfg.keepaliveCountMax, readyTimeout: cfg.connectTimeoutMs,
       });
@@ -128,7 +132,8 @@ function start(relayPort: number, fingerprint: string, from: number, to: number,
       const d = devices[i]!;
       void runLinkLoop({
         clock: systemClock, signal: lifetime.signal, backoff: { baseMs: cfg.backoffBaseMs, maxMs: cfg.backoffMaxMs }, resetAfterMs: cfg.backoffResetAfterMs,
-        fastRetry: fastRetryFor(cfg),
+        // As the agent's, with the sim's own test for "the relay is not there" (it dials by itself).
+        fastRetry: { ...fastRetryFor(cfg)!, keepsFast: (err) => /^refused|^connect timeout/.test(failureKind(err as Error)) },
         attempt: () => attempt(d, relayPort, fingerprint),
         onUp: () => { d.online = true; d.upAt = Date.now(); },
         onDown: () => { d.online = false; d.downAt = Date.now(); d.client = null; },

@@ -15,8 +15,8 @@ import { describeTarget, embeddedTarget, tcpTarget } from './targets.ts';
 import type { AuthorizedKey } from '../protocol/authorized-keys.ts';
 import { requestEnrollment } from './enroll.ts';
 import { openLink, type OpenLink } from './link.ts';
-import { runLinkLoop } from './link-loop.ts';
-import { connectToRelay } from './relay-connection.ts';
+import { runLinkLoop, type LinkLoopOptions } from './link-loop.ts';
+import { connectToRelay, isRelayUnreachable } from './relay-connection.ts';
 import { openStateDir, readEnrollment, writeEnrollment, type Enrollment } from './state.ts';
 import type { KeyPair } from '../common/ssh-keys.ts';
 
@@ -84,12 +84,16 @@ async function enroll(config: Readonly<AgentConfig>, key: KeyPair, hostKey: KeyP
   return result;
 }
 
-/** Starts the agent: enrolls when needed (throwing on a final refusal), then runs the link loop. */
-/** The fast phase after a healthy link drops (see link-loop.ts), never slower than the backoff ceiling. */
-export function fastRetryFor(config: Pick<AgentConfig, 'backoffMaxMs'>): { forMs: number; maxMs: number } {
-  return { forMs: LIMITS.fastRetryForMs, maxMs: Math.min(LIMITS.fastRetryMaxMs, config.backoffMaxMs) };
+/**
+ * The fast phase after a healthy link drops (see link-loop.ts): it lasts while the relay is
+ * unreachable (restarting, or the network is down), never waits longer than the backoff
+ * ceiling, and ends at the first sign of a relay that is there but busy.
+ */
+export function fastRetryFor(config: Pick<AgentConfig, 'backoffMaxMs'>): LinkLoopOptions['fastRetry'] {
+  return { forMs: LIMITS.fastRetryForMs, maxMs: Math.min(LIMITS.fastRetryMaxMs, config.backoffMaxMs), keepsFast: isRelayUnreachable };
 }
 
+/** Starts the agent: enrolls when needed (throwing on a final refusal), then runs the link loop. */
 export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Logger; clock?: Clock }): Promise<Agent> {
   const clock = deps.clock ?? systemClock;
   const log = deps.log;

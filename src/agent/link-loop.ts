@@ -14,8 +14,12 @@ export interface LinkLoopOptions {
   clock: Clock;
   backoff: { baseMs: number; maxMs: number };
   resetAfterMs: number;
-  /** After a link that stayed up `resetAfterMs` drops: for `forMs`, wait at most `maxMs` (jittered) between attempts. */
-  fastRetry?: { forMs: number; maxMs: number };
+  /**
+   * After a link that stayed up `resetAfterMs` drops: for `forMs`, wait at most `maxMs`
+   * (jittered) between attempts, as long as every failure satisfies `keepsFast` (the relay
+   * is not there at all). A relay that answers but fails or sheds us is busy: back off.
+   */
+  fastRetry?: { forMs: number; maxMs: number; keepsFast: (err: unknown) => boolean };
   signal: AbortSignal;
   random?: () => number;
   onUp?: () => void;
@@ -53,6 +57,7 @@ export async function runLinkLoop(o: LinkLoopOptions): Promise<void> {
       }
     } catch (err) {
       o.onFailure?.(err, failures);
+      if (o.fastRetry && !o.fastRetry.keepsFast(err)) fastUntil = -Infinity;
     }
     if (o.signal.aborted) break;
     // The fast phase does not count towards the exponential backoff that follows it.

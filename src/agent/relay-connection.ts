@@ -23,10 +23,29 @@ export interface RelayConnectionOptions {
   connectTimeoutMs: number;
 }
 
+/** Errors of attempts that found no relay at all, as opposed to a relay that answered and then failed us. */
+const unreachable = new WeakSet<object>();
+
+/**
+ * True when `err` says the relay could not be reached at all: nothing listening, no route,
+ * or no answer to the TCP connect. Such attempts cost the relay nothing, so the agent may
+ * retry them quickly; a refusal or a failed handshake means a relay that is there (and
+ * perhaps busy).
+ */
+export function isRelayUnreachable(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && unreachable.has(err);
+}
+
 /** Connects and logs in; resolves with a ready ssh2 Client or rejects with a FerryError saying why. */
 export async function connectToRelay(o: RelayConnectionOptions): Promise<Client> {
   const started = Date.now();
-  const sock = await connectTcp(o.host, o.port, o.connectTimeoutMs, false);
+  let sock;
+  try {
+    sock = await connectTcp(o.host, o.port, o.connectTimeoutMs, false);
+  } catch (err) {
+    unreachable.add(err as object);
+    throw err;
+  }
   sock.setKeepAlive(true, o.keepaliveIntervalMs);
   const client = new ssh2.Client();
   let presented: string | null = null;
@@ -50,8 +69,14 @@ export async function connectToRelay(o: RelayConnectionOptions): Promise<Client>
       }
     };
     client.on('error', fail);
+    // ssh2 reports a close after the relay's ident but before the login only as 'close' (and
+    // stops its ready timer), so without this the attempt would wait forever: a busy relay
+    // drops connections that waited too long for a handshake.
+    const closedEarly = () => fail(new Error('the relay closed the connection before the login finished (it may be busy)'));
+    client.once('close', closedEarly);
     client.once('ready', () => {
       client.off('error', fail);
+      client.off('close', closedEarly);
       // Later errors (keepalive timeout, reset) surface as 'close'; keep one listener so none is unhandled.
       client.on('error', () => {});
       resolve(client);

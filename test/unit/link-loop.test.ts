@@ -148,7 +148,7 @@ describe('runLinkLoop', () => {
   });
 
   test('after a healthy link drops, retries stay within the fast window for fastRetry.forMs, then back off from the start', async () => {
-    const h = harness({ fastRetry: { forMs: 2_000, maxMs: 300 } });
+    const h = harness({ fastRetry: { forMs: 2_000, maxMs: 300, keepsFast: (err) => (err as Error).message === 'refused' } });
     // A first connection that fails backs off as usual: the fast phase needs a healthy link first.
     (await h.next('attempt')).call.fail(new Error('relay not there yet'));
     await h.next('failure');
@@ -175,6 +175,30 @@ describe('runLinkLoop', () => {
     (await h.next('attempt')).call.fail(new Error('refused'));
     await h.next('failure');
     assert.equal((await h.next('wait')).delayMs, 100);
+    h.controller.abort();
+    await h.done;
+  });
+
+  test('the fast phase ends at the first failure that keepsFast does not accept (a relay that is there but busy)', async () => {
+    const h = harness({ fastRetry: { forMs: 10_000, maxMs: 300, keepsFast: (err) => (err as Error).message === 'refused' } });
+    const link = (await h.next('attempt')).call.succeed();
+    await h.next('up');
+    h.clock.advance(5_000);
+    link.close('relay restarted');
+    await h.next('down');
+    assert.equal((await h.next('wait')).delayMs, 150, 'fast');
+    h.clock.advance(150);
+    (await h.next('attempt')).call.fail(new Error('refused'));
+    await h.next('failure');
+    assert.equal((await h.next('wait')).delayMs, 150, 'still fast: the relay is not there');
+    h.clock.advance(150);
+    (await h.next('attempt')).call.fail(new Error('shed by the relay'));
+    await h.next('failure');
+    assert.equal((await h.next('wait')).delayMs, 50, 'backing off from the base: 0.5 × 100');
+    h.clock.advance(50);
+    (await h.next('attempt')).call.fail(new Error('refused'));
+    await h.next('failure');
+    assert.equal((await h.next('wait')).delayMs, 100, 'and it stays in backoff: 0.5 × 200');
     h.controller.abort();
     await h.done;
   });
