@@ -18,10 +18,13 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
   'login-grace': { type: 'string', help: 'time to authenticate before being dropped (default 20s)' },
   'max-auth-tries': { type: 'string', help: 'failed logins per connection before it is dropped (default 6)' },
   'max-connections': { type: 'string', help: 'connections held at once (default 150000)' },
-  'max-unauthenticated': { type: 'string', help: 'connections not yet authenticated, in total (default 8192)' },
+  'max-unidentified': { type: 'string', help: 'connections that have not sent their SSH ident yet (default 16384)' },
+  'max-unauthenticated': { type: 'string', help: 'agent connections not yet authenticated (default 8192)' },
+  'max-unauthenticated-interactive': { type: 'string', help: 'operator connections not yet authenticated (default 512)' },
   'max-unauthenticated-per-address': { type: 'string', help: 'the same, from one source address (default 256)' },
   'max-handshakes': { type: 'string', help: 'device SSH handshakes run at once; more wait in a queue (default 256)' },
   'max-interactive-handshakes': { type: 'string', help: 'the same for operators, in their own queue (default 32)' },
+  'handshake-queue-wait': { type: 'string', help: 'longest wait in that queue before being dropped (default 10s)' },
   'channel-open-timeout': { type: 'string', help: 'how long a device has to accept a channel (default 10s)' },
 };
 
@@ -50,8 +53,11 @@ export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): Rea
     maxConnections: o.integer('max-connections', d.maxConnections, 1, 10_000_000),
     maxUnauthenticated: o.integer('max-unauthenticated', d.maxUnauthenticated, 1, 1_000_000),
     maxUnauthenticatedPerAddress: o.integer('max-unauthenticated-per-address', d.maxUnauthenticatedPerAddress, 1, 1_000_000),
+    maxUnidentified: o.integer('max-unidentified', d.maxUnidentified, 1, 1_000_000),
+    maxUnauthenticatedInteractive: o.integer('max-unauthenticated-interactive', d.maxUnauthenticatedInteractive, 1, 1_000_000),
     maxHandshakes: o.integer('max-handshakes', d.maxHandshakes, 1, 1_000_000),
     maxInteractiveHandshakes: o.integer('max-interactive-handshakes', d.maxInteractiveHandshakes, 1, 1_000_000),
+    handshakeQueueWaitMs: o.duration('handshake-queue-wait', d.handshakeQueueWaitMs),
     channelOpenTimeoutMs: o.duration('channel-open-timeout', d.channelOpenTimeoutMs),
     storeWatchIntervalMs: d.storeWatchIntervalMs,
   };

@@ -9,14 +9,20 @@ export const LIMITS = Object.freeze({
   maxAuthAttempts: 6,
   /** Connections the relay holds at once, authenticated or not. */
   maxConnections: 150_000,
-  /** Connections that have not authenticated yet, in total (handshaking, queued for a handshake, or silent). */
+  /** Connections that have not sent their SSH identification line yet (silent ones included). */
+  maxUnidentified: 16_384,
+  /** Agent connections that have not authenticated yet (handshaking or queued for a handshake). */
   maxUnauthenticated: 8_192,
+  /** The same for operators and other non-agent clients, in a lane of their own. */
+  maxUnauthenticatedInteractive: 512,
   /** Connections that have not authenticated yet, from one source address. */
   maxUnauthenticatedPerAddress: 256,
   /** SSH handshakes the relay runs at once for devices; more wait their turn (see relay/admission.ts). */
   maxHandshakes: 256,
   /** The same for operators and other non-agent clients, in their own lane. */
   maxInteractiveHandshakes: 32,
+  /** Longest wait for a handshake slot; less than the agent's connect timeout, so no handshake is run for a client that gave up. */
+  handshakeQueueWaitMs: 10_000,
   /** Relay to device: how long the agent has to accept or refuse a forwarded channel. */
   channelOpenTimeoutMs: 10_000,
   /** Agent to its SSH target: how long a TCP connect may take. */

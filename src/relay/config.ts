@@ -26,6 +26,12 @@ export interface RelayConfig {
   maxHandshakes: number;
   /** The same for everyone else (operators), in a lane of their own. */
   maxInteractiveHandshakes: number;
+  /** Connections that have not sent their SSH identification line yet (silent ones included). */
+  maxUnidentified: number;
+  /** Unauthenticated connections in the operators' lane, on top of `maxUnauthenticated` (the devices' share). */
+  maxUnauthenticatedInteractive: number;
+  /** Longest wait for a handshake slot before the connection is dropped. */
+  handshakeQueueWaitMs: number;
   channelOpenTimeoutMs: number;
   storeWatchIntervalMs: number;
 }
@@ -43,6 +49,9 @@ export const RELAY_DEFAULTS = Object.freeze({
   maxUnauthenticatedPerAddress: LIMITS.maxUnauthenticatedPerAddress,
   maxHandshakes: LIMITS.maxHandshakes,
   maxInteractiveHandshakes: LIMITS.maxInteractiveHandshakes,
+  maxUnidentified: LIMITS.maxUnidentified,
+  maxUnauthenticatedInteractive: LIMITS.maxUnauthenticatedInteractive,
+  handshakeQueueWaitMs: LIMITS.handshakeQueueWaitMs,
   channelOpenTimeoutMs: LIMITS.channelOpenTimeoutMs,
   storeWatchIntervalMs: LIMITS.storeWatchIntervalMs,
 });
@@ -56,7 +65,7 @@ export function relayConfigProblems(c: RelayConfig): string[] {
   const positive: [keyof RelayConfig, number][] = [
     ['keepaliveIntervalMs', 1000], ['loginGraceMs', 1000], ['maxAuthAttempts', 1], ['maxConnections', 1],
     ['maxUnauthenticated', 1], ['maxUnauthenticatedPerAddress', 1],
-    ['maxHandshakes', 1], ['maxInteractiveHandshakes', 1], ['channelOpenTimeoutMs', 100], ['storeWatchIntervalMs', 10],
+    ['maxHandshakes', 1], ['maxInteractiveHandshakes', 1], ['maxUnauthenticatedInteractive', 1], ['maxUnidentified', 1], ['handshakeQueueWaitMs', 100], ['channelOpenTimeoutMs', 100], ['storeWatchIntervalMs', 10],
   ];
   for (const [key, min] of positive) {
     const v = c[key] as number;

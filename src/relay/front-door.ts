@@ -28,7 +28,12 @@ type Principal =
   | { kind: 'device'; name: string }
   | { kind: 'enroll'; key: PublicKey };
 
-interface PendingState { address: string; principal: Principal | null; attempts: number; authenticated: boolean; grace: { cancel(): void } }
+interface PendingState {
+  address: string; principal: Principal | null; attempts: number; authenticated: boolean;
+  grace: { cancel(): void };
+  /** Set while the connection waits for a handshake slot: drops it when it has waited too long. */
+  queued: { cancel(): void } | null;
+}
 
 /** The SSH listener and its per-connection policy. */
 export class FrontDoor {
@@ -39,7 +44,8 @@ export class FrontDoor {
   readonly #unauthByAddress = new Map<string, number>();
   readonly #sockets = new Set<Socket>();
   readonly #slots: HandshakeSlots<Socket>;
-  #unauthenticated = 0;
+  /** Connections that have not sent their identification line yet (and so have no lane). */
+  #unidentified = 0;
 
   constructor(ctx: RelayContext, hostKey: string) {
     this.#ctx = ctx;
@@ -92,19 +98,21 @@ export class FrontDoor {
     const cfg = this.#ctx.config;
     const address = socket.remoteAddress ?? 'unknown';
     const fromAddress = this.#unauthByAddress.get(address) ?? 0;
-    if (this.#sockets.size >= cfg.maxConnections || this.#unauthenticated >= cfg.maxUnauthenticated || fromAddress >= cfg.maxUnauthenticatedPerAddress) {
+    // Until a connection has said who it is (its identification line) it has no lane; the
+    // lanes' own limits apply once it has (see #waitForIdent), so a fleet coming back fills
+    // the devices' lane and not the operators'.
+    if (this.#sockets.size >= cfg.maxConnections || this.#unidentified >= cfg.maxUnidentified || fromAddress >= cfg.maxUnauthenticatedPerAddress) {
       // Debug level: during a flood, one line per shed connection would be a flood of its own.
-      this.#ctx.log.debug({ remote: address, connections: this.#sockets.size, unauthenticated: this.#unauthenticated }, 'connection shed: over the limit');
+      this.#ctx.log.debug({ remote: address, connections: this.#sockets.size, unidentified: this.#unidentified }, 'connection shed: over the limit');
       socket.destroy();
       return;
     }
     socket.setNoDelay(true);
     coalesceWrites(socket);
     socket.on('error', () => { /* reported through ssh2; a reset must not crash the relay */ });
-    this.#unauthenticated++;
     this.#unauthByAddress.set(address, fromAddress + 1);
     const state: PendingState = {
-      address, principal: null, attempts: 0, authenticated: false,
+      address, principal: null, attempts: 0, authenticated: false, queued: null,
       grace: this.#ctx.clock.setTimeout(() => {
         this.#ctx.log.info({ remote: address }, 'login grace time over: connection dropped');
         socket.destroy();
@@ -117,7 +125,8 @@ export class FrontDoor {
       this.#leaveUnauthenticated(state);
       this.#releaseSlot(socket);
     });
-    this.#waitForIdent(socket);
+    this.#unidentified++;
+    this.#waitForIdent(socket, state);
     this.#ssh.injectSocket(socket);
   }
 
@@ -125,33 +134,57 @@ export class FrontDoor {
    * Reads the client's identification line as ssh2 receives it and asks for a handshake
    * slot in that line's lane; without one, the socket is paused before the client's key
    * exchange reaches ssh2 (the relay has sent only its own ident and KEXINIT by then) and
-   * resumed when a slot frees. A client that sends no line holds no slot: it is under the
-   * unauthenticated limits and the login grace timer like any other.
+   * resumed when a slot frees. A client that sends no line holds no slot: it counts against
+   * `maxUnidentified`, the per-address limit and the login grace timer.
    */
-  #waitForIdent(socket: Socket): void {
+  #waitForIdent(socket: Socket, state: PendingState): void {
     let seen: Buffer | null = null;
+    const identified = () => {
+      socket.off('data', onData);
+      socket.off('close', identified);
+      this.#unidentified--;
+    };
     const onData = (chunk: Buffer) => {
       seen = seen ? Buffer.concat([seen, chunk]) : chunk;
       const end = seen.indexOf(0x0a);
       if (end < 0 && seen.length < MAX_IDENT_BYTES) return;
-      socket.off('data', onData);
-      const line = seen.subarray(0, end < 0 ? MAX_IDENT_BYTES : end).toString('latin1');
-      if (!this.#slots.request(socket, laneOf(line))) socket.pause();
+      identified();
+      const lane = laneOf(seen.subarray(0, end < 0 ? MAX_IDENT_BYTES : end).toString('latin1'));
+      const counts = this.#slots.counts()[lane];
+      const cfg = this.#ctx.config;
+      if (counts.running + counts.waiting >= (lane === 'device' ? cfg.maxUnauthenticated : cfg.maxUnauthenticatedInteractive)) {
+        this.#ctx.log.debug({ remote: state.address, lane }, 'connection shed: its lane is full');
+        socket.destroy();
+        return;
+      }
+      if (this.#slots.request(socket, lane)) return;
+      socket.pause();
+      // A client gives up after its own timeout (the agent's is 15 s); a handshake started
+      // after that would be work for nobody, so a connection waits at most this long.
+      state.queued = this.#ctx.clock.setTimeout(() => {
+        this.#ctx.log.debug({ remote: state.address, lane }, 'connection dropped: waited too long for a handshake slot');
+        this.#releaseSlot(socket);
+        socket.destroy();
+      }, cfg.handshakeQueueWaitMs);
     };
     // Before ssh2's own listener (added by injectSocket), so a queued client's next bytes wait.
     socket.on('data', onData);
+    socket.once('close', identified);
   }
 
   /** Frees `socket`'s handshake slot (or queue place); the next queued connection goes on. */
   #releaseSlot(socket: Socket): void {
-    this.#slots.release(socket)?.resume();
+    this.#states.get(socket)?.queued?.cancel();
+    const next = this.#slots.release(socket);
+    if (!next) return;
+    this.#states.get(next)?.queued?.cancel();
+    next.resume();
   }
 
   #leaveUnauthenticated(state: PendingState): void {
     if (state.authenticated) return;
     state.authenticated = true;
     state.grace.cancel();
-    this.#unauthenticated--;
     const n = (this.#unauthByAddress.get(state.address) ?? 1) - 1;
     if (n <= 0) this.#unauthByAddress.delete(state.address); else this.#unauthByAddress.set(state.address, n);
   }
@@ -175,7 +208,7 @@ export class FrontDoor {
       this.#releaseSlot(socket!);
       const p = state.principal!;
       // Anyone may log in to enrol (the token is checked afterwards), so an enrolling
-      // connection stays under the unauthenticated limits and the login grace timer.
+      // connection stays under the per-address limit and the login grace timer.
       if (p.kind !== 'enroll') this.#leaveUnauthenticated(state);
       if (p.kind === 'operator') serveOperator(this.#ctx, conn, p.op, remote);
       else if (p.kind === 'device') serveDeviceLink(this.#ctx, conn, p.name, remote, agentVersionOf(info.header.versions.software));
