@@ -3,18 +3,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { fileCleanup } from '../helpers/env.ts';
+import { createServer, type Server } from 'node:net';
+import { eventually, fileCleanup } from '../helpers/env.ts';
 import { startFixture, type Fixture } from '../helpers/fixture.ts';
 import { ssh } from '../helpers/ssh-client.ts';
 
 let f: Fixture;
+let target: Server;
 const suite = fileCleanup(after);
 
 before(async () => {
   // The target reads until EOF, then answers with the count and the hash of what it got:
   // an answer that can only arrive if the tunnel keeps the way back open after EOF.
-  const target = createServer({ allowHalfOpen: true }, (s) => {
+  target = createServer({ allowHalfOpen: true }, (s) => {
     const h = createHash('sha256');
     let n = 0;
     s.on('data', (d: Buffer) => { n += d.length; h.update(d); });
@@ -41,6 +42,9 @@ test('32 channels at once over one link each carry their own bytes', async () =>
   const inputs = Array.from({ length: 32 }, () => randomBytes(64 * 1024 + Math.floor(Math.random() * 1024)));
   const results = await Promise.all(inputs.map((input) => ssh(f.admin, ['-W', 'counter:22', 'relay'], { input })));
   results.forEach((r, i) => assert.equal(r.stdout, `${inputs[i]!.length} ${createHash('sha256').update(inputs[i]!).digest('hex')}\n`, `channel ${i}: ${r.stderr}`));
+  // Every channel that ended also ended its connection to the target: nothing is left open.
+  const open = () => new Promise<number>((r) => target.getConnections((_err, n) => r(n)));
+  await eventually(async () => (await open()) === 0 || null, 10_000, 'the agent to close every connection to the target');
 });
 
 test('when the device cannot reach its SSH target, the operator is told so', async () => {
