@@ -4,8 +4,8 @@ import type { Duplex } from 'node:stream';
 /** How long a side that has ended may take to flush its last bytes before it is destroyed. */
 const FLUSH_TIMEOUT_MS = 30_000;
 
-/** An ssh2 channel: `eof()` sends EOF without closing the channel, `close()` closes it. */
-type MaybeChannel = Duplex & { eof?: () => void; close?: () => void };
+/** An ssh2 channel: `eof()` sends EOF without closing the channel. */
+type MaybeChannel = Duplex & { eof?: () => void };
 
 /**
  * Ends the writing side of `s` once everything written so far has gone out, then calls `done`.
@@ -26,27 +26,16 @@ function halfClose(s: MaybeChannel, done: () => void): void {
   }
 }
 
-/**
- * Ends `s` for good. An ssh2 channel's `destroy()` is `end()` then `close()`, and `end()` on
- * a stream that has already ended makes Node build an error with a stack trace that nobody
- * reads: a twentieth of the relay's CPU per tunnelled connection. So an ended channel is
- * only closed.
- */
-function destroy(s: MaybeChannel): void {
-  if (s.writableEnded && typeof s.close === 'function') s.close();
-  else s.destroy();
-}
-
 /** Destroys `s`, but lets a side that has ended flush its buffered bytes first (bounded). */
-function settle(s: MaybeChannel): void {
+function settle(s: Duplex): void {
   if (s.destroyed) return;
   if (s.writableEnded && !s.writableFinished) {
-    const timer = setTimeout(() => destroy(s), FLUSH_TIMEOUT_MS);
+    const timer = setTimeout(() => s.destroy(), FLUSH_TIMEOUT_MS);
     timer.unref();
-    s.once('finish', () => { clearTimeout(timer); destroy(s); });
+    s.once('finish', () => { clearTimeout(timer); s.destroy(); });
     return;
   }
-  destroy(s);
+  s.destroy();
 }
 
 /**

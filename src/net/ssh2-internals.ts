@@ -44,11 +44,34 @@ type WriteFn = (this: any, data: Buffer, encoding: unknown, cb: () => void) => v
 
 let chunkFixApplied = false;
 let paddingPoolApplied = false;
+let quietDestroyApplied = false;
 
 /** Applies every ssh2 patch below; call before the first connection. Idempotent. */
 export function patchSsh2(): void {
   fixSsh2StaleChunks();
   poolPaddingRandomness();
+  quietChannelDestroy();
+}
+
+/**
+ * ssh2's `Channel.destroy()` is `end()` then `close()`, and Node calls `destroy()` itself
+ * when a channel has finished (autoDestroy). `end()` on a stream that has already ended
+ * makes Node build an ERR_STREAM_ALREADY_FINISHED error, stack trace and all, that nobody
+ * reads: 4% of the relay's and the agent's CPU per tunnelled connection. An ended channel
+ * is only closed. Idempotent.
+ */
+export function quietChannelDestroy(): void {
+  if (quietDestroyApplied) return;
+  quietDestroyApplied = true;
+  const require = createRequire(import.meta.url);
+  type Destroyable = { writableEnded: boolean; close(): void; destroy(): unknown };
+  const { Channel } = require('ssh2/lib/Channel.js') as { Channel: { prototype: Destroyable } };
+  const destroy = Channel.prototype.destroy;
+  Channel.prototype.destroy = function (this: Destroyable) {
+    if (!this.writableEnded) return destroy.call(this);
+    this.close();
+    return this;
+  };
 }
 
 /**

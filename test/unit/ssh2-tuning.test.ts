@@ -1,5 +1,5 @@
-// Covers the speed-ups around ssh2: pooled padding randomness (src/net/ssh2-internals.ts),
-// write coalescing (src/net/tcp.ts) and the host key signer (src/common/ssh-keys.ts).
+// Covers the speed-ups around ssh2: pooled padding randomness and the quiet channel destroy
+// (src/net/ssh2-internals.ts), write coalescing (src/net/tcp.ts) and the host key signer (src/common/ssh-keys.ts).
 // Each must behave exactly as what it replaces.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -7,7 +7,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import ssh2 from 'ssh2';
 import { generateKeyPair, hostKeyForServer } from '../../src/common/ssh-keys.ts';
-import { fillPadding, poolPaddingRandomness } from '../../src/net/ssh2-internals.ts';
+import { fillPadding, poolPaddingRandomness, quietChannelDestroy } from '../../src/net/ssh2-internals.ts';
 import { connectTcp } from '../../src/net/tcp.ts';
 
 interface CipherInfo { keyLen: number; ivLen: number; blockLen: number; authLen: number }
@@ -118,5 +118,44 @@ describe('host key signer', () => {
   test('refuses a key that is not an Ed25519 private key', () => {
     const { publicKey } = generateKeyPair('t');
     assert.throws(() => hostKeyForServer(publicKey.line), /not an Ed25519 private key/);
+  });
+});
+
+describe('quiet channel destroy', () => {
+  type Channel = import('node:stream').Duplex & { outgoing: { state: string } };
+  const { Channel } = createRequire(import.meta.url)('ssh2/lib/Channel.js') as { Channel: new (...args: unknown[]) => Channel };
+  /** A server-side channel on a fake connection that records what would be sent. */
+  function channel(sent: string[]): Channel {
+    const protocol = { channelEOF: () => sent.push('eof'), channelClose: () => sent.push('close'), channelData: () => sent.push('data') };
+    return new Channel({ _protocol: protocol }, { type: 'session', incoming: { id: 0, window: 0, packetSize: 0, state: 'open' }, outgoing: { id: 1, window: 1 << 20, packetSize: 32_768, state: 'open' } }, { server: true });
+  }
+
+  test('destroying a channel that has ended sends CLOSE once and raises no error', async () => {
+    quietChannelDestroy();
+    const sent: string[] = [];
+    const ch = channel(sent);
+    const errors: Error[] = [];
+    ch.on('error', (e: Error) => errors.push(e));
+    await new Promise<void>((r) => ch.end(r));
+    // A second end() is what builds the unread error: count any.
+    let endsAfterEnd = 0;
+    const end = ch.end.bind(ch);
+    ch.end = ((...args: Parameters<typeof end>) => { endsAfterEnd++; return end(...args); }) as typeof ch.end;
+    ch.destroy();
+    ch.destroy();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(endsAfterEnd, 0, 'an ended channel is not ended again');
+    assert.deepEqual(sent, ['eof', 'close']);
+    assert.equal(ch.outgoing.state, 'closing');
+    assert.deepEqual(errors, []);
+  });
+
+  test('destroying an open channel still ends and closes it', () => {
+    quietChannelDestroy();
+    const sent: string[] = [];
+    const ch = channel(sent);
+    ch.destroy();
+    assert.equal(ch.outgoing.state, 'closing');
+    assert.ok(sent.includes('close'), sent.join());
   });
 });
