@@ -6,7 +6,9 @@ import ssh2 from 'ssh2';
 import type { Algorithms, Client } from 'ssh2';
 import { FerryError } from '../common/errors.ts';
 import { fingerprintOf, type KeyPair } from '../common/ssh-keys.ts';
+import type { Socket } from 'node:net';
 import { connectTcp } from '../net/tcp.ts';
+import { LIMITS } from '../protocol/limits.ts';
 import { VERSION } from '../protocol/version.ts';
 import { SSH_ALGORITHMS } from '../protocol/ssh-algorithms.ts';
 
@@ -41,7 +43,7 @@ export async function connectToRelay(o: RelayConnectionOptions): Promise<Client>
   const started = Date.now();
   let sock;
   try {
-    sock = await connectTcp(o.host, o.port, o.connectTimeoutMs, false);
+    sock = await connectTcp(o.host, o.port, o.connectTimeoutMs, false, LIMITS.relayRedialMs);
   } catch (err) {
     unreachable.add(err as object);
     throw err;
@@ -79,6 +81,7 @@ export async function connectToRelay(o: RelayConnectionOptions): Promise<Client>
       client.off('close', closedEarly);
       // Later errors (keepalive timeout, reset) surface as 'close'; keep one listener so none is unhandled.
       client.on('error', () => {});
+      endWhenSilent(client, sock, o.keepaliveIntervalMs + LIMITS.linkStallGraceMs);
       resolve(client);
     });
     client.connect({
@@ -96,4 +99,21 @@ export async function connectToRelay(o: RelayConnectionOptions): Promise<Client>
       readyTimeout: Math.max(1, o.connectTimeoutMs - (Date.now() - started)),
     });
   });
+}
+
+/**
+ * Ends a ready connection when nothing has come from the relay for `ms`. The agent pings
+ * every keepalive interval and the relay answers at once, so silence that long means the
+ * path is gone (a network that drops packets sends no FIN and no RST). ssh2's own
+ * keepalive would wait for several missed pings; meanwhile TCP backs off its resends, and
+ * when the network comes back the old connection may take many seconds to move again. A
+ * fresh connection does not wait: the link loop dials one at once.
+ */
+function endWhenSilent(client: Client, sock: Socket, ms: number): void {
+  const timer = setTimeout(() => {
+    client.emit('error', new Error(`nothing from the relay for ${Math.round(ms / 1000)} s: the network path is gone`));
+    sock.destroy();
+  }, ms);
+  sock.on('data', () => timer.refresh());
+  sock.once('close', () => clearTimeout(timer));
 }

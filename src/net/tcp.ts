@@ -9,26 +9,47 @@ import { LIMITS } from '../protocol/limits.ts';
  * `halfOpen` lets EOF travel one way while data still flows back: right for a byte stream
  * piped through the tunnel, wrong for an SSH transport, whose peer's FIN means it is gone
  * (a half-open transport never emits 'close', and the agent would not notice the loss).
+ *
+ * `redialMs`: while no answer has come, start another connect this often, and keep the
+ * first that succeeds. On a path that drops packets the kernel resends a SYN after 1, 3,
+ * 7 s and then not for 8 s more, so a path that comes back in between is only found that
+ * late; a fresh connect every `redialMs` finds it within `redialMs`, while each connect
+ * still has the whole `timeoutMs` (a slow link keeps working). Any error (refused, no
+ * route) ends them all at once: the network answered.
  */
-export function connectTcp(host: string, port: number, timeoutMs: number, halfOpen = true): Promise<Socket> {
+export function connectTcp(host: string, port: number, timeoutMs: number, halfOpen = true, redialMs = 0): Promise<Socket> {
   return new Promise((resolve, reject) => {
     // `highWaterMark` (both directions) is missing from @types/node 20's connect options.
     const options = { host, port, noDelay: true, allowHalfOpen: halfOpen, highWaterMark: LIMITS.socketBufferBytes };
-    const socket = coalesceWrites(connect(options));
+    const pending = new Set<Socket>();
+    let redial: NodeJS.Timeout | undefined;
+    const settle = (winner: Socket | null) => {
+      clearTimeout(timer);
+      clearInterval(redial);
+      for (const s of pending) if (s !== winner) s.destroy();
+      pending.clear();
+    };
+    const dial = () => {
+      const socket = coalesceWrites(connect(options));
+      pending.add(socket);
+      const onError = (err: NodeJS.ErrnoException) => {
+        if (!pending.has(socket)) return;
+        settle(null);
+        reject(new FerryError('FERRY_CONNECT_FAILED', `cannot connect to ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
+      };
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        settle(socket);
+        socket.off('error', onError);
+        resolve(socket);
+      });
+    };
     const timer = setTimeout(() => {
-      socket.destroy();
+      settle(null);
       reject(new FerryError('FERRY_TIMEOUT', `connecting to ${host}:${port} took longer than ${timeoutMs} ms`));
     }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.off('error', onError);
-      resolve(socket);
-    });
-    const onError = (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(new FerryError('FERRY_CONNECT_FAILED', `cannot connect to ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
-    };
-    socket.once('error', onError);
+    dial();
+    if (redialMs > 0) redial = setInterval(dial, redialMs);
   });
 }
 

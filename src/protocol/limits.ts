@@ -36,7 +36,14 @@ export const LIMITS = Object.freeze({
   backoffResetAfterMs: 30_000,
   /** Agent: after such a link drops, retry within this window (jittered) for this long, then back off. */
   fastRetryMaxMs: 1_000,
-  fastRetryForMs: 10_000,
+  fastRetryForMs: 60_000,
+  /**
+   * Agent: a link from which nothing has come for the keepalive interval plus this long is
+   * given up (the relay answers every keepalive at once, so the path is gone) and redialled.
+   */
+  linkStallGraceMs: 5_000,
+  /** Agent: while a TCP connect to the relay gets no answer, start another this often. */
+  relayRedialMs: 1_000,
   /** Agent: how long one connection attempt (TCP + SSH handshake + auth) may take. */
   connectTimeoutMs: 15_000,
   /**

@@ -122,6 +122,22 @@ export async function firewallDevice(ns: string): Promise<void> {
   ].join('\n'));
 }
 
+/** The network of `ns` goes silent: every packet in or out, except on loopback, is dropped (no FIN, no RST). */
+export async function dropAllTraffic(ns: string): Promise<void> {
+  await must('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], [
+    'table inet ferry_test_outage {',
+    '  chain in { type filter hook input priority -10; policy accept; iifname != "lo" drop; }',
+    '  chain out { type filter hook output priority -10; policy accept; oifname != "lo" drop; }',
+    '}',
+    '',
+  ].join('\n'));
+}
+
+/** Ends what dropAllTraffic started. */
+export async function restoreTraffic(ns: string): Promise<void> {
+  await must('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'ferry_test_outage']);
+}
+
 /** Packets the device firewall has dropped so far. */
 export async function droppedPackets(ns: string): Promise<number> {
   const r = await must('ip', ['netns', 'exec', ns, 'nft', 'list', 'chain', 'inet', 'ferry_test', 'input']);

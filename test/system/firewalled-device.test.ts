@@ -5,17 +5,19 @@
 // their namespaces. Checks: the topology stays inside TEST-NET-2; the operator cannot reach
 // the device directly (the firewall drops it; controls show the listener and the routes
 // work); `ssh -J` through the relay runs a command on the device and returns its exit code;
-// the relay's `devices --json` shows the device online from its own address.
+// the relay's `devices --json` shows the device online from its own address; and after the
+// device's network drops every packet for a while, the agent gives up the silent link and is
+// linked again within seconds of the network coming back.
 // Needs root, iproute2 and nftables; skips with that reason elsewhere.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { fileCleanup, makeKey, run, tempDir, type RunResult } from '../helpers/env.ts';
+import { eventually, fileCleanup, makeKey, run, tempDir, type RunResult } from '../helpers/env.ts';
 import { FERRY, ROOT, spawnAgent, spawnFerry } from '../helpers/fixture.ts';
 import {
-  HELLO_LISTENER, TEST_NET_2, addressesAndRoutes, createTopology, droppedPackets, firewallDevice, inNs, must, netnsSkipReason, tcpProbe, type Topology,
+  HELLO_LISTENER, TEST_NET_2, addressesAndRoutes, createTopology, droppedPackets, dropAllTraffic, firewallDevice, inNs, must, netnsSkipReason, restoreTraffic, tcpProbe, type Topology,
 } from '../helpers/netns.ts';
 import { sshSetup, type SshSetup } from '../helpers/ssh-client.ts';
 
@@ -34,6 +36,7 @@ const PROBE_MS = 1_500;
 let topo: Topology;
 let op: SshSetup;
 let sshdPort: number;
+let relayDataDir: string;
 
 before(async () => {
   if (skip) return;
@@ -43,6 +46,7 @@ before(async () => {
 
   const admin = makeKey(dir, 'admin_key');
   const dataDir = join(dir, 'relay');
+  relayDataDir = dataDir;
   const relay = spawnFerry(suite, ['relay', '--data-dir', dataDir, '--ssh-listen', `0.0.0.0:${RELAY_PORT}`,
     '--public-address', `${topo.relayToDevice}:${RELAY_PORT}`, '--admin-key', `${admin.path}.pub`], {}, [...inNs(topo.relay), process.execPath, FERRY]);
   await relay.waitFor(/listening on 0\.0\.0\.0:2222/);
@@ -132,4 +136,32 @@ test("the relay's devices --json shows the device online from the device namespa
   assert.equal(d.status, 'approved');
   assert.equal(d.online, true);
   assert.equal(d.remoteAddress, topo.deviceAddress);
+});
+
+test('after the network drops (no FIN, no RST) and comes back, the agent notices the silent link and is reachable again within seconds', { skip }, async () => {
+  const dir = tempDir(suite);
+  const token = await must('ip', ['netns', 'exec', topo.relay, process.execPath, FERRY, 'token', 'create', '--name', 'flaky', '--approve', '--data-dir', relayDataDir]);
+  // Pings every 2 s; ssh2's own keepalive would give up only after 100 missed ones, so what
+  // ends the silent link is the agent's silence check (2 s + the 5 s grace).
+  const agent = await spawnAgent(suite, join(dir, 'agent'), ['--token', token.stdout.trim(), '--ssh-target', `127.0.0.1:${sshdPort}`,
+    '--keepalive-interval', '2s', '--keepalive-count', '100'], [...inNs(topo.device), process.execPath, FERRY]);
+  const ups = () => (agent.stderr().match(/"msg":"link up"/g) ?? []).length;
+  assert.equal(ups(), 1);
+
+  await dropAllTraffic(topo.device);
+  try {
+    await agent.waitFor(/"reason":"nothing from the relay for 7 s: the network path is gone".*"msg":"link down"/, 20_000);
+  } finally {
+    await restoreTraffic(topo.device);
+  }
+  const restored = Date.now();
+  await eventually(() => ups() === 2 || null, 20_000, 'the agent to be linked again');
+  const back = Date.now() - restored;
+  // A fresh connection is dialled every second while the path is silent; without that, the
+  // kernel's SYN resends (1, 3, 7, 15 s) would decide when the agent finds the path again.
+  assert.ok(back < 5_000, `linked again ${back} ms after the network came back`);
+
+  const r = await operatorSsh(['-J', 'relay', 'flaky', 'echo back']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'back\n');
 });
