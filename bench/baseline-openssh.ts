@@ -37,8 +37,8 @@ export function privateKiBOf(pid: number): number {
   }
 }
 
-/** Starts sshd in `dir` as a relay that accepts `authorizedKeys` for root (the user running the benchmark). */
-export async function startOpensshRelay(scope: Scope, dir: string, authorizedKeys: string[]): Promise<OpensshRelay> {
+/** Starts sshd in `dir`, listening on `listen`, as a relay that accepts `authorizedKeys` for root (the user running the benchmark). */
+export async function startOpensshRelay(scope: Scope, dir: string, authorizedKeys: string[], listen = '127.0.0.1'): Promise<OpensshRelay> {
   if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: apt-get install openssh-server`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const hostKey = join(dir, 'ssh_host_ed25519_key');
@@ -50,7 +50,7 @@ export async function startOpensshRelay(scope: Scope, dir: string, authorizedKey
   const port = await freePort();
   const config = join(dir, 'sshd_config');
   writeFileSync(config, [
-    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${hostKey}`, 'PidFile none',
+    `Port ${port}`, `ListenAddress ${listen}`, `HostKey ${hostKey}`, 'PidFile none',
     `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`, 'StrictModes no', 'UsePAM no', 'UseDNS no',
     'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password',
     // The classic reverse-tunnel relay: forwarding on, remote forwards bound to loopback only.
@@ -79,13 +79,13 @@ export async function startOpensshRelay(scope: Scope, dir: string, authorizedKey
 /**
  * `ssh -N -R RPORT:127.0.0.1:TARGET relay` from the device side, under autossh when asked
  * (AUTOSSH_GATETIME=0 so that it retries even when the first attempt fails; -M 0: no
- * monitor port, ServerAlive in the ssh_config notices a dead link).
+ * monitor port, ServerAlive in the ssh_config notices a dead link). `prefix` runs it under
+ * another program (`ip netns exec NS`).
  */
-export function startReverseTunnel(scope: Scope, name: string, sshConfig: string, relayAlias: string, remotePort: number, targetPort: number, autossh = false, extraSshArgs: string[] = []): Child {
+export function startReverseTunnel(scope: Scope, name: string, sshConfig: string, relayAlias: string, remotePort: number, targetPort: number, autossh = false, extraSshArgs: string[] = [], prefix: string[] = []): Child {
   const sshArgs = ['-F', sshConfig, ...extraSshArgs, '-N', '-R', `${remotePort}:127.0.0.1:${targetPort}`, relayAlias];
-  return autossh
-    ? startChild(scope, name, 'autossh', ['-M', '0', ...sshArgs], { env: { AUTOSSH_GATETIME: '0' } })
-    : startChild(scope, name, 'ssh', sshArgs);
+  const argv = autossh ? [...prefix, 'autossh', '-M', '0', ...sshArgs] : [...prefix, 'ssh', ...sshArgs];
+  return startChild(scope, name, argv[0]!, argv.slice(1), autossh ? { env: { AUTOSSH_GATETIME: '0' } } : {});
 }
 
 /** Whether autossh is on this machine. */

@@ -33,13 +33,13 @@ export interface FerryRelay {
 }
 
 /** What startFerryRelay needs. `port` 0 picks one; a restart passes the old one. */
-export interface RelayOptions { dataDir: string; port?: number; adminKey: string; profileDir?: string | null; extraNodeFlags?: string[]; stderrFile?: number }
+export interface RelayOptions { dataDir: string; port?: number; host?: string; adminKey: string; profileDir?: string | null; extraNodeFlags?: string[]; stderrFile?: number }
 
 /** Starts the relay process and waits for it to listen. */
 export async function startFerryRelay(scope: Scope, o: RelayOptions): Promise<FerryRelay> {
   const flags = [...profileFlags(o.profileDir ?? null, 'relay'), '--expose-gc', ...(o.extraNodeFlags ?? [])];
   const child = startChild(scope, 'ferry-relay', process.execPath, nodeArgs('bench/children/relay-host.ts', flags), {
-    ipc: true, ...(o.stderrFile === undefined ? {} : { stderrFile: o.stderrFile }), env: { FERRY_BENCH_RELAY: JSON.stringify({ dataDir: o.dataDir, port: o.port ?? 0, adminKey: o.adminKey }) },
+    ipc: true, ...(o.stderrFile === undefined ? {} : { stderrFile: o.stderrFile }), env: { FERRY_BENCH_RELAY: JSON.stringify({ dataDir: o.dataDir, port: o.port ?? 0, adminKey: o.adminKey, host: o.host }) },
   });
   const ready = new Promise<RelayReady>((resolve) => {
     child.proc.on('message', (m: RelayReady | { id: number }) => { if ('type' in m) resolve(m); });

@@ -12,8 +12,8 @@ import type { Key } from './ssh-config.ts';
 /** How long one reachability try may wait for the first byte. */
 const TRY_TIMEOUT_MS = 2_000;
 
-/** Logs in as `user` with `key`, retrying until `timeoutMs` (the relay may still be starting). */
-export async function connectOperator(port: number, user: string, key: Key, timeoutMs: number): Promise<Client> {
+/** Logs in as `user` with `key` to host:port, retrying until `timeoutMs` (the relay may still be starting). */
+export async function connectOperator(port: number, user: string, key: Key, timeoutMs: number, host = '127.0.0.1'): Promise<Client> {
   const deadline = Date.now() + timeoutMs;
   const privateKey = readFileSync(key.path, 'utf8');
   for (;;) {
@@ -26,7 +26,7 @@ export async function connectOperator(port: number, user: string, key: Key, time
         failed = reject;
         client.once('ready', () => resolve());
         // Host keys are pinned by the OpenSSH clients of the benchmark; this probe only measures.
-        client.connect({ host: '127.0.0.1', port, username: user, privateKey, readyTimeout: 5_000 });
+        client.connect({ host, port, username: user, privateKey, readyTimeout: 5_000 });
       }), 6_000, 'operator login');
       // From here on the relay going away shows as 'close'.
       failed = () => {};
@@ -35,7 +35,7 @@ export async function connectOperator(port: number, user: string, key: Key, time
       return client;
     } catch (err) {
       client.end();
-      if (Date.now() > deadline) throw new Error(`operator could not log in to 127.0.0.1:${port} within ${timeoutMs} ms: ${(err as Error).message}`, { cause: err });
+      if (Date.now() > deadline) throw new Error(`operator could not log in to ${host}:${port} within ${timeoutMs} ms: ${(err as Error).message}`, { cause: err });
       await sleep(20);
     }
   }

@@ -15,6 +15,7 @@ import { markdownTable, recordRun, textTable, type Row, type ScenarioResult } fr
 import { CIPHER, makeKey } from './ssh-config.ts';
 import { idleDevicesScenario } from './scenarios/idle-devices.ts';
 import { jumpCopyScenario } from './scenarios/jump-copy.ts';
+import { networkDropScenario } from './scenarios/network-drop.ts';
 import { newConnectionScenario } from './scenarios/new-connection.ts';
 import { reconnectStormScenario } from './scenarios/reconnect-storm.ts';
 import { recoveryScenario } from './scenarios/recovery.ts';
@@ -24,7 +25,7 @@ import { wssLinkScenario } from './scenarios/wss-link.ts';
 
 const SCENARIOS: Scenario[] = [
   throughputScenario, roundTripScenario, newConnectionScenario, jumpCopyScenario,
-  idleDevicesScenario, recoveryScenario, reconnectStormScenario, wssLinkScenario,
+  idleDevicesScenario, recoveryScenario, networkDropScenario, reconnectStormScenario, wssLinkScenario,
 ];
 /** The whole run is abandoned (children killed, temp dirs removed) past this. */
 const WATCHDOG_MS = { quick: 5 * 60_000, full: 25 * 60_000 };

@@ -4,7 +4,7 @@
  * what the benchmark needs and the CLI does not offer: enrolling thousands of device keys
  * at once through the Store API, and a GC before a memory reading.
  *
- * Config comes as JSON in FERRY_BENCH_RELAY: { dataDir, port, adminKey }.
+ * Config comes as JSON in FERRY_BENCH_RELAY: { dataDir, port, adminKey, host? } (host: 127.0.0.1 unless given).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createLogger } from '../../src/common/log.ts';
@@ -22,9 +22,9 @@ export type RelayRequest =
 export type RelayReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 export type RelayReady = { type: 'ready'; port: number; fingerprint: string; hostKeyLine: string };
 
-const cfg = JSON.parse(process.env.FERRY_BENCH_RELAY ?? '{}') as { dataDir: string; port: number; adminKey: string };
+const cfg = JSON.parse(process.env.FERRY_BENCH_RELAY ?? '{}') as { dataDir: string; port: number; adminKey: string; host?: string };
 const config: RelayConfig = Object.freeze({
-  ...RELAY_DEFAULTS, dataDir: cfg.dataDir, sshListen: { host: '127.0.0.1', port: cfg.port }, publicAddress: null, adminKeys: [cfg.adminKey], logLevel: 'info',
+  ...RELAY_DEFAULTS, dataDir: cfg.dataDir, sshListen: { host: cfg.host ?? '127.0.0.1', port: cfg.port }, publicAddress: null, adminKeys: [cfg.adminKey], logLevel: 'info',
 });
 const log = createLogger('info', 'relay');
 const relay = await startRelay(config, { log });
