@@ -204,13 +204,16 @@ export const recoveryScenario: Scenario = {
       name: 'recovery',
       rows: [
         row('relay restart → reachable p50', 0.5, f, o, undefined, noAutossh),
-        row('relay restart → reachable p95', 0.95, f, o, 'p95 ≤ 2 s', noAutossh),
+        // Quick mode restarts the relay before the links have been up 30 s, so the agents take
+        // the drop for a flapping link and back off instead of retrying fast: no target there.
+        row('relay restart → reachable p95', 0.95, f, o, ctx.quick ? undefined : 'p95 ≤ 2 s', noAutossh),
         row('half-open old link → reachable p50', 0.5, h, opensshHalfOpenMs === null ? null : [opensshHalfOpenMs / 1000], undefined, halfOpenMissing),
         row('half-open old link → reachable p95', 0.95, h, opensshHalfOpenMs === null ? null : [opensshHalfOpenMs / 1000], 'p95 ≤ 2 s', halfOpenMissing),
       ],
       notes: [
         `Relay restart: ${devices} devices per system, ${restarts} restart(s) each, alternating; the relay is killed with SIGKILL (sshd: the listener and every session), stays down ${DOWNTIME_MS / 1000} s, and comes back on the same port. The clock starts when the new relay listens and stops when an operator, logged in to the new relay, gets the device service's first byte through a channel (tried every 50 ms without waiting for earlier tries). ${f.length} ferry samples${o ? `, ${o.length} OpenSSH samples` : ''}; a device not back within ${timeoutMs / 1000} s counts as ${timeoutMs / 1000} s.`,
         `ferry: real \`ferry agent\` processes with the default backoff (full jitter, 0.5 s base, 60 s cap, reset after 30 s up)${ctx.quick ? '' : '; full mode waits until every link has been up 31 s before each restart, so each restart starts from a reset backoff'}. OpenSSH: \`autossh -M 0\` (AUTOSSH_GATETIME=0) around \`ssh -N -R\` with ExitOnForwardFailure and ServerAlive 20 s × 3; sshd has ClientAlive 20 s × 3.`,
+        ...(ctx.quick ? ['Quick mode restarts the relay before the links have been up 30 s, so the agents take the drop for a flapping link and back off instead of retrying fast: the 2 s target is judged in full mode only.'] : []),
         `Half-open: the device's running agent is frozen (SIGSTOP: its TCP connection stays open, nothing answers) and a new agent process starts from the same state dir; the clock starts at that process's spawn, so it includes node + tsx startup (a bare \`ferry --version\` takes ${startup} ms here). ${h.length} ferry samples. The OpenSSH equivalent (a second autossh for the same -R port while the first is frozen) is refused until sshd's ClientAlive drops the old session.`,
       ],
     };
