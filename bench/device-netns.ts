@@ -5,33 +5,28 @@
  * except on loopback, so TCP sees neither FIN nor RST), `restore()` brings it back.
  * Needs root, `ip` (iproute2) and `nft` (nftables).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { destroyNamespaces, dropAllTraffic, netnsSkipReason, restoreTraffic } from '../test/helpers/netns.ts';
 import type { Scope } from './processes.ts';
 
 /** The host's end of the link (where the relays listen) and the device's. */
 export const HOST_ADDRESS = '198.18.0.1';
 export const DEVICE_ADDRESS = '198.18.0.2';
 
-const DROP_TABLE = 'ferry_bench_drop';
-
-/** Why the namespace cannot be made here, or null when it can. */
+/** Why the namespace cannot be made here, or null when it can (the system tests' own check). */
 export function netnsMissing(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (network namespaces, veth links, nftables)';
-  for (const [cmd, flag, pkg] of [['ip', '-V', 'iproute2'], ['nft', '--version', 'nftables']] as const) {
-    if (spawnSync(cmd, [flag], { stdio: 'ignore' }).status !== 0) return `needs \`${cmd}\` (apt-get install ${pkg})`;
-  }
-  return null;
+  return netnsSkipReason() || null;
 }
 
 export interface DeviceNetns {
   readonly name: string;
   /** The argv prefix that runs a program inside the namespace. */
   readonly exec: string[];
-  drop(): void;
-  restore(): void;
+  drop(): Promise<void>;
+  restore(): Promise<void>;
 }
 
-const sh = (cmd: string, args: string[], input?: string) => execFileSync(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'], input });
+const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
 
 /** Creates the namespace and its link; the scope removes both (and kills what runs inside). */
 export function createDeviceNetns(scope: Scope, tag: string): DeviceNetns {
@@ -39,14 +34,8 @@ export function createDeviceNetns(scope: Scope, tag: string): DeviceNetns {
   // veth names are at most 15 characters.
   const hostIf = `fbh${tag}`.slice(0, 15);
   const devIf = `fbd${tag}`.slice(0, 15);
-  scope.defer(() => {
-    const pids = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout?.split('\n').map(Number).filter((n) => n > 0) ?? [];
-    for (const pid of pids) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-    // Deleting the namespace deletes the veth pair with it.
-    spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
-  });
+  // Deleting the namespace deletes the veth pair with it.
+  scope.defer(() => destroyNamespaces([name]));
   sh('ip', ['netns', 'add', name]);
   sh('ip', ['netns', 'exec', name, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
   sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
@@ -56,15 +45,5 @@ export function createDeviceNetns(scope: Scope, tag: string): DeviceNetns {
   sh('ip', ['link', 'set', hostIf, 'up']);
   sh('ip', ['-n', name, 'addr', 'add', `${DEVICE_ADDRESS}/30`, 'dev', devIf]);
   sh('ip', ['-n', name, 'link', 'set', devIf, 'up']);
-  const exec = ['ip', 'netns', 'exec', name];
-  return {
-    name, exec,
-    drop: () => sh('ip', ['netns', 'exec', name, 'nft', '-f', '-'], [
-      `table inet ${DROP_TABLE} {`,
-      '  chain in { type filter hook input priority -10; policy accept; iifname != "lo" drop; }',
-      '  chain out { type filter hook output priority -10; policy accept; oifname != "lo" drop; }',
-      '}', '',
-    ].join('\n')),
-    restore: () => sh('ip', ['netns', 'exec', name, 'nft', 'delete', 'table', 'inet', DROP_TABLE]),
-  };
+  return { name, exec: ['ip', 'netns', 'exec', name], drop: () => dropAllTraffic(name), restore: () => restoreTraffic(name) };
 }

@@ -77,9 +77,9 @@ export const networkDropScenario: Scenario = {
       const ferryS: number[][] = [];
       const opensshS: number[][] = [];
       for (const d of outagesS) {
-        ns.drop();
+        await ns.drop();
         await sleep(d * 1000);
-        ns.restore();
+        await ns.restore();
         const t0 = Date.now();
         const [f, o] = await Promise.all([timeUntilReachable(ferryOp, ferryTargets, t0, REACH_TIMEOUT_MS), timeUntilReachable(opensshOp, opensshTargets, t0, REACH_TIMEOUT_MS)]);
         const show = (ms: (number | null)[]) => ms.map((v) => (v === null ? 'never' : `${v}`)).join(', ');
