@@ -33,7 +33,17 @@ test('the relay refuses to forward to addresses: it is never an open proxy', asy
     const r = await forward(target);
     assert.notEqual(r.code, 0, target);
     assert.match(r.stderr, /administratively prohibited: ferry connects only to device names/, target);
+    // The hint is this relay's command line for this operator, not a made-up 'relay' on 2222.
+    assert.ok(r.stderr.includes(`'ssh -p ${f.relay.sshAddress.port} admin@127.0.0.1 devices' lists them`), r.stderr);
   }
+});
+
+test("help and the login banner name this relay's address and the operator", async () => {
+  const help = await relayCommand(f.admin, ['help']);
+  assert.equal(help.code, 0, help.stderr);
+  assert.ok(help.stdout.startsWith(`ferry relay commands (ssh -p ${f.relay.sshAddress.port} admin@127.0.0.1 COMMAND,`), help.stdout);
+  const banner = await ssh(f.admin, ['-T', 'relay'], { input: '' });
+  assert.ok(banner.stdout.includes(`Reach a device with 'ssh -J admin@127.0.0.1:${f.relay.sshAddress.port} USER@DEVICE'`), banner.stdout);
 });
 
 test('unknown device names, other ports, pending, revoked and offline devices are refused, each with its reason', async () => {
