@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { encodeToken } from '../../src/protocol/token.ts';
+import { decodeToken, encodeToken } from '../../src/protocol/token.ts';
 import { fileCleanup, makeKey, run } from '../helpers/env.ts';
 import { FERRY, spawnAgent, startFixture, type Fixture } from '../helpers/fixture.ts';
 import { relayCommand, ssh } from '../helpers/ssh-client.ts';
@@ -138,6 +138,19 @@ test('enrollment refusals: damaged, unknown, expired and reused tokens', async (
   const first = await spawnAgent(suite, join(f.dir, 'agent-once'), ['--token', once, '--name', 'x3', '--ssh-target', `127.0.0.1:${f.sshd.port}`]);
   assert.equal(await first.stop(), 0);
   assert.match(await enrolRefused(once, ['--name', 'x4']), /has been used up/);
+});
+
+test('a token removed with token rm enrols nothing: the agent is told it was revoked', async () => {
+  const tok = f.token(['--approve', '--uses', '5']);
+  const { claims } = decodeToken(tok) as { claims: { id: string; secret: string } };
+  const ls = await relayCommand(f.admin, ['token', 'ls', '--json']);
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.ok((JSON.parse(ls.stdout) as { id: string }[]).some((t) => t.id === claims.id));
+  assert.ok(!ls.stdout.includes(claims.secret), 'token ls never shows the secret');
+  const rm = await relayCommand(f.admin, ['token', 'rm', claims.id]);
+  assert.equal(rm.code, 0, rm.stderr);
+  assert.match(await enrolRefused(tok, ['--name', 'x6']), /this enrollment token was revoked at \S+ \(token rm\): ask an admin for a new one/);
+  assert.equal(f.relay.store.getDevice('x6'), null);
 });
 
 test('an agent refuses a relay whose host key is not the pinned one, and says why', async () => {
