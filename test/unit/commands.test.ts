@@ -517,6 +517,8 @@ describe('token ls and rm', () => {
 
   test('no tokens: empty output and a hint', () => {
     assert.deepEqual(run('token ls'), { code: 0, stdout: '', stderr: "no usable tokens ('token ls --all' shows expired, used-up and revoked ones)\n" });
+    assert.deepEqual(run('token ls --all'), { code: 0, stdout: '', stderr: "no tokens yet: 'token create' makes one\n" });
+    assert.deepEqual(jsonOf(run('token ls --all --json')), []);
   });
 
   test('rm kills a token: enrolling with it is refused as revoked; audited; human and json', () => {

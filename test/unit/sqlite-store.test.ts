@@ -60,6 +60,19 @@ describe('opening', () => {
     assert.equal(store.getUser('alice')?.role, 'admin');
   });
 
+  test('a schema 3 store is migrated to 4 with its tokens usable', () => {
+    token({ id: 'kept' });
+    store.close();
+    // What a relay before migration 4 left: no revoked_at column, user_version 3.
+    const db = new Database(file);
+    db.exec('ALTER TABLE tokens DROP COLUMN revoked_at');
+    db.pragma('user_version = 3');
+    db.close();
+    store = openSqliteStore(file);
+    assert.deepEqual(store.listTokens().map((t) => [t.id, t.revokedAt]), [['kept', null]]);
+    assert.equal(store.revokeToken('kept', NOW), true);
+  });
+
   test('a store from a newer ferry is refused', () => {
     store.close();
     const db = new Database(file);
