@@ -9,7 +9,11 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle;
 }
 
-/** The real clock. Timers do not keep the process alive on their own. */
+/**
+ * The real clock. Its timers are plain Node timers, not unref'd: a pending one keeps the
+ * process alive until it fires or is cancelled (the agent's backoff sleep relies on that),
+ * so whoever sets one cancels it once it is no longer needed.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn, ms) {

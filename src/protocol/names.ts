@@ -50,6 +50,12 @@ function hasControlCharacters(s: string): boolean {
   return false;
 }
 
+/** Why a label key is invalid, or null when it is valid. */
+export function labelKeyProblem(key: string): string | null {
+  if (LABEL_KEY.test(key) && key.length <= LIMITS.maxLabelKeyLength) return null;
+  return `label key '${key}' is invalid: use lowercase letters, digits, '_', '.', '/', '-'`;
+}
+
 /** Parses `k=v` labels, reporting every bad one at once. */
 export function parseLabels(items: readonly string[]): { labels: Record<string, string>; problems: string[] } {
   const labels: Record<string, string> = {};
@@ -58,8 +64,9 @@ export function parseLabels(items: readonly string[]): { labels: Record<string, 
     const eq = item.indexOf('=');
     const key = eq < 0 ? item : item.slice(0, eq);
     const value = eq < 0 ? '' : item.slice(eq + 1);
+    const keyProblem = eq < 0 ? null : labelKeyProblem(key);
     if (eq < 0) problems.push(`label '${item}' has no '=': write key=value`);
-    else if (!LABEL_KEY.test(key) || key.length > LIMITS.maxLabelKeyLength) problems.push(`label key '${key}' is invalid: use lowercase letters, digits, '_', '.', '/', '-'`);
+    else if (keyProblem) problems.push(keyProblem);
     else if (value.length > LIMITS.maxLabelValueLength || hasControlCharacters(value)) problems.push(`label '${key}' has a value that is too long or has control characters`);
     else labels[key] = value;
   }

@@ -1,5 +1,5 @@
 /**
- * Operator commands: the same code serves `ssh -p 2222 op@relay COMMAND` and the local
+ * Operator commands: the same code serves `ssh -p PORT op@relay COMMAND` and the local
  * `ferry COMMAND --data-dir DIR`. Takes words and a store, returns text and an exit code.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -8,10 +8,11 @@ import { FerryError, isFerryError } from '../common/errors.ts';
 import { parseDuration } from '../common/duration.ts';
 import { parsePublicKey, type PublicKey } from '../common/ssh-keys.ts';
 import { LIMITS } from '../protocol/limits.ts';
-import { DEVICE_HOST_SUFFIX, deviceNameProblem, parseLabels, userNameProblem } from '../protocol/names.ts';
+import { DEVICE_HOST_SUFFIX, deviceNameProblem, labelKeyProblem, parseLabels, userNameProblem } from '../protocol/names.ts';
 import { encodeToken } from '../protocol/token.ts';
 import { mayRunCommand } from './policy.ts';
-import { ROLES, type DeviceRecord, type Role, type Store } from './store.ts';
+import { relayHostPort, relaySsh } from './relay-address.ts';
+import { ROLES, type DeviceRecord, type Role, type Store, type StoredToken } from './store.ts';
 
 /** Who runs a command, and what the command may touch. */
 export interface CommandContext {
@@ -29,12 +30,18 @@ export interface CommandContext {
 /** What a command prints and its exit status (0 done, 1 refused or failed, 2 bad usage). */
 export interface CommandResult { code: number; stdout: string; stderr: string }
 
-export const USAGE = `ferry relay commands (ssh -p 2222 USER@RELAY COMMAND, or ferry COMMAND --data-dir DIR on the relay host):
+/** The help text, naming the command line `user` pastes to reach the relay at `publicAddress`. */
+export function helpText(publicAddress: string, user: string): string {
+  return `ferry relay commands (${relaySsh(publicAddress, user)} COMMAND, or ferry COMMAND --data-dir DIR on the relay host):
   whoami                                   who the relay thinks you are
-  devices [--json]                         every device: status, online, last seen, labels
+  devices [--label k=v]... [--online|--offline] [--json]
+                                           devices (all labels given must match): status, online, last seen, labels
   token create [--ttl 1h] [--name NAME] [--label k=v]... [--uses N] [--approve] [--json]
-                                           an enrollment token for 'ferry agent --token'
+                                           an enrollment token (stdout) for 'ferry agent --token'; what it allows (stderr)
+  token ls [--all] [--json]                tokens that can still enrol (--all: expired, used-up, revoked too); never the secret
+  token rm ID [--json]                     revoke a token: enrolling with it is refused from now on
   device approve|revoke|rm NAME [--json]   let a pending device in, shut one out, forget one
+  device label NAME k=v|k-... [--json]     set (k=v) or remove (k-) a device's labels
   user add NAME --key 'ssh-ed25519 …' [--key …] [--role admin|operator] [--json]
   user rm NAME [--json]
   users [--json]
@@ -43,20 +50,28 @@ export const USAGE = `ferry relay commands (ssh -p 2222 USER@RELAY COMMAND, or f
                                            ssh_config for reaching devices as NAME.ferry, or known_hosts lines
   help                                     this text
 Every command takes --json. token, device, user, users and audit are for admins.`;
+}
+
+/** The help text with placeholders, for `ferry help commands` where no relay is known. */
+export const USAGE = helpText('', 'USER');
+
+/** The user name to put in a hint: the caller's, or a placeholder for a local admin (no relay user). */
+function hintUser(ctx: CommandContext): string { return ctx.actor.keyFingerprint === null ? 'USER' : ctx.actor.name; }
 
 class UsageError extends Error {}
 
 const ok = (stdout: string, stderr = ''): CommandResult => ({ code: 0, stdout, stderr });
 const json = (value: unknown): CommandResult => ok(JSON.stringify(value, null, 2) + '\n');
 
-function parse(args: string[], options: ParseArgsConfig['options'], positionals: number) {
+/** Parses flags; `positionals` is the exact count of other words, or the least with `atLeast`. */
+function parse(args: string[], options: ParseArgsConfig['options'], positionals: number, atLeast = false) {
   let parsed;
   try {
     parsed = parseArgs({ args, options: { json: { type: 'boolean' }, ...options }, allowPositionals: true, strict: true });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  if (parsed.positionals.length !== positionals) {
+  if (atLeast ? parsed.positionals.length < positionals : parsed.positionals.length !== positionals) {
     throw new UsageError(positionals === 0 ? `unexpected argument '${parsed.positionals[0]}'` : `expected ${positionals} argument(s), got ${parsed.positionals.length}`);
   }
   return { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals };
@@ -88,10 +103,22 @@ function deviceJson(d: DeviceRecord, now: number) {
 }
 
 function devices(ctx: CommandContext, args: string[]): CommandResult {
-  const { values } = parse(args, {}, 0);
-  const list = ctx.store.listDevices();
+  const { values } = parse(args, { label: { type: 'string', multiple: true }, online: { type: 'boolean' }, offline: { type: 'boolean' } }, 0);
+  const problems: string[] = [];
+  if (values.online && values.offline) problems.push('--online and --offline exclude each other: give one');
+  const labelArgs = (values.label as string[] | undefined) ?? [];
+  const { labels: wanted, problems: labelProblems } = parseLabels(labelArgs);
+  problems.push(...labelProblems);
+  if (problems.length) throw new UsageError(problems.join('\n'));
+  const all = ctx.store.listDevices();
+  const list = all.filter((d) => (values.online ? d.onlineSince !== null : values.offline ? d.onlineSince === null : true)
+    && Object.entries(wanted).every(([k, v]) => d.labels[k] === v));
   if (values.json) return json(list.map((d) => deviceJson(d, ctx.now)));
-  if (list.length === 0) return ok('', "no devices yet: 'token create' makes an enrollment token\n");
+  if (all.length === 0) return ok('', "no devices yet: 'token create' makes an enrollment token\n");
+  if (list.length === 0) {
+    const filters = [...(values.online ? ['--online'] : []), ...(values.offline ? ['--offline'] : []), ...labelArgs.map((l) => `--label ${l}`)];
+    return ok('', `no device matches ${filters.join(' ')}\n`);
+  }
   const rows = [['NAME', 'STATUS', 'ONLINE', 'LAST SEEN', 'SINCE', 'ADDRESS', 'AGENT', 'LAST DISCONNECT', 'LABELS']];
   for (const d of list) {
     const online = d.onlineSince !== null;
@@ -100,10 +127,14 @@ function devices(ctx: CommandContext, args: string[]): CommandResult {
       online ? 'now' : (iso(d.lastSeen) ?? 'never'),
       iso(d.onlineSince) ?? '-', d.remoteAddress ?? '-', d.agentVersion ?? '-',
       d.lastDisconnectReason ?? '-',
-      Object.entries(d.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-',
+      labelText(d.labels),
     ]);
   }
   return ok(table(rows));
+}
+
+function labelText(labels: Record<string, string>): string {
+  return Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',') || '-';
 }
 
 function tokenCreate(ctx: CommandContext, args: string[]): CommandResult {
@@ -132,38 +163,102 @@ function tokenCreate(ctx: CommandContext, args: string[]): CommandResult {
   const secret = randomBytes(32).toString('base64url');
   const expiresAt = ctx.now + ttl!;
   const approve = values.approve === true;
-  ctx.store.createToken({ id, createdBy: ctx.actor.name, createdAt: ctx.now, expiresAt, usesLeft: uses, name, labels, approve },
-    createHash('sha256').update(secret).digest());
-  ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'token.create', target: name, detail: { id, expiresAt, uses, approve, labels } });
+  // Only the secret's hash is kept: the store cannot hand out a working token. The secret
+  // is 32 random bytes, so a plain SHA-256 needs no salt or stretching.
+  ctx.store.transaction(() => {
+    ctx.store.createToken({ id, createdBy: ctx.actor.name, createdAt: ctx.now, expiresAt, usesLeft: uses, name, labels, approve },
+      createHash('sha256').update(secret).digest());
+    ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'token.create', target: name, detail: { id, expiresAt, uses, approve, labels } });
+  });
   const token = encodeToken({ relay: ctx.relay.publicAddress, fingerprint: ctx.relay.fingerprint, id, secret });
   if (values.json) return json({ token, id, expiresAt: iso(expiresAt), uses, name, labels, approve, relay: ctx.relay.publicAddress, fingerprint: ctx.relay.fingerprint });
   const what = `${name ? `device '${name}'` : 'any device name (the agent gives --name)'}, ${uses} use${uses === 1 ? '' : 's'}, expires ${iso(expiresAt)}, ${approve ? 'approved on enrollment' : "waits for 'device approve'"}`;
   return ok(token + '\n', `token ${id} for ${what}\non the device, as root: FERRY_TOKEN=TOKEN ferry agent --state-dir /var/lib/ferry-agent\n`);
 }
 
+/** Whether a token can still enrol a device, and if not, why. */
+function tokenState(t: StoredToken, now: number): 'usable' | 'revoked' | 'expired' | 'used up' {
+  if (t.revokedAt !== null) return 'revoked';
+  if (t.expiresAt <= now) return 'expired';
+  return t.usesLeft <= 0 ? 'used up' : 'usable';
+}
+
+function tokenLs(ctx: CommandContext, args: string[]): CommandResult {
+  const { values } = parse(args, { all: { type: 'boolean' } }, 0);
+  const list = ctx.store.listTokens().map((t) => ({ ...t, state: tokenState(t, ctx.now) })).filter((t) => values.all || t.state === 'usable');
+  if (values.json) {
+    return json(list.map((t) => ({
+      id: t.id, name: t.name, labels: t.labels, usesLeft: t.usesLeft, expiresAt: iso(t.expiresAt), createdBy: t.createdBy,
+      createdAt: iso(t.createdAt), approve: t.approve, state: t.state, revokedAt: iso(t.revokedAt),
+    })));
+  }
+  if (list.length === 0) return ok('', values.all ? "no tokens yet: 'token create' makes one\n" : "no usable tokens ('token ls --all' shows expired, used-up and revoked ones)\n");
+  return ok(table([
+    ['ID', 'NAME', 'LABELS', 'USES LEFT', 'EXPIRES', 'CREATED BY', 'APPROVE', 'STATE'],
+    ...list.map((t) => [t.id, t.name ?? '-', labelText(t.labels), String(t.usesLeft), iso(t.expiresAt)!, t.createdBy, t.approve ? 'yes' : 'no', t.state]),
+  ]));
+}
+
+function tokenRm(ctx: CommandContext, args: string[]): CommandResult {
+  const { values, positionals } = parse(args, {}, 1);
+  const id = positionals[0]!;
+  const token = ctx.store.listTokens().find((t) => t.id === id);
+  if (!token) throw new FerryError('FERRY_NOT_FOUND', `no token with id '${id}'; 'token ls --all' lists them`);
+  if (token.revokedAt !== null) throw new FerryError('FERRY_CONFLICT', `token ${id} was revoked already`);
+  ctx.store.transaction(() => {
+    ctx.store.revokeToken(id, ctx.now);
+    ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'token.rm', target: token.name, detail: { id } });
+  });
+  return values.json ? json({ id, result: 'revoked' }) : ok(`token ${id} revoked: it enrols no more devices\n`);
+}
+
+function deviceLabel(ctx: CommandContext, args: string[]): CommandResult {
+  const { values, positionals } = parse(args, {}, 1, true);
+  const [name, ...items] = positionals as [string, ...string[]];
+  if (items.length === 0) throw new UsageError('give at least one label: key=value to set it, key- to remove it');
+  const problems: string[] = [];
+  const set: Record<string, string> = {};
+  const removed: string[] = [];
+  for (const item of items) {
+    if (!item.includes('=') && item.endsWith('-')) {
+      const key = item.slice(0, -1);
+      const p = labelKeyProblem(key);
+      if (p) problems.push(p); else removed.push(key);
+    } else {
+      // The same rules as token create's --label, one item at a time so that each problem is told.
+      const parsed = parseLabels([item]);
+      problems.push(...parsed.problems);
+      Object.assign(set, parsed.labels);
+    }
+  }
+  for (const key of removed) if (key in set) problems.push(`label '${key}' is both set and removed`);
+  const device = problems.length ? null : ctx.store.getDevice(name);
+  if (!problems.length && !device) throw new FerryError('FERRY_NOT_FOUND', `no device named '${name}'; 'devices' lists them`);
+  const labels = { ...device?.labels, ...set };
+  for (const key of removed) delete labels[key];
+  if (Object.keys(labels).length > LIMITS.maxLabels) problems.push(`too many labels: at most ${LIMITS.maxLabels}`);
+  if (problems.length) throw new UsageError(problems.join('\n'));
+  ctx.store.transaction(() => {
+    ctx.store.setDeviceLabels(name, labels);
+    ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'device.label', target: name, detail: { set, removed } });
+  });
+  return values.json ? json({ name, labels }) : ok(`device '${name}' labels: ${labelText(labels)}\n`);
+}
+
 function deviceCommand(ctx: CommandContext, verb: string | undefined, args: string[]): CommandResult {
-  if (verb !== 'approve' && verb !== 'revoke' && verb !== 'rm') throw new UsageError(`unknown device command '${verb ?? ''}': use approve, revoke or rm`);
+  if (verb === 'label') return deviceLabel(ctx, args);
+  if (verb !== 'approve' && verb !== 'revoke' && verb !== 'rm') throw new UsageError(`unknown device command '${verb ?? ''}': use approve, revoke, rm or label`);
   const { values, positionals } = parse(args, {}, 1);
   const name = positionals[0]!;
   const device = ctx.store.getDevice(name);
   if (!device) throw new FerryError('FERRY_NOT_FOUND', `no device named '${name}'; 'devices' lists them`);
-  let done: string;
-  switch (verb) {
-    case 'approve':
-      if (device.status === 'revoked') throw new FerryError('FERRY_CONFLICT', `device '${name}' is revoked; a revoked device cannot be approved again: 'device rm ${name}' and enrol it anew`);
-      ctx.store.setDeviceStatus(name, 'approved');
-      done = 'approved';
-      break;
-    case 'revoke':
-      ctx.store.setDeviceStatus(name, 'revoked');
-      done = 'revoked';
-      break;
-    case 'rm':
-      ctx.store.removeDevice(name);
-      done = 'removed';
-      break;
-  }
-  ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: `device.${verb}`, target: name, detail: {} });
+  if (verb === 'approve' && device.status === 'revoked') throw new FerryError('FERRY_CONFLICT', `device '${name}' is revoked; a revoked device cannot be approved again: 'device rm ${name}' and enrol it anew`);
+  const done = verb === 'approve' ? 'approved' : verb === 'revoke' ? 'revoked' : 'removed';
+  ctx.store.transaction(() => {
+    if (verb === 'rm') ctx.store.removeDevice(name);
+    else ctx.store.setDeviceStatus(name, verb === 'approve' ? 'approved' : 'revoked');
+    ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: `device.${verb}`, target: name, detail: {} });
+  });
   ctx.onChange?.(name);
   return values.json ? json({ name, result: done }) : ok(`device '${name}' ${done}\n`);
 }
@@ -188,8 +283,10 @@ function userCommand(ctx: CommandContext, verb: string | undefined, args: string
       } catch (err) { problems.push(`--key: ${(err as Error).message}`); }
     }
     if (problems.length) throw new UsageError(problems.join('\n'));
-    ctx.store.addUser(name, role as Role, keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), ctx.now);
-    ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'user.add', target: name, detail: { role, keys: keys.map((k) => k.fingerprint) } });
+    ctx.store.transaction(() => {
+      ctx.store.addUser(name, role as Role, keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), ctx.now);
+      ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'user.add', target: name, detail: { role, keys: keys.map((k) => k.fingerprint) } });
+    });
     ctx.onChange?.();
     return values.json ? json({ name, role, keys: keys.map((k) => k.fingerprint) }) : ok(`user '${name}' added as ${role}\n`);
   }
@@ -202,8 +299,10 @@ function userCommand(ctx: CommandContext, verb: string | undefined, args: string
     if (user.role === 'admin' && ctx.store.listUsers().filter((u) => u.role === 'admin').length === 1) {
       throw new FerryError('FERRY_CONFLICT', `'${name}' is the last admin; add another admin first`);
     }
-    ctx.store.removeUser(name);
-    ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'user.rm', target: name, detail: {} });
+    ctx.store.transaction(() => {
+      ctx.store.removeUser(name);
+      ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'user.rm', target: name, detail: {} });
+    });
     ctx.onChange?.();
     return values.json ? json({ name, result: 'removed' }) : ok(`user '${name}' removed\n`);
   }
@@ -247,9 +346,7 @@ function sshConfig(ctx: CommandContext, args: string[]): CommandResult {
   // Run locally on the relay host, the actor is no relay user: the config needs a real one.
   const user = (values.user as string | undefined) ?? (ctx.actor.keyFingerprint === null ? null : ctx.actor.name);
   if (user === null && !values['known-hosts']) throw new UsageError('give --user NAME: the relay user the config should log in as');
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(ctx.relay.publicAddress);
-  const host = m ? (m[1] ?? m[2])! : ctx.relay.publicAddress;
-  const port = m ? Number(m[3]) : 22;
+  const { host, port } = relayHostPort(ctx.relay.publicAddress);
   const relayHost = port === 22 ? host : `[${host}]:${port}`;
   const devices = ctx.store.listDevices().filter((d) => d.status === 'approved');
   const knownHosts = [
@@ -281,7 +378,7 @@ function whoami(ctx: CommandContext, args: string[]): CommandResult {
 export function runCommand(ctx: CommandContext, words: readonly string[]): CommandResult {
   const [command, ...rest] = words;
   try {
-    if (command === undefined || command === 'help' || command === '--help') return ok(USAGE + '\n');
+    if (command === undefined || command === 'help' || command === '--help') return ok(helpText(ctx.relay.publicAddress, hintUser(ctx)) + '\n');
     const allowed = mayRunCommand(ctx.actor.role, command);
     if (!allowed.allow) throw new FerryError('FERRY_PERMISSION_DENIED', allowed.message);
     switch (command) {
@@ -291,14 +388,16 @@ export function runCommand(ctx: CommandContext, words: readonly string[]): Comma
       case 'users': return users(ctx, rest);
       case 'audit': return audit(ctx, rest);
       case 'token':
-        if (rest[0] !== 'create') throw new UsageError(`unknown token command '${rest[0] ?? ''}': use 'token create'`);
-        return tokenCreate(ctx, rest.slice(1));
+        if (rest[0] === 'create') return tokenCreate(ctx, rest.slice(1));
+        if (rest[0] === 'ls') return tokenLs(ctx, rest.slice(1));
+        if (rest[0] === 'rm') return tokenRm(ctx, rest.slice(1));
+        throw new UsageError(`unknown token command '${rest[0] ?? ''}': use create, ls or rm`);
       case 'device': return deviceCommand(ctx, rest[0], rest.slice(1));
       case 'user': return userCommand(ctx, rest[0], rest.slice(1));
       default: throw new UsageError(`unknown command '${command}'`);
     }
   } catch (err) {
-    if (err instanceof UsageError) return { code: 2, stdout: '', stderr: `ferry: ${err.message}\n${command === undefined || /^unknown/.test(err.message) ? `\n${USAGE}\n` : "run 'help' for every command and its flags\n"}` };
+    if (err instanceof UsageError) return { code: 2, stdout: '', stderr: `ferry: ${err.message}\n${command === undefined || /^unknown/.test(err.message) ? `\n${helpText(ctx.relay.publicAddress, hintUser(ctx))}\n` : "run 'help' for every command and its flags\n"}` };
     if (isFerryError(err)) return { code: 1, stdout: '', stderr: `ferry: ${err.message}\n` };
     throw err;
   }

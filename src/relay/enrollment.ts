@@ -36,11 +36,16 @@ export function serveEnrollment(ctx: RelayContext, conn: Connection, key: Public
         answer = { ok: false, code: 'FERRY_TOKEN_REFUSED', message: (nameProblem ?? hostKeyProblem)! };
       } else {
         try {
-          const device = ctx.store.redeemToken({
-            id: req.tokenId, secretHash: createHash('sha256').update(req.secret).digest(),
-            requestedName: req.name, fallbackName: req.hostname, keyFingerprint: key.fingerprint, keyLine: key.line, hostKeyLine, now: ctx.clock.now(),
+          const now = ctx.clock.now();
+          // The device and its audit row commit together: no device appears without its record.
+          const device = ctx.store.transaction(() => {
+            const d = ctx.store.redeemToken({
+              id: req.tokenId, secretHash: createHash('sha256').update(req.secret).digest(),
+              requestedName: req.name, fallbackName: req.hostname, keyFingerprint: key.fingerprint, keyLine: key.line, hostKeyLine, now,
+            });
+            ctx.store.audit({ at: now, actor: d.name, action: 'device.enroll', target: d.name, detail: { token: req.tokenId, key: key.fingerprint, status: d.status, remote: remote.address } });
+            return d;
           });
-          ctx.store.audit({ at: ctx.clock.now(), actor: device.name, action: 'device.enroll', target: device.name, detail: { token: req.tokenId, key: key.fingerprint, status: device.status, remote: remote.address } });
           log.info({ device: device.name, status: device.status }, 'device enrolled');
           answer = { ok: true, name: device.name, status: device.status === 'approved' ? 'approved' : 'pending' };
         } catch (err) {

@@ -8,14 +8,17 @@ import { LIMITS } from '../protocol/limits.ts';
 import { deviceNameFromHost } from '../protocol/names.ts';
 import { pipeBoth } from '../net/pipe.ts';
 import { OPEN_FAILURE, rejectWithMessage } from '../net/ssh2-internals.ts';
-import { runCommand, USAGE } from './commands.ts';
+import { helpText, runCommand } from './commands.ts';
 import { splitCommandLine } from './command-line.ts';
 import type { RelayContext } from './context.ts';
 import { mayReach, type Operator } from './policy.ts';
+import { relayJump } from './relay-address.ts';
 
 /** Serves an authenticated operator connection until it closes. */
 export function serveOperator(ctx: RelayContext, conn: Connection, op: Operator, remote: { address: string; port: number }): void {
   const log = ctx.log.child({ user: op.name, remote: remote.address });
+  // The front door hands over only connections that authenticated: this is the login.
+  log.info({ key: op.keyFingerprint }, 'operator logged in');
   const entry = { end: () => conn.end(), keyFingerprint: op.keyFingerprint };
   let set = ctx.operatorConnections.get(op.name);
   if (!set) ctx.operatorConnections.set(op.name, (set = new Set()));
@@ -32,7 +35,7 @@ export function serveOperator(ctx: RelayContext, conn: Connection, op: Operator,
     const host = deviceNameFromHost(info.destIP);
     const device = ctx.store.getDevice(host);
     const link = ctx.registry.get(host);
-    const decision = mayReach(op, host, info.destPort, device, link !== undefined, ctx.clock.now());
+    const decision = mayReach(op, host, info.destPort, device, link !== undefined, ctx.clock.now(), ctx.publicAddress);
     if (!decision.allow) {
       ctx.store.audit({ at: ctx.clock.now(), actor: op.name, action: 'device.reach.refused', target: device ? host : null, detail: { host: info.destIP, port: info.destPort, why: decision.message } });
       log.info({ host: info.destIP, port: info.destPort, why: decision.message }, 'reach refused');
@@ -46,6 +49,8 @@ export function serveOperator(ctx: RelayContext, conn: Connection, op: Operator,
         return;
       }
       ctx.store.audit({ at: ctx.clock.now(), actor: op.name, action: 'device.reach', target: host, detail: { port: info.destPort, remote: remote.address } });
+      // The login name on the device travels inside the end-to-end session: the relay never sees it.
+      log.info({ device: host, port: info.destPort }, 'device reached');
       pipeBoth(opStream, deviceStream);
     }, (err: unknown) => {
       const message = isFerryError(err) ? err.message : `device '${host}' could not be reached`;
@@ -61,7 +66,8 @@ export function serveOperator(ctx: RelayContext, conn: Connection, op: Operator,
     session.on('subsystem', (_a, rejectSub) => rejectSub());
     session.on('shell', (acceptShell) => {
       const ch = acceptShell();
-      ch.write(`You are ${op.name} (${op.role}) on the ferry relay. Reach a device with 'ssh -J ${op.name}@RELAY:PORT USER@DEVICE'.\r\n\r\n${USAGE.replace(/\n/g, '\r\n')}\r\n`);
+      const help = helpText(ctx.publicAddress, op.name).replace(/\n/g, '\r\n');
+      ch.write(`You are ${op.name} (${op.role}) on the ferry relay. Reach a device with 'ssh -J ${relayJump(ctx.publicAddress, op.name)} USER@DEVICE'.\r\n\r\n${help}\r\n`);
       ch.exit(0);
       ch.end();
     });

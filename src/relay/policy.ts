@@ -4,6 +4,7 @@
  */
 import { DEVICE_SSH_PORT } from '../protocol/limits.ts';
 import type { AuthorizedKey } from '../protocol/authorized-keys.ts';
+import { relaySsh } from './relay-address.ts';
 import type { DeviceRecord, Role, UserRecord } from './store.ts';
 
 /** An authenticated operator. */
@@ -25,16 +26,17 @@ function ago(ms: number): string {
 
 /**
  * May `op` open a channel to `host:port` through the relay? `device` is the store's record
- * for `host` (null when none), `online` whether it has a live link now.
+ * for `host` (null when none), `online` whether it has a live link now; `relayAddress` is the
+ * relay's public HOST:PORT, for the hint in a refusal.
  */
-export function mayReach(op: Operator, host: string, port: number, device: DeviceRecord | null, online: boolean, now: number): Decision {
+export function mayReach(op: Operator, host: string, port: number, device: DeviceRecord | null, online: boolean, now: number, relayAddress: string): Decision {
   if (device === null) {
     const looksLikeAddress = /^[0-9.]+$/.test(host) || host.includes(':') || host === 'localhost';
     return {
       allow: false,
       kind: 'prohibited',
       message: looksLikeAddress
-        ? `ferry connects only to device names, not to addresses like '${host}'; 'ssh -p 2222 ${op.name}@relay devices' lists them`
+        ? `ferry connects only to device names, not to addresses like '${host}'; '${relaySsh(relayAddress, op.name)} devices' lists them`
         : `no device named '${host}' is enrolled; 'devices' lists the names`,
     };
   }

@@ -2,7 +2,7 @@
 import Database from 'better-sqlite3';
 import { timingSafeEqual } from 'node:crypto';
 import { FerryError } from '../common/errors.ts';
-import type { AuditRecord, DeviceRecord, DeviceStatus, DisconnectReason, Role, Store, TokenRecord, UserRecord } from './store.ts';
+import type { AuditRecord, DeviceRecord, DeviceStatus, DisconnectReason, Role, Store, StoredToken, TokenRecord, UserRecord } from './store.ts';
 
 /** Schema versions, applied in order; PRAGMA user_version says how many have run. */
 const MIGRATIONS: readonly string[] = [
@@ -58,6 +58,9 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE devices ADD COLUMN host_key_line TEXT;`,
   // Small facts about the relay itself, such as when it was last known to be running.
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
+  // When an admin revoked a token (`token rm`). The row stays, so that the agent holding it
+  // is told it was revoked rather than unknown, and `token ls --all` still shows it.
+  `ALTER TABLE tokens ADD COLUMN revoked_at INTEGER;`,
 ];
 
 interface DeviceRow {
@@ -72,6 +75,18 @@ function toDevice(r: DeviceRow): DeviceRecord {
     labels: JSON.parse(r.labels) as Record<string, string>, createdAt: r.created_at,
     onlineSince: r.online_since, lastSeen: r.last_seen, remoteAddress: r.remote_address,
     agentVersion: r.agent_version, lastDisconnectReason: r.last_disconnect_reason, hostKeyLine: r.host_key_line,
+  };
+}
+
+interface TokenRow {
+  id: string; secret_hash: Buffer; created_by: string; created_at: number; expires_at: number; uses_left: number;
+  name: string | null; labels: string; approve: number; revoked_at: number | null;
+}
+
+function toToken(r: TokenRow): StoredToken {
+  return {
+    id: r.id, createdBy: r.created_by, createdAt: r.created_at, expiresAt: r.expires_at, usesLeft: r.uses_left,
+    name: r.name, labels: JSON.parse(r.labels) as Record<string, string>, approve: r.approve === 1, revokedAt: r.revoked_at,
   };
 }
 
@@ -119,6 +134,8 @@ class SqliteStore implements Store {
       insertToken: db.prepare(`INSERT INTO tokens (id, secret_hash, created_by, created_at, expires_at, uses_left, name, labels, approve)
         VALUES (@id, @secretHash, @createdBy, @createdAt, @expiresAt, @usesLeft, @name, @labels, @approve)`),
       token: db.prepare('SELECT * FROM tokens WHERE id = ?'),
+      tokens: db.prepare('SELECT * FROM tokens ORDER BY created_at DESC, id'),
+      revokeToken: db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
       useToken: db.prepare('UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?'),
       device: db.prepare('SELECT * FROM devices WHERE name = ?'),
       deviceByKey: db.prepare('SELECT * FROM devices WHERE key_fingerprint = ?'),
@@ -126,6 +143,7 @@ class SqliteStore implements Store {
       insertDevice: db.prepare(`INSERT INTO devices (name, status, key_fingerprint, key_line, labels, token_id, created_at, host_key_line)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       setStatus: db.prepare('UPDATE devices SET status = ? WHERE name = ?'),
+      setLabels: db.prepare('UPDATE devices SET labels = ? WHERE name = ?'),
       deleteDevice: db.prepare('DELETE FROM devices WHERE name = ?'),
       online: db.prepare(`UPDATE devices SET online_since = ?, last_seen = ?, remote_address = ?, agent_version = ?,
         last_disconnect_reason = ? WHERE name = ?`),
@@ -138,6 +156,9 @@ class SqliteStore implements Store {
   }
 
   close(): void { this.#db.close(); }
+  // better-sqlite3 turns a transaction inside another into a savepoint, so the single-call
+  // transactions below nest in this one.
+  transaction<T>(fn: () => T): T { return this.#db.transaction(fn)(); }
   changeCounter(): number { return this.#q.dataVersion.get() as number; }
 
   countUsers(): number { return this.#q.countUsers.get() as number; }
@@ -174,13 +195,18 @@ class SqliteStore implements Store {
     this.#q.insertToken.run({ ...t, secretHash, labels: JSON.stringify(t.labels), approve: t.approve ? 1 : 0 });
   }
 
+  listTokens(): StoredToken[] { return (this.#q.tokens.all() as TokenRow[]).map(toToken); }
+  revokeToken(id: string, at: number): boolean { return this.#q.revokeToken.run(at, id).changes > 0; }
+
   redeemToken(a: { id: string; secretHash: Buffer; requestedName: string | null; fallbackName: string | null; keyFingerprint: string; keyLine: string; hostKeyLine?: string | null; now: number }): DeviceRecord {
     return this.#db.transaction(() => {
-      const t = this.#q.token.get(a.id) as { secret_hash: Buffer; expires_at: number; uses_left: number; name: string | null; labels: string; approve: number } | undefined;
+      const t = this.#q.token.get(a.id) as TokenRow | undefined;
       // One message for unknown and wrong secret, so that token ids cannot be probed.
       if (!t || t.secret_hash.length !== a.secretHash.length || !timingSafeEqual(t.secret_hash, a.secretHash)) {
         throw new FerryError('FERRY_TOKEN_REFUSED', 'the relay does not know this enrollment token: ask an admin for a new one (token create)');
       }
+      // Before the retry case below: a revoked token gives nothing, not even a device back.
+      if (t.revoked_at !== null) throw new FerryError('FERRY_TOKEN_REFUSED', `this enrollment token was revoked at ${new Date(t.revoked_at).toISOString()} (token rm): ask an admin for a new one`);
       // The same key redeeming the same token again is an agent that enrolled but died before
       // saving its state: give it back its device rather than a "used up" token.
       const mine = this.#q.deviceByKey.get(a.keyFingerprint) as (DeviceRow & { token_id: string | null }) | undefined;
@@ -213,6 +239,7 @@ class SqliteStore implements Store {
 
   listDevices(): DeviceRecord[] { return (this.#q.devices.all() as DeviceRow[]).map(toDevice); }
   setDeviceStatus(name: string, status: DeviceStatus): boolean { return this.#q.setStatus.run(status, name).changes > 0; }
+  setDeviceLabels(name: string, labels: Record<string, string>): boolean { return this.#q.setLabels.run(JSON.stringify(labels), name).changes > 0; }
   removeDevice(name: string): boolean { return this.#q.deleteDevice.run(name).changes > 0; }
 
   markOnline(name: string, at: number, remoteAddress: string, agentVersion: string | null, replaced = false): void {

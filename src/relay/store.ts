@@ -58,6 +58,9 @@ export interface TokenRecord {
   approve: boolean;
 }
 
+/** A token as `token ls` shows it: what was stored at creation, and when it was revoked (null: never). */
+export interface StoredToken extends TokenRecord { revokedAt: number | null }
+
 export interface AuditRecord {
   id: number;
   at: number;
@@ -67,9 +70,14 @@ export interface AuditRecord {
   detail: Record<string, unknown>;
 }
 
-/** What the relay keeps. Every method is a single transaction. */
+/** What the relay keeps. Every method is a single transaction; `transaction` groups several into one. */
 export interface Store {
   close(): void;
+  /**
+   * Runs `fn` as one transaction: every store call inside commits together, or none does
+   * when `fn` throws. A change and its audit row go in one, so neither is kept without the other.
+   */
+  transaction<T>(fn: () => T): T;
   /** A number that changes whenever another process commits; cheap to call often. */
   changeCounter(): number;
 
@@ -80,6 +88,10 @@ export interface Store {
   getUser(name: string): UserRecord | null;
 
   createToken(token: TokenRecord, secretHash: Buffer): void;
+  /** Every token ever made, newest first; never the secret hash. */
+  listTokens(): StoredToken[];
+  /** Marks a token revoked so that it enrols nothing more; false when there is none or it was revoked already. */
+  revokeToken(id: string, at: number): boolean;
   /** Checks and consumes one use of a token, creating the device; throws FerryError on refusal. */
   redeemToken(args: { id: string; secretHash: Buffer; requestedName: string | null; fallbackName: string | null; keyFingerprint: string; keyLine: string; hostKeyLine?: string | null; now: number }): DeviceRecord;
 
@@ -87,6 +99,8 @@ export interface Store {
   getDeviceByKey(fingerprint: string): DeviceRecord | null;
   listDevices(): DeviceRecord[];
   setDeviceStatus(name: string, status: DeviceStatus): boolean;
+  /** Replaces a device's labels; false when there is no such device. */
+  setDeviceLabels(name: string, labels: Record<string, string>): boolean;
   removeDevice(name: string): boolean;
   /** Records a new link; `replaced` when it took over from a link that was still registered. */
   markOnline(name: string, at: number, remoteAddress: string, agentVersion: string | null, replaced?: boolean): void;

@@ -3,10 +3,12 @@
 // trace) for bad flags and missing set-up.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { makeKey, run, tempDir } from '../helpers/env.ts';
 import { FERRY, spawnFerry, spawnRelay } from '../helpers/fixture.ts';
+import { relayCommand, ssh, sshSetup } from '../helpers/ssh-client.ts';
 
 const ferry = (args: string[], env: NodeJS.ProcessEnv = {}) => run(process.execPath, [FERRY, ...args], { env: { ...process.env, ...env }, timeoutMs: 30_000 });
 
@@ -51,6 +53,32 @@ test('local commands on the relay host, and an agent enrolled with FERRY_TOKEN',
   await agent.stop();
   const again = spawnFerry(t, ['agent', '--state-dir', stateDir]);
   await again.waitFor(/"msg":"link up"/);
+});
+
+test('the relay logs who logged in (user, key, address) and which device and port each reach went to', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const admin = makeKey(dir, 'admin_key');
+  const dataDir = join(dir, 'relay');
+  const relay = await spawnRelay(t, dataDir, ['--admin-key', `${admin.path}.pub`]);
+  const token = await ferry(['token', 'create', '--name', 'box', '--approve', '--data-dir', dataDir]);
+  assert.equal(token.code, 0, token.stderr);
+  spawnFerry(t, ['agent', '--state-dir', join(dir, 'agent'), '--ssh-target', 'embedded'], { FERRY_TOKEN: token.stdout.trim() });
+  await relay.waitFor(/"device":"box".*"msg":"device online"/);
+  // The device's host key as the relay publishes it (`box.ferry,box ssh-ed25519 …`).
+  const knownHosts = await ferry(['ssh-config', '--known-hosts', '--data-dir', dataDir]);
+  const deviceKey = /^box\.ferry,box (.*)$/m.exec(knownHosts.stdout)![1]!;
+  const setup = sshSetup(dir, {
+    port: relay.port, user: 'admin', keyPath: admin.path, relayKeyLine: readFileSync(join(dataDir, 'ssh_host_ed25519_key.pub'), 'utf8').trim(),
+    deviceKeys: { box: deviceKey }, deviceUser: userInfo().username,
+  });
+  const whoami = await relayCommand(setup, ['whoami', '--json']);
+  const key = (JSON.parse(whoami.stdout) as { keyFingerprint: string }).keyFingerprint;
+  const login = JSON.parse((await relay.waitFor(/^.*"msg":"operator logged in".*$/m))[0]) as Record<string, unknown>;
+  assert.deepEqual({ level: login.level, user: login.user, key: login.key, remote: login.remote }, { level: 30, user: 'admin', key, remote: '127.0.0.1' });
+  const reached = await ssh(setup, ['box', 'true']);
+  assert.equal(reached.code, 0, reached.stderr);
+  const reach = JSON.parse((await relay.waitFor(/^.*"msg":"device reached".*$/m))[0]) as Record<string, unknown>;
+  assert.deepEqual({ level: reach.level, user: reach.user, device: reach.device, port: reach.port, remote: reach.remote }, { level: 30, user: 'admin', device: 'box', port: 22, remote: '127.0.0.1' });
 });
 
 test('bad set-up and bad flags get one clear message each and a usage exit code', async (t) => {

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { encodeToken } from '../../src/protocol/token.ts';
+import { decodeToken, encodeToken } from '../../src/protocol/token.ts';
 import { fileCleanup, makeKey, run } from '../helpers/env.ts';
 import { FERRY, spawnAgent, startFixture, type Fixture } from '../helpers/fixture.ts';
 import { relayCommand, ssh } from '../helpers/ssh-client.ts';
@@ -33,7 +33,17 @@ test('the relay refuses to forward to addresses: it is never an open proxy', asy
     const r = await forward(target);
     assert.notEqual(r.code, 0, target);
     assert.match(r.stderr, /administratively prohibited: ferry connects only to device names/, target);
+    // The hint is this relay's command line for this operator, not a made-up 'relay' on 2222.
+    assert.ok(r.stderr.includes(`'ssh -p ${f.relay.sshAddress.port} admin@127.0.0.1 devices' lists them`), r.stderr);
   }
+});
+
+test("help and the login banner name this relay's address and the operator", async () => {
+  const help = await relayCommand(f.admin, ['help']);
+  assert.equal(help.code, 0, help.stderr);
+  assert.ok(help.stdout.startsWith(`ferry relay commands (ssh -p ${f.relay.sshAddress.port} admin@127.0.0.1 COMMAND,`), help.stdout);
+  const banner = await ssh(f.admin, ['-T', 'relay'], { input: '' });
+  assert.ok(banner.stdout.includes(`Reach a device with 'ssh -J admin@127.0.0.1:${f.relay.sshAddress.port} USER@DEVICE'`), banner.stdout);
 });
 
 test('unknown device names, other ports, pending, revoked and offline devices are refused, each with its reason', async () => {
@@ -128,6 +138,19 @@ test('enrollment refusals: damaged, unknown, expired and reused tokens', async (
   const first = await spawnAgent(suite, join(f.dir, 'agent-once'), ['--token', once, '--name', 'x3', '--ssh-target', `127.0.0.1:${f.sshd.port}`]);
   assert.equal(await first.stop(), 0);
   assert.match(await enrolRefused(once, ['--name', 'x4']), /has been used up/);
+});
+
+test('a token removed with token rm enrols nothing: the agent is told it was revoked', async () => {
+  const tok = f.token(['--approve', '--uses', '5']);
+  const { claims } = decodeToken(tok) as { claims: { id: string; secret: string } };
+  const ls = await relayCommand(f.admin, ['token', 'ls', '--json']);
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.ok((JSON.parse(ls.stdout) as { id: string }[]).some((t) => t.id === claims.id));
+  assert.ok(!ls.stdout.includes(claims.secret), 'token ls never shows the secret');
+  const rm = await relayCommand(f.admin, ['token', 'rm', claims.id]);
+  assert.equal(rm.code, 0, rm.stderr);
+  assert.match(await enrolRefused(tok, ['--name', 'x6']), /this enrollment token was revoked at \S+ \(token rm\): ask an admin for a new one/);
+  assert.equal(f.relay.store.getDevice('x6'), null);
 });
 
 test('an agent refuses a relay whose host key is not the pinned one, and says why', async () => {

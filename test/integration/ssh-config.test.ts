@@ -2,10 +2,10 @@
 // OpenSSH reach a device as NAME.ferry with pinned host keys on both hops, no prompt.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileCleanup, makeKey, run } from '../helpers/env.ts';
-import { startFixture, type Fixture } from '../helpers/fixture.ts';
+import { ROOT, startFixture, type Fixture } from '../helpers/fixture.ts';
 import { relayCommand } from '../helpers/ssh-client.ts';
 
 let f: Fixture;
@@ -52,4 +52,21 @@ test('a device presenting another host key is a loud error, not a prompt', async
   const r = await run('ssh', ['-F', config, 'root@garage-cam.ferry', 'true']);
   assert.equal(r.code, 255);
   assert.match(r.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+});
+
+test("the docs' line that adds 'Include ferry.conf' works with and without an existing ~/.ssh/config", async () => {
+  const line = (file: string) => /^\{ echo 'Include ferry\.conf';.*$/m.exec(readFileSync(join(ROOT, file), 'utf8'))?.[0];
+  const readme = line('README.md');
+  assert.ok(readme, 'README.md has the line');
+  assert.equal(line('docs/operations.md'), readme, 'docs/operations.md has the same line');
+  for (const existing of [null, 'Host old\n  User me\n']) {
+    const home = join(f.dir, `home-${existing === null ? 'new' : 'old'}`);
+    // As after the two lines before it in the docs: ~/.ssh holds ferry.conf.
+    mkdirSync(join(home, '.ssh'), { recursive: true });
+    writeFileSync(join(home, '.ssh', 'ferry.conf'), '');
+    if (existing !== null) writeFileSync(join(home, '.ssh', 'config'), existing);
+    const r = await run('sh', ['-c', readme], { env: { ...process.env, HOME: home } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(join(home, '.ssh', 'config'), 'utf8'), `Include ferry.conf\n${existing ?? ''}`);
+  }
 });

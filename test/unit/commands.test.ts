@@ -8,7 +8,7 @@ import { after, afterEach, beforeEach, describe, test } from 'node:test';
 import { generateKeyPair } from '../../src/common/ssh-keys.ts';
 import { LIMITS } from '../../src/protocol/limits.ts';
 import { decodeToken } from '../../src/protocol/token.ts';
-import { USAGE, runCommand, type CommandContext, type CommandResult } from '../../src/relay/commands.ts';
+import { helpText, runCommand, type CommandContext, type CommandResult } from '../../src/relay/commands.ts';
 import { openSqliteStore } from '../../src/relay/sqlite-store.ts';
 import type { Role, Store } from '../../src/relay/store.ts';
 
@@ -17,6 +17,7 @@ const ISO_NOW = new Date(NOW).toISOString();
 const RELAY = { publicAddress: 'relay.example.com:2222', fingerprint: 'SHA256:C//Tglso7zmuD9Q3TUgi+JMTYVxc/jFEQohjF+71yg8' };
 const RSA_LINE = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDA4mXeMuVTbNPgEHyGGXjxbgbjkWdnqhZEKFiA8Qe7X7ARR85p0mSWFNe9FFgXJYiUZJ4FfyBUzppfS7WMtmnAO/PiEyXgNbXfF3DGcHS2CW5bHeOAbn5sDtAAJSK7r4CdcsOqiK/kh9tCmygI5/wDzsTNqtJbtB/tIwmZjoq6Rw== rsa';
 const HELP_HINT = "run 'help' for every command and its flags\n";
+const USAGE = helpText(RELAY.publicAddress, 'admin');
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-commands-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -87,8 +88,8 @@ describe('help and unknown commands', () => {
 
   test('an unknown command is a usage error with the full usage', () => {
     usage(run('frob'), "unknown command 'frob'", true);
-    usage(run('token'), "unknown token command '': use 'token create'", true);
-    usage(run('token delete'), "unknown token command 'delete': use 'token create'", true);
+    usage(run('token'), "unknown token command '': use create, ls or rm", true);
+    usage(run('token delete'), "unknown token command 'delete': use create, ls or rm", true);
     usage(run('user'), "unknown user command '': use add or rm", true);
     usage(run('user frob x'), "unknown user command 'frob': use add or rm", true);
   });
@@ -107,7 +108,7 @@ describe('help and unknown commands', () => {
 describe('permissions', () => {
   test('operators are refused admin commands, with exit 1 and a message', () => {
     const op = ctx({ name: 'olga', role: 'operator' });
-    for (const line of ['token create', 'device approve x', 'device rm x', 'user add bob --key x', 'user rm admin', 'users', 'audit']) {
+    for (const line of ['token create', 'token ls', 'token rm abc', 'device approve x', 'device rm x', 'device label x a=1', 'user add bob --key x', 'user rm admin', 'users', 'audit']) {
       const word = line.split(' ')[0]!;
       refused(run(line, op), `'${word}' is for admins only; you are an operator`);
     }
@@ -279,7 +280,7 @@ describe('device approve, revoke, rm', () => {
   test('an unknown device is not found; an unknown verb is a usage error', () => {
     for (const verb of ['approve', 'revoke', 'rm']) refused(run(`device ${verb} ghost`), "no device named 'ghost'; 'devices' lists them");
     enrol('cam');
-    usage(run('device frob cam'), "unknown device command 'frob': use approve, revoke or rm", true);
+    usage(run('device frob cam'), "unknown device command 'frob': use approve, revoke, rm or label", true);
     assert.deepEqual(changed, []);
   });
 });
@@ -395,6 +396,182 @@ describe('audit', () => {
     usage(run('audit --since yesterday-ish'), "--since 'yesterday-ish' is neither a duration (1h) nor a date (2026-01-31T12:00Z)");
     usage(run('audit --since soon --limit 0'), "--since 'soon' is neither a duration (1h) nor a date (2026-01-31T12:00Z)\n--limit must be a whole number from 1 to 10000");
     for (const limit of ['0', '10001', '2.5', 'x']) usage(run(['audit', '--limit', limit]), '--limit must be a whole number from 1 to 10000');
+  });
+});
+
+describe('help names this relay and the caller', () => {
+  test('help shows the command line to paste, with the relay address and the user', () => {
+    const help = ok(run('help')).stdout;
+    assert.match(help, /^ferry relay commands \(ssh -p 2222 admin@relay\.example\.com COMMAND, or ferry COMMAND --data-dir DIR on the relay host\):/);
+    const asOlga = ok(run('help', ctx({ name: 'olga', role: 'operator' }))).stdout;
+    assert.match(asOlga, /\(ssh -p 2222 olga@relay\.example\.com COMMAND,/);
+    const local = ok(run('help', ctx({ name: 'local:root', role: 'admin', keyFingerprint: null }))).stdout;
+    assert.match(local, /\(ssh -p 2222 USER@relay\.example\.com COMMAND,/, 'a local admin is no relay user');
+    assert.doesNotMatch(help, /USER@RELAY/);
+  });
+});
+
+describe('devices filters', () => {
+  beforeEach(() => {
+    enrol('cam', { approve: true, labels: ['site=berlin', 'floor=2'] });
+    enrol('pump', { labels: ['site=berlin'] });
+    enrol('gate', { labels: ['site=paris'] });
+    store.markOnline('cam', NOW - 60_000, '192.0.2.1:4000', '0.1.0');
+    store.markOnline('gate', NOW - 60_000, '192.0.2.3:4000', '0.1.0');
+  });
+  const names = (line: string) => (jsonOf(run(`${line} --json`)) as { name: string }[]).map((d) => d.name);
+
+  test('--label k=v keeps devices with that label; repeated, all must match', () => {
+    assert.deepEqual(names('devices --label site=berlin'), ['cam', 'pump']);
+    assert.deepEqual(names('devices --label site=berlin --label floor=2'), ['cam']);
+    assert.deepEqual(names('devices --label site=rome'), []);
+    assert.deepEqual(names('devices --label floor=2 --label site=paris'), []);
+  });
+
+  test('--online and --offline, alone and with labels; the table is filtered too', () => {
+    assert.deepEqual(names('devices --online'), ['cam', 'gate']);
+    assert.deepEqual(names('devices --offline'), ['pump']);
+    assert.deepEqual(names('devices --online --label site=berlin'), ['cam']);
+    const lines = ok(run('devices --offline')).stdout.split('\n');
+    assert.deepEqual([lines.length, lines[1]!.split(/\s{2,}/)[0]], [3, 'pump']);
+  });
+
+  test('nothing matching: empty output and a hint that says so', () => {
+    assert.deepEqual(run('devices --label site=rome'), { code: 0, stdout: '', stderr: 'no device matches --label site=rome\n' });
+    assert.deepEqual(run('devices --offline --label site=paris'), { code: 0, stdout: '', stderr: 'no device matches --offline --label site=paris\n' });
+  });
+
+  test('bad filters are usage errors, every one at once', () => {
+    usage(run('devices --online --offline'), '--online and --offline exclude each other: give one');
+    usage(run('devices --label site --label A=1'), [
+      "label 'site' has no '=': write key=value",
+      "label key 'A' is invalid: use lowercase letters, digits, '_', '.', '/', '-'",
+    ].join('\n'));
+  });
+});
+
+describe('device label', () => {
+  test('sets and removes labels: human and json, audited', () => {
+    enrol('cam', { labels: ['site=berlin', 'floor=2'] });
+    assert.deepEqual(run(['device', 'label', 'cam', 'site=paris', 'rack=a 1', 'floor-']), { code: 0, stdout: "device 'cam' labels: site=paris,rack=a 1\n", stderr: '' });
+    assert.deepEqual(store.getDevice('cam')?.labels, { site: 'paris', rack: 'a 1' });
+    assert.deepEqual(jsonOf(run('device label cam site- --json')), { name: 'cam', labels: { rack: 'a 1' } });
+    assert.deepEqual(run('device label cam rack-'), { code: 0, stdout: "device 'cam' labels: -\n", stderr: '' });
+    const entries = store.listAudit({ device: 'cam', limit: 10 }).filter((a) => a.action === 'device.label');
+    assert.deepEqual(entries.map((a) => [a.actor, a.detail]), [
+      ['admin', { set: { site: 'paris', rack: 'a 1' }, removed: ['floor'] }],
+      ['admin', { set: {}, removed: ['site'] }],
+      ['admin', { set: {}, removed: ['rack'] }],
+    ]);
+    assert.deepEqual(changed, [], 'labels change no live connection');
+  });
+
+  test('removing a label the device does not have is fine; a value may contain = and end in -', () => {
+    enrol('cam');
+    assert.deepEqual(jsonOf(run('device label cam ghost- eq=a=b- --json')), { name: 'cam', labels: { eq: 'a=b-' } });
+  });
+
+  test('bad labels, a key both set and removed, and too many labels are usage errors, every one at once', () => {
+    enrol('cam');
+    usage(run('device label cam'), 'give at least one label: key=value to set it, key- to remove it');
+    usage(run('device label cam A=1 nokv B- x=1 x-'), [
+      "label key 'A' is invalid: use lowercase letters, digits, '_', '.', '/', '-'",
+      "label 'nokv' has no '=': write key=value",
+      "label key 'B' is invalid: use lowercase letters, digits, '_', '.', '/', '-'",
+      "label 'x' is both set and removed",
+    ].join('\n'));
+    const many = Array.from({ length: LIMITS.maxLabels }, (_, i) => `k${i}=v`);
+    ok(run(['device', 'label', 'cam', ...many]));
+    usage(run('device label cam one=more'), `too many labels: at most ${LIMITS.maxLabels}`);
+    assert.equal(store.listAudit({ device: 'cam', limit: 10 }).filter((a) => a.action === 'device.label').length, 1);
+  });
+
+  test('an unknown device is not found', () => {
+    refused(run('device label ghost a=1'), "no device named 'ghost'; 'devices' lists them");
+  });
+});
+
+describe('token ls and rm', () => {
+  test('ls lists usable tokens, newest first, never the secret; --all adds the rest with their state', () => {
+    const first = ok(run('token create --name cam --label site=berlin --approve --json'));
+    const one = JSON.parse(first.stdout) as { id: string; token: string };
+    const two = jsonOf(run('token create --uses 3 --ttl 2h --json', ctx(undefined, NOW + 1000))) as { id: string; token: string };
+    const expired = jsonOf(run('token create --ttl 1m --json', ctx(undefined, NOW - 120_000))) as { id: string };
+    const later = ctx(undefined, NOW + 2000);
+    const list = jsonOf(run('token ls --json', later)) as Record<string, unknown>[];
+    assert.deepEqual(list, [
+      { id: two.id, name: null, labels: {}, usesLeft: 3, expiresAt: new Date(NOW + 1000 + 7_200_000).toISOString(), createdBy: 'admin', createdAt: new Date(NOW + 1000).toISOString(), approve: false, state: 'usable', revokedAt: null },
+      { id: one.id, name: 'cam', labels: { site: 'berlin' }, usesLeft: 1, expiresAt: new Date(NOW + 3_600_000).toISOString(), createdBy: 'admin', createdAt: ISO_NOW, approve: true, state: 'usable', revokedAt: null },
+    ]);
+    const text = ok(run('token ls', later));
+    const lines = text.stdout.split('\n');
+    assert.match(lines[0]!, /^ID\s+NAME\s+LABELS\s+USES LEFT\s+EXPIRES\s+CREATED BY\s+APPROVE\s+STATE$/);
+    assert.deepEqual(lines[2]!.split(/\s{2,}/), [one.id, 'cam', 'site=berlin', '1', new Date(NOW + 3_600_000).toISOString(), 'admin', 'yes', 'usable']);
+    for (const t of [one, two]) {
+      const secret = (decodeToken(t.token) as { claims: { secret: string } }).claims.secret;
+      assert.ok(!text.stdout.includes(secret) && !JSON.stringify(list).includes(secret), 'no secret in the listing');
+    }
+    const all = jsonOf(run('token ls --all --json', later)) as { id: string; state: string }[];
+    assert.deepEqual(all.map((t) => [t.id, t.state]), [[two.id, 'usable'], [one.id, 'usable'], [expired.id, 'expired']]);
+  });
+
+  test('no tokens: empty output and a hint', () => {
+    assert.deepEqual(run('token ls'), { code: 0, stdout: '', stderr: "no usable tokens ('token ls --all' shows expired, used-up and revoked ones)\n" });
+    assert.deepEqual(run('token ls --all'), { code: 0, stdout: '', stderr: "no tokens yet: 'token create' makes one\n" });
+    assert.deepEqual(jsonOf(run('token ls --all --json')), []);
+  });
+
+  test('rm kills a token: enrolling with it is refused as revoked; audited; human and json', () => {
+    const t = jsonOf(run('token create --uses 2 --json')) as { id: string; token: string };
+    const { claims } = decodeToken(t.token) as { claims: { id: string; secret: string } };
+    assert.deepEqual(run(['token', 'rm', t.id], ctx(undefined, NOW + 10)), { code: 0, stdout: `token ${t.id} revoked: it enrols no more devices\n`, stderr: '' });
+    assert.throws(() => store.redeemToken({ id: claims.id, secretHash: createHash('sha256').update(claims.secret).digest(), requestedName: 'x', fallbackName: null, keyFingerprint: 'SHA256:x', keyLine: 'l', now: NOW + 20 }),
+      /this enrollment token was revoked at .* \(token rm\): ask an admin for a new one/);
+    const entry = store.listAudit({ limit: 1 })[0]!;
+    assert.deepEqual([entry.actor, entry.action, entry.target, entry.detail], ['admin', 'token.rm', null, { id: t.id }]);
+    assert.deepEqual(jsonOf(run('token ls --json')), []);
+    assert.deepEqual((jsonOf(run('token ls --all --json')) as { state: string; revokedAt: string }[]).map((x) => [x.state, x.revokedAt]), [['revoked', new Date(NOW + 10).toISOString()]]);
+    const t2 = jsonOf(run('token create --json')) as { id: string };
+    assert.deepEqual(jsonOf(run(['token', 'rm', t2.id, '--json'])), { id: t2.id, result: 'revoked' });
+  });
+
+  test('rm of an unknown or revoked token is refused; a token id is required', () => {
+    refused(run('token rm 0123456789abcdef'), "no token with id '0123456789abcdef'; 'token ls --all' lists them");
+    const t = jsonOf(run('token create --json')) as { id: string };
+    ok(run(['token', 'rm', t.id]));
+    refused(run(['token', 'rm', t.id]), `token ${t.id} was revoked already`);
+    usage(run('token rm'), 'expected 1 argument(s), got 0');
+  });
+});
+
+describe('a change and its audit row are written together', () => {
+  /** The store, but every audit write fails as a full disk would. */
+  function failingAudit(): Store {
+    return new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'audit') return () => { throw new Error('disk I/O error'); };
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  }
+
+  test('when the audit row cannot be written, the change is not kept either', () => {
+    enrol('cam', { approve: true });
+    ok(run(['user', 'add', 'bob', '--key', keys[0]!.line]));
+    const tokensBefore = store.listTokens().length;
+    changed = [];
+    const c = { ...ctx(), store: failingAudit() };
+    for (const line of ['device revoke cam', 'device label cam a=1', 'device rm cam', 'user rm bob', 'token create', `token rm ${store.listTokens()[0]!.id}`]) {
+      assert.throws(() => run(line, c), /disk I\/O error/, line);
+    }
+    assert.throws(() => run(['user', 'add', 'dan', '--key', keys[1]!.line], c), /disk I\/O error/);
+    assert.deepEqual([store.getDevice('cam')?.status, store.getDevice('cam')?.labels], ['approved', {}]);
+    assert.ok(store.getUser('bob'));
+    assert.equal(store.getUser('dan'), null);
+    assert.equal(store.listTokens().length, tokensBefore);
+    assert.ok(store.listTokens().every((t) => t.revokedAt === null));
+    assert.deepEqual(changed, [], 'live connections were not told of a change that did not happen');
   });
 });
 

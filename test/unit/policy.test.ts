@@ -6,6 +6,7 @@ import type { DeviceRecord } from '../../src/relay/store.ts';
 
 const NOW = Date.UTC(2026, 0, 31, 12, 0, 0);
 const alice: Operator = { name: 'alice', role: 'operator', keyFingerprint: 'SHA256:x' };
+const RELAY = 'relay.example.com:2222';
 
 function device(overrides: Partial<DeviceRecord> = {}): DeviceRecord {
   return {
@@ -17,39 +18,46 @@ function device(overrides: Partial<DeviceRecord> = {}): DeviceRecord {
 
 describe('mayReach', () => {
   test('an approved, online device on port 22 is allowed', () => {
-    assert.deepEqual(mayReach(alice, 'garage-cam', 22, device(), true, NOW), { allow: true });
+    assert.deepEqual(mayReach(alice, 'garage-cam', 22, device(), true, NOW, RELAY), { allow: true });
   });
 
   test('an unknown name is refused, pointing at the device list', () => {
-    assert.deepEqual(mayReach(alice, 'nope', 22, null, false, NOW), {
+    assert.deepEqual(mayReach(alice, 'nope', 22, null, false, NOW, RELAY), {
       allow: false, kind: 'prohibited', message: "no device named 'nope' is enrolled; 'devices' lists the names",
     });
   });
 
   test('addresses are refused as addresses: the relay is not an open proxy', () => {
     for (const host of ['127.0.0.1', '10.0.0.1', '::1', 'fe80::1', 'localhost', '8.8.8.8']) {
-      const d = mayReach(alice, host, 22, null, false, NOW);
+      const d = mayReach(alice, host, 22, null, false, NOW, RELAY);
       assert.equal(d.allow, false);
       assert.ok(!d.allow && d.kind === 'prohibited');
-      assert.equal(!d.allow && d.message, `ferry connects only to device names, not to addresses like '${host}'; 'ssh -p 2222 alice@relay devices' lists them`);
+      assert.equal(!d.allow && d.message, `ferry connects only to device names, not to addresses like '${host}'; 'ssh -p 2222 alice@relay.example.com devices' lists them`);
     }
   });
 
+  test("the hint names this relay's address and port, and the operator", () => {
+    const bob: Operator = { ...alice, name: 'bob' };
+    const message = (relay: string) => { const d = mayReach(bob, '10.0.0.1', 22, null, false, NOW, relay); return d.allow ? '' : d.message; };
+    assert.match(message('ferry.example.net:22'), /; 'ssh bob@ferry\.example\.net devices' lists them$/);
+    assert.match(message('[2001:db8::7]:443'), /; 'ssh -p 443 bob@2001:db8::7 devices' lists them$/);
+  });
+
   test('a pending device is refused with how to approve it', () => {
-    assert.deepEqual(mayReach(alice, 'garage-cam', 22, device({ status: 'pending' }), true, NOW), {
+    assert.deepEqual(mayReach(alice, 'garage-cam', 22, device({ status: 'pending' }), true, NOW, RELAY), {
       allow: false, kind: 'prohibited', message: "device 'garage-cam' is waiting for approval: an admin runs 'device approve garage-cam'",
     });
   });
 
   test('a revoked device is refused even while a link is up', () => {
-    assert.deepEqual(mayReach(alice, 'garage-cam', 22, device({ status: 'revoked' }), true, NOW), {
+    assert.deepEqual(mayReach(alice, 'garage-cam', 22, device({ status: 'revoked' }), true, NOW, RELAY), {
       allow: false, kind: 'prohibited', message: "device 'garage-cam' is revoked",
     });
   });
 
   test('only port 22 is reachable', () => {
     for (const port of [0, 21, 23, 80, 2222, 65535]) {
-      const d = mayReach(alice, 'garage-cam', port, device(), true, NOW);
+      const d = mayReach(alice, 'garage-cam', port, device(), true, NOW, RELAY);
       assert.ok(!d.allow, `port ${port}`);
       assert.equal(d.kind, 'prohibited');
       assert.match(d.message, new RegExp(`^only port 22 \\(the device's SSH target\\) is reachable through the relay, not ${port}; use 'ssh -L'`));
@@ -67,16 +75,16 @@ describe('mayReach', () => {
       [{ lastSeen: NOW + 10_000 }, 'last seen 0s ago'],
     ];
     for (const [overrides, seen] of cases) {
-      assert.deepEqual(mayReach(alice, 'garage-cam', 22, device({ onlineSince: null, ...overrides }), false, NOW), {
+      assert.deepEqual(mayReach(alice, 'garage-cam', 22, device({ onlineSince: null, ...overrides }), false, NOW, RELAY), {
         allow: false, kind: 'unavailable', message: `device 'garage-cam' is offline (${seen})`,
       });
     }
   });
 
   test('status is checked before port, and port before presence', () => {
-    const d1 = mayReach(alice, 'garage-cam', 80, device({ status: 'pending' }), false, NOW);
+    const d1 = mayReach(alice, 'garage-cam', 80, device({ status: 'pending' }), false, NOW, RELAY);
     assert.ok(!d1.allow && /waiting for approval/.test(d1.message));
-    const d2 = mayReach(alice, 'garage-cam', 80, device(), false, NOW);
+    const d2 = mayReach(alice, 'garage-cam', 80, device(), false, NOW, RELAY);
     assert.ok(!d2.allow && /only port 22/.test(d2.message));
   });
 });

@@ -47,7 +47,7 @@ describe('opening', () => {
   test('migrations set user_version and the journal is WAL', () => {
     const db = new Database(file, { readonly: true });
     try {
-      assert.equal(db.pragma('user_version', { simple: true }), 3);
+      assert.equal(db.pragma('user_version', { simple: true }), 4);
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     } finally { db.close(); }
   });
@@ -60,12 +60,25 @@ describe('opening', () => {
     assert.equal(store.getUser('alice')?.role, 'admin');
   });
 
+  test('a schema 3 store is migrated to 4 with its tokens usable', () => {
+    token({ id: 'kept' });
+    store.close();
+    // What a relay before migration 4 left: no revoked_at column, user_version 3.
+    const db = new Database(file);
+    db.exec('ALTER TABLE tokens DROP COLUMN revoked_at');
+    db.pragma('user_version = 3');
+    db.close();
+    store = openSqliteStore(file);
+    assert.deepEqual(store.listTokens().map((t) => [t.id, t.revokedAt]), [['kept', null]]);
+    assert.equal(store.revokeToken('kept', NOW), true);
+  });
+
   test('a store from a newer ferry is refused', () => {
     store.close();
     const db = new Database(file);
     db.pragma('user_version = 99');
     db.close();
-    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 3\); upgrade ferry/);
+    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 4\); upgrade ferry/);
     store = openSqliteStore(newFile());
   });
 
@@ -199,6 +212,56 @@ describe('token redemption', () => {
     assert.equal(store.listDevices().length, 1);
     // But not with a wrong secret.
     rejects(() => redeem({ secretHash: hash('wrong') }), 'FERRY_TOKEN_REFUSED', UNKNOWN);
+  });
+});
+
+describe('listing and revoking tokens', () => {
+  test('listTokens shows every token, newest first, without its secret hash', () => {
+    token({ id: 'old', createdAt: NOW - 10, name: 'cam', labels: { site: 'x' }, approve: true });
+    token({ id: 'new', createdAt: NOW, usesLeft: 5 });
+    const list = store.listTokens();
+    assert.deepEqual(list.map((t) => t.id), ['new', 'old']);
+    assert.deepEqual(list[1], { id: 'old', createdBy: 'admin', createdAt: NOW - 10, expiresAt: NOW + 3_600_000, usesLeft: 1, name: 'cam', labels: { site: 'x' }, approve: true, revokedAt: null });
+    assert.ok(list.every((t) => !('secretHash' in t) && !('secret_hash' in t)));
+  });
+
+  test('a revoked token is refused as revoked, even for the key that enrolled with it', () => {
+    token({ usesLeft: 2 });
+    redeem({ fallbackName: 'a', keyFingerprint: 'SHA256:ka' });
+    assert.equal(store.revokeToken('tok1', NOW + 5), true);
+    assert.equal(store.revokeToken('tok1', NOW + 6), false, 'only once');
+    assert.equal(store.revokeToken('nope', NOW + 6), false);
+    assert.equal(store.listTokens()[0]?.revokedAt, NOW + 5);
+    rejects(() => redeem({ fallbackName: 'b', keyFingerprint: 'SHA256:kb' }), 'FERRY_TOKEN_REFUSED', /^this enrollment token was revoked at 2026-01-31T12:00:00\.005Z \(token rm\): ask an admin for a new one$/);
+    rejects(() => redeem({ fallbackName: 'a', keyFingerprint: 'SHA256:ka' }), 'FERRY_TOKEN_REFUSED', /was revoked/);
+    // Without the secret, a revoked token looks like any unknown one.
+    rejects(() => redeem({ secretHash: hash('wrong') }), 'FERRY_TOKEN_REFUSED', /does not know this enrollment token/);
+    assert.equal(store.listDevices().length, 1);
+  });
+});
+
+describe('labels', () => {
+  test('setDeviceLabels replaces the labels and reports whether the device exists', () => {
+    token();
+    redeem({ fallbackName: 'a' });
+    assert.equal(store.setDeviceLabels('a', { site: 'berlin', floor: '2' }), true);
+    assert.deepEqual(store.getDevice('a')?.labels, { site: 'berlin', floor: '2' });
+    assert.equal(store.setDeviceLabels('zz', {}), false);
+  });
+});
+
+describe('transactions', () => {
+  test('a throw inside transaction() rolls back every write in it, audit rows included', () => {
+    store.addUser('alice', 'admin', [key('a')], NOW);
+    assert.throws(() => store.transaction(() => {
+      store.removeUser('alice');
+      store.audit({ at: NOW, actor: 'x', action: 'user.rm', target: 'alice', detail: {} });
+      throw new Error('disk full');
+    }), /disk full/);
+    assert.equal(store.getUser('alice')?.name, 'alice');
+    assert.deepEqual(store.listAudit({ limit: 10 }), []);
+    assert.equal(store.transaction(() => { store.removeUser('alice'); return 7; }), 7);
+    assert.equal(store.getUser('alice'), null);
   });
 });
 
