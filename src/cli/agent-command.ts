@@ -26,7 +26,7 @@ export const AGENT_FLAGS: Record<string, FlagSpec> = {
 
 /** Builds and validates the agent's config from argv and the environment. */
 export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): Readonly<AgentConfig> {
-  const o = new Options(argv, AGENT_FLAGS, env);
+  const o = new Options(argv, AGENT_FLAGS, env, { command: 'agent' });
   let token = o.string('token');
   const tokenFile = o.string('token-file');
   if (tokenFile !== null) {

@@ -35,7 +35,7 @@ export function demoSshConfig(o: { dir: string; relayPort: number; device: strin
 
 /** Runs `ferry demo` until SIGINT or SIGTERM. */
 export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
-  const o = new Options(argv, DEMO_FLAGS, env);
+  const o = new Options(argv, DEMO_FLAGS, env, { command: 'demo' });
   const listen = o.hostPort('ssh-listen', { host: '127.0.0.1', port: 2222 }, true)!;
   const name = o.string('name') ?? 'demo';
   const level = o.string('log-level') === null ? 'warn' : o.logLevel();

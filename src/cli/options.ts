@@ -15,14 +15,18 @@ export class Options {
   readonly #values: Record<string, unknown>;
   readonly positionals: string[];
 
-  constructor(argv: string[], specs: Record<string, FlagSpec>, env: NodeJS.ProcessEnv, allowPositionals = false) {
+  /** `command` names the subcommand (`relay`) in usage errors, which point at `ferry help COMMAND`. */
+  constructor(argv: string[], specs: Record<string, FlagSpec>, env: NodeJS.ProcessEnv, opts: { command?: string; allowPositionals?: boolean } = {}) {
     const options: ParseArgsConfig['options'] = { config: { type: 'string' } };
     for (const [name, s] of Object.entries(specs)) options[name] = { type: s.type, multiple: s.multiple ?? false };
+    const allowPositionals = opts.allowPositionals ?? false;
+    const usage = (what: string) => new FerryError('FERRY_USAGE', opts.command === undefined ? what : `${what} for \`ferry ${opts.command}\`; see \`ferry help ${opts.command}\``);
     let parsed;
     try {
       parsed = parseArgs({ args: argv, options, strict: true, allowPositionals });
     } catch (err) {
-      throw new FerryError('FERRY_USAGE', (err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+      // parseArgs's own text names JavaScript ("positional arguments", "<value>"); say it in the CLI's terms instead.
+      throw usage(usageProblem(argv, options, allowPositionals) ?? (err as Error).message.split('\n')[0]!);
     }
     this.positionals = parsed.positionals;
     const fromFile: Record<string, unknown> = {};
@@ -98,6 +102,26 @@ export class Options {
     const all = [...this.problems, ...more];
     if (all.length) throw new FerryError('FERRY_CONFIG_INVALID', all.join('\n'));
   }
+}
+
+/** What is wrong with argv in words of the command line, or null when parseArgs's own message must do. */
+function usageProblem(argv: string[], options: NonNullable<ParseArgsConfig['options']>, allowPositionals: boolean): string | null {
+  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
+  for (const t of tokens) {
+    if (t.kind === 'positional' && !allowPositionals) return `unexpected argument '${t.value}'`;
+    if (t.kind !== 'option') continue;
+    const spec = options[t.name];
+    if (spec === undefined) return `unknown option ${t.rawName}`;
+    if (spec.type === 'string' && (t.value === undefined || (!t.inlineValue && t.value.startsWith('-')))) return `${t.rawName} needs a value`;
+    if (spec.type === 'boolean' && t.inlineValue) return `${t.rawName} takes no value`;
+  }
+  return null;
+}
+
+/** Whether argv asks for help (`--help` or `-h` anywhere before a `--`). */
+export function wantsHelp(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h');
 }
 
 /** Help text for a flag table. */

@@ -30,7 +30,7 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
 
 /** Builds and validates the relay's config from argv and the environment. */
 export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): Readonly<RelayConfig> {
-  const o = new Options(argv, RELAY_FLAGS, env);
+  const o = new Options(argv, RELAY_FLAGS, env, { command: 'relay' });
   const adminKeys: string[] = [];
   for (const file of o.strings('admin-key')) {
     try {

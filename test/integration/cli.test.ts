@@ -63,7 +63,10 @@ test('bad set-up and bad flags get one clear message each and a usage exit code'
     [['relay', '--data-dir', join(dir, 'r2'), '--ssh-listen', '127.0.0.1:0'], 2, /no users yet: start it once with --admin-key/],
     [['relay', '--data-dir', join(dir, 'r3'), '--admin-key', pub], 2, /--admin-key .*not an OpenSSH public key/],
     [['relay', '--data-dir', join(dir, 'r4'), '--admin-key', join(dir, 'missing.pub'), '--keepalive-interval', 'often'], 2, /no such file[\s\S]*--keepalive-interval 'often' is not a duration/],
-    [['relay', '--bogus'], 2, /Unknown option '--bogus'/],
+    [['relay', '--bogus'], 2, /^ferry: unknown option --bogus for `ferry relay`; see `ferry help relay`\n$/],
+    [['agent', '--state-dir', join(dir, 'a0'), '-x'], 2, /^ferry: unknown option -x for `ferry agent`; see `ferry help agent`\n$/],
+    [['demo', 'extra'], 2, /^ferry: unexpected argument 'extra' for `ferry demo`; see `ferry help demo`\n$/],
+    [['relay', '--data-dir'], 2, /^ferry: --data-dir needs a value for `ferry relay`; see `ferry help relay`\n$/],
     [['agent', '--state-dir', join(dir, 'a1')], 2, /holds no enrollment yet: the first run needs --token/],
     [['agent', '--state-dir', join(dir, 'a2'), '--token', 'garbage'], 1, /not a ferry enrollment token/],
     [['agent', '--state-dir', join(dir, 'a3'), '--name', 'Not_OK', '--token', 'x'], 2, /not a DNS label/],
@@ -91,4 +94,21 @@ test('the relay refuses a host key file that others can read', async (t) => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /readable by others \(mode 644\): run 'chmod 600 /);
   noStackTrace(r.stderr);
+});
+
+test('--help and -h on every subcommand print that part of `ferry help`', async () => {
+  for (const command of ['relay', 'agent', 'demo']) {
+    const help = await ferry(['help', command]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, new RegExp(`^usage: ferry ${command}`));
+    for (const flag of ['--help', '-h']) {
+      // After other flags too, and even beside flags that are wrong, as with most tools.
+      for (const args of [[command, flag], [command, '--log-level', 'debug', flag]]) {
+        const r = await ferry(args);
+        assert.equal(r.code, 0, `ferry ${args.join(' ')}: ${r.stderr}`);
+        assert.equal(r.stdout, help.stdout, `ferry ${args.join(' ')}`);
+        assert.equal(r.stderr, '');
+      }
+    }
+  }
 });
