@@ -3,7 +3,7 @@
 // trace) for bad flags and missing set-up.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeKey, run, tempDir } from '../helpers/env.ts';
 import { FERRY, spawnFerry, spawnRelay } from '../helpers/fixture.ts';
@@ -111,4 +111,34 @@ test('--help and -h on every subcommand print that part of `ferry help`', async 
       }
     }
   }
+});
+
+test('one relay per data dir: a second one exits naming the first, local commands still work, kill -9 leaves no stale lock', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const admin = makeKey(dir, 'admin_key');
+  const dataDir = join(dir, 'relay');
+  const first = await spawnRelay(t, dataDir, ['--admin-key', `${admin.path}.pub`]);
+  const token = await ferry(['token', 'create', '--name', 'box', '--approve', '--data-dir', dataDir]);
+  assert.equal(token.code, 0, token.stderr);
+  const agent = spawnFerry(t, ['agent', '--state-dir', join(dir, 'agent'), '--ssh-target', '127.0.0.1:9'], { FERRY_TOKEN: token.stdout.trim() });
+  await agent.waitFor(/"msg":"link up"/);
+  const online = async () => {
+    const r = await ferry(['devices', '--json', '--data-dir', dataDir]);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { online: boolean }[])[0]!.online;
+  };
+  assert.equal(await online(), true);
+  const info = readFileSync(join(dataDir, 'relay.json'), 'utf8');
+
+  // Without a lock this second relay would start, mark 'box' offline and rewrite relay.json.
+  const second = await run(process.execPath, [FERRY, 'relay', '--data-dir', dataDir, '--ssh-listen', '127.0.0.1:0'], { timeoutMs: 10_000 });
+  assert.equal(second.code, 1, `the second relay must exit at once:\n${second.stdout}${second.stderr}`);
+  assert.match(second.stderr, new RegExp(`^ferry: ${dataDir} is in use by another relay \\(PID ${first.proc.pid}, started \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\)`));
+  noStackTrace(second.stderr);
+  assert.equal(await online(), true, 'the second relay left presence alone');
+  assert.equal(readFileSync(join(dataDir, 'relay.json'), 'utf8'), info);
+
+  // The kernel drops the lock with the process: kill -9 leaves nothing that blocks the next start.
+  assert.equal(await first.stop('SIGKILL'), null);
+  await spawnRelay(t, dataDir);
 });
