@@ -18,7 +18,7 @@ import { Options, type FlagSpec } from './options.ts';
 import { untilSignal } from './relay-command.ts';
 
 export const DEMO_FLAGS: Record<string, FlagSpec> = {
-  'ssh-listen': { type: 'string', help: 'relay SSH address (default 127.0.0.1:2222; port 0 picks a free one)' },
+  'ssh-listen': { type: 'string', help: 'relay SSH address (default 127.0.0.1:0: a free port, printed with the commands)' },
   name: { type: 'string', help: 'the demo device name (default demo)' },
   keep: { type: 'boolean', help: 'keep the temp dir after stopping' },
   'log-level': { type: 'string', env: 'FERRY_LOG_LEVEL', help: 'default warn' },
@@ -36,7 +36,8 @@ export function demoSshConfig(o: { dir: string; relayPort: number; device: strin
 /** Runs `ferry demo` until SIGINT or SIGTERM. */
 export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
   const o = new Options(argv, DEMO_FLAGS, env, { command: 'demo' });
-  const listen = o.hostPort('ssh-listen', { host: '127.0.0.1', port: 2222 }, true)!;
+  // A free port by default: a fixed one (2222) is often taken, by a real relay among others.
+  const listen = o.hostPort('ssh-listen', { host: '127.0.0.1', port: 0 }, true)!;
   const name = o.string('name') ?? 'demo';
   const level = o.string('log-level') === null ? 'warn' : o.logLevel();
   const nameProblem = deviceNameProblem(name);
