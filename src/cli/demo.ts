@@ -8,7 +8,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { startAgent } from '../agent/agent.ts';
 import { AGENT_DEFAULTS } from '../agent/config.ts';
-import { createLogger } from '../common/log.ts';
+import { chooseLogFormat, createLogger } from '../common/log.ts';
 import { generateKeyPair, writePrivateFile } from '../common/ssh-keys.ts';
 import { runCommand } from '../relay/commands.ts';
 import { RELAY_DEFAULTS } from '../relay/config.ts';
@@ -22,6 +22,7 @@ export const DEMO_FLAGS: Record<string, FlagSpec> = {
   name: { type: 'string', help: 'the demo device name (default demo)' },
   keep: { type: 'boolean', help: 'keep the temp dir after stopping' },
   'log-level': { type: 'string', env: 'FERRY_LOG_LEVEL', help: 'default warn' },
+  'log-format': { type: 'string', env: 'FERRY_LOG_FORMAT', help: 'json or pretty (default: pretty when stderr is a terminal, else json)' },
 };
 
 /** The ssh_config the demo writes: the relay as a host, and the device behind it via ProxyJump. */
@@ -41,8 +42,10 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
   const name = o.string('name') ?? 'demo';
   const level = o.string('log-level') === null ? 'warn' : o.logLevel();
   const nameProblem = deviceNameProblem(name);
+  // One logger per component, named 'relay' and 'agent' as in their own processes: the lines
+  // read like a real deployment's, and no key is bound twice (a child's `part` over another's).
+  const output = { format: chooseLogFormat(o.logFormat(), process.stderr.isTTY === true) };
   o.check(nameProblem ? [`--name: ${nameProblem}`] : []);
-  const log = createLogger(level, 'demo');
   const dir = mkdtempSync(join(tmpdir(), 'ferry-demo-'));
   const cleanups: (() => Promise<void> | void)[] = [];
   const cleanup = async () => {
@@ -56,7 +59,7 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
 
     const relay = await startRelay(Object.freeze({
       ...RELAY_DEFAULTS, dataDir: join(dir, 'relay'), sshListen: listen, publicAddress: null, adminKeys: [operator.publicKey.line], logLevel: level,
-    }), { log: log.child({ part: 'relay' }) });
+    }), { log: createLogger(level, 'relay', output) });
     cleanups.push(() => relay.stop());
     const relayPort = relay.sshAddress.port;
 
@@ -69,7 +72,7 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
     const agent = await startAgent(Object.freeze({
       ...AGENT_DEFAULTS, stateDir: join(dir, 'agent'), relay: null, token: created.stdout.trim(), name: null,
       sshTarget: 'embedded', logLevel: level,
-    }), { log: log.child({ part: 'agent' }) });
+    }), { log: createLogger(level, 'agent', output) });
     cleanups.push(() => agent.stop());
     await agent.waitUntilUp();
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDuration } from '../common/duration.ts';
 import { FerryError } from '../common/errors.ts';
-import { LOG_LEVELS, type LogLevel } from '../common/log.ts';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../common/log.ts';
 import { parseHostPort } from '../net/tcp.ts';
 
 /** A flag: its parseArgs type, the environment variable that may set it, and its help line. */
@@ -95,6 +95,14 @@ export class Options {
     const v = this.string('log-level') ?? 'info';
     if (!(LOG_LEVELS as readonly string[]).includes(v)) { this.problems.push(`--log-level '${v}' is not one of ${LOG_LEVELS.join(', ')}`); return 'info'; }
     return v as LogLevel;
+  }
+
+  /** --log-format, or null when not given (then the terminal decides: see chooseLogFormat). */
+  logFormat(): LogFormat | null {
+    const v = this.string('log-format');
+    if (v === null) return null;
+    if (!(LOG_FORMATS as readonly string[]).includes(v)) { this.problems.push(`--log-format '${v}' is not one of ${LOG_FORMATS.join(', ')}`); return null; }
+    return v as LogFormat;
   }
 
   /** Throws one FerryError listing every problem, plus `more`. */
