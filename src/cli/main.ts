@@ -19,6 +19,7 @@ usage:
   ferry demo                                                 a relay and a device on this machine
   ferry COMMAND ... --data-dir DIR                           an operator command on the relay host
   ferry help [relay|agent|demo|commands] | ferry --version
+  ferry relay|agent|demo --help                              the same as ferry help relay|agent|demo
 
 relay flags:
 ${flagHelp(RELAY_FLAGS)}
@@ -30,6 +31,7 @@ demo flags:
 ${flagHelp(DEMO_FLAGS)}
 
 Every component also takes --config FILE: a JSON object whose keys are the flag names.
+Logs are text on a terminal and JSON lines otherwise; --log-format json|pretty decides.
 `;
 
 /** `ferry help [relay|agent|demo|commands]`: one part's flags, or everything. */
