@@ -2,7 +2,7 @@
 import { connect, type Socket } from 'node:net';
 
 /** A port that was free on 127.0.0.1 a moment ago (the throwaway sshd needs the same). */
-export { freePort } from '../src/cli/throwaway-sshd.ts';
+export { freePort } from '../test/helpers/throwaway-sshd.ts';
 import { sleep } from './processes.ts';
 
 /** A connected socket to 127.0.0.1:port (Nagle off), or a rejection within `timeoutMs`. */

@@ -33,5 +33,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-# The ferry command runs the compiled JavaScript in dist/.
+# The ferry command runs the compiled JavaScript in dist/. npm ci builds nothing (the package
+# has no prepare script, so that installing a release needs no dev tools): build it here,
+# every time, so that `scripts/setup.sh && npm run demo` runs the current sources.
 npm run build --silent

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { startThrowawaySshd } from '../../src/cli/throwaway-sshd.ts';
+import { startThrowawaySshd } from '../../test/helpers/throwaway-sshd.ts';
 import { startOpensshRelay, startReverseTunnel } from '../baseline-openssh.ts';
 import type { Scenario } from '../context.ts';
 import { startFerryAgent, startFerryRelay } from '../ferry-setup.ts';

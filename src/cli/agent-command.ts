@@ -4,7 +4,7 @@ import { AGENT_DEFAULTS, agentConfigProblems, type AgentConfig } from '../agent/
 import { startAgent } from '../agent/agent.ts';
 import { parseForwardRules } from '../agent/embedded/forward-policy.ts';
 import { describeTarget } from '../agent/targets.ts';
-import { createLogger } from '../common/log.ts';
+import { chooseLogFormat, createLogger, type LogFormat } from '../common/log.ts';
 import { deviceNameProblem } from '../protocol/names.ts';
 import { Options, type FlagSpec } from './options.ts';
 import { untilSignal } from './relay-command.ts';
@@ -18,15 +18,16 @@ export const AGENT_FLAGS: Record<string, FlagSpec> = {
   'ssh-target': { type: 'string', env: 'FERRY_SSH_TARGET', help: "where SSH channels go: 'embedded' (the built-in server, default) or HOST:PORT of the device's sshd; saved" },
   'allow-forward': { type: 'string', multiple: true, help: "where 'ssh -L' through the built-in server may go, HOST:PORT or HOST:* (repeatable; default loopback only)" },
   'log-level': { type: 'string', env: 'FERRY_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace, silent' },
+  'log-format': { type: 'string', env: 'FERRY_LOG_FORMAT', help: 'json or pretty (default: pretty when stderr is a terminal, else json)' },
   'keepalive-interval': { type: 'string', help: 'ping the relay this often (default 20s)' },
   'keepalive-count': { type: 'string', help: 'missed pings before the link is dead (default 3)' },
   'connect-timeout': { type: 'string', help: 'one connection attempt, TCP to login (default 15s)' },
   'backoff-max': { type: 'string', help: 'longest wait between attempts (default 60s)' },
 };
 
-/** Builds and validates the agent's config from argv and the environment. */
-export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): Readonly<AgentConfig> {
-  const o = new Options(argv, AGENT_FLAGS, env);
+/** Builds and validates the agent's config, and the log format asked for, from argv and the environment. */
+export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { config: Readonly<AgentConfig>; logFormat: LogFormat | null } {
+  const o = new Options(argv, AGENT_FLAGS, env, { command: 'agent' });
   let token = o.string('token');
   const tokenFile = o.string('token-file');
   if (tokenFile !== null) {
@@ -58,14 +59,15 @@ export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): Rea
     backoffMaxMs: o.duration('backoff-max', d.backoffMaxMs),
     backoffResetAfterMs: d.backoffResetAfterMs,
   };
+  const logFormat = o.logFormat();
   o.check(agentConfigProblems(config));
-  return Object.freeze(config);
+  return { config: Object.freeze(config), logFormat };
 }
 
 /** Runs `ferry agent`. */
 export async function agentMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
-  const config = agentConfigFromArgs(argv, env);
-  const log = createLogger(config.logLevel, 'agent');
+  const { config, logFormat } = agentConfigFromArgs(argv, env);
+  const log = createLogger(config.logLevel, 'agent', { format: chooseLogFormat(logFormat, process.stderr.isTTY === true) });
   const stopping = untilSignal();
   const agent = await Promise.race([startAgent(config, { log }), stopping.then(() => null)]);
   if (agent === null) return 0;

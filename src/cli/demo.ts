@@ -8,7 +8,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { startAgent } from '../agent/agent.ts';
 import { AGENT_DEFAULTS } from '../agent/config.ts';
-import { createLogger } from '../common/log.ts';
+import { chooseLogFormat, createLogger } from '../common/log.ts';
 import { generateKeyPair, writePrivateFile } from '../common/ssh-keys.ts';
 import { runCommand } from '../relay/commands.ts';
 import { RELAY_DEFAULTS } from '../relay/config.ts';
@@ -18,10 +18,11 @@ import { Options, type FlagSpec } from './options.ts';
 import { untilSignal } from './relay-command.ts';
 
 export const DEMO_FLAGS: Record<string, FlagSpec> = {
-  'ssh-listen': { type: 'string', help: 'relay SSH address (default 127.0.0.1:2222; port 0 picks a free one)' },
+  'ssh-listen': { type: 'string', help: 'relay SSH address (default 127.0.0.1:0: a free port, printed with the commands)' },
   name: { type: 'string', help: 'the demo device name (default demo)' },
   keep: { type: 'boolean', help: 'keep the temp dir after stopping' },
   'log-level': { type: 'string', env: 'FERRY_LOG_LEVEL', help: 'default warn' },
+  'log-format': { type: 'string', env: 'FERRY_LOG_FORMAT', help: 'json or pretty (default: pretty when stderr is a terminal, else json)' },
 };
 
 /** The ssh_config the demo writes: the relay as a host, and the device behind it via ProxyJump. */
@@ -35,13 +36,16 @@ export function demoSshConfig(o: { dir: string; relayPort: number; device: strin
 
 /** Runs `ferry demo` until SIGINT or SIGTERM. */
 export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
-  const o = new Options(argv, DEMO_FLAGS, env);
-  const listen = o.hostPort('ssh-listen', { host: '127.0.0.1', port: 2222 }, true)!;
+  const o = new Options(argv, DEMO_FLAGS, env, { command: 'demo' });
+  // A free port by default: a fixed one (2222) is often taken, by a real relay among others.
+  const listen = o.hostPort('ssh-listen', { host: '127.0.0.1', port: 0 }, true)!;
   const name = o.string('name') ?? 'demo';
   const level = o.string('log-level') === null ? 'warn' : o.logLevel();
   const nameProblem = deviceNameProblem(name);
+  // One logger per component, named 'relay' and 'agent' as in their own processes: the lines
+  // read like a real deployment's, and no key is bound twice (a child's `part` over another's).
+  const output = { format: chooseLogFormat(o.logFormat(), process.stderr.isTTY === true) };
   o.check(nameProblem ? [`--name: ${nameProblem}`] : []);
-  const log = createLogger(level, 'demo');
   const dir = mkdtempSync(join(tmpdir(), 'ferry-demo-'));
   const cleanups: (() => Promise<void> | void)[] = [];
   const cleanup = async () => {
@@ -55,7 +59,7 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
 
     const relay = await startRelay(Object.freeze({
       ...RELAY_DEFAULTS, dataDir: join(dir, 'relay'), sshListen: listen, publicAddress: null, adminKeys: [operator.publicKey.line], logLevel: level,
-    }), { log: log.child({ part: 'relay' }) });
+    }), { log: createLogger(level, 'relay', output) });
     cleanups.push(() => relay.stop());
     const relayPort = relay.sshAddress.port;
 
@@ -68,7 +72,7 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
     const agent = await startAgent(Object.freeze({
       ...AGENT_DEFAULTS, stateDir: join(dir, 'agent'), relay: null, token: created.stdout.trim(), name: null,
       sshTarget: 'embedded', logLevel: level,
-    }), { log: log.child({ part: 'agent' }) });
+    }), { log: createLogger(level, 'agent', output) });
     cleanups.push(() => agent.stop());
     await agent.waitUntilUp();
 

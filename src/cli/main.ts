@@ -8,7 +8,7 @@ import { USAGE as COMMAND_USAGE } from '../relay/commands.ts';
 import { AGENT_FLAGS, agentMain } from './agent-command.ts';
 import { DEMO_FLAGS, demoMain } from './demo.ts';
 import { LOCAL_COMMANDS, localCommandMain } from './local-command.ts';
-import { flagHelp, type FlagSpec } from './options.ts';
+import { flagHelp, wantsHelp, type FlagSpec } from './options.ts';
 import { RELAY_FLAGS, relayMain } from './relay-command.ts';
 
 const HELP = `ferry ${VERSION}: reach devices behind NAT and firewalls by name, with stock OpenSSH.
@@ -19,6 +19,7 @@ usage:
   ferry demo                                                 a relay and a device on this machine
   ferry COMMAND ... --data-dir DIR                           an operator command on the relay host
   ferry help [relay|agent|demo|commands] | ferry --version
+  ferry relay|agent|demo --help                              the same as ferry help relay|agent|demo
 
 relay flags:
 ${flagHelp(RELAY_FLAGS)}
@@ -30,6 +31,7 @@ demo flags:
 ${flagHelp(DEMO_FLAGS)}
 
 Every component also takes --config FILE: a JSON object whose keys are the flag names.
+Logs are text on a terminal and JSON lines otherwise; --log-format json|pretty decides.
 `;
 
 /** `ferry help [relay|agent|demo|commands]`: one part's flags, or everything. */
@@ -47,6 +49,10 @@ function helpFor(topic: string | undefined): string {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if ((command === 'relay' || command === 'agent' || command === 'demo') && wantsHelp(rest)) {
+    process.stdout.write(helpFor(command));
+    return 0;
+  }
   switch (command) {
     case 'relay': return relayMain(rest, process.env, process.stdout);
     case 'agent': return agentMain(rest, process.env, process.stdout);
@@ -69,7 +75,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (isFerryError(err)) {
       process.stderr.write(`ferry: ${err.message}\n`);
-      if (err.code === 'FERRY_USAGE') process.stderr.write("run 'ferry help' for the flags\n");
+      if (err.code === 'FERRY_USAGE' && !err.message.includes('ferry help')) process.stderr.write("run 'ferry help' for the flags\n");
       process.exit(err.code === 'FERRY_USAGE' || err.code === 'FERRY_CONFIG_INVALID' ? 2 : 1);
     }
     // Not one of ours: a bug. Say so plainly, with the detail for the report.

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDuration } from '../common/duration.ts';
 import { FerryError } from '../common/errors.ts';
-import { LOG_LEVELS, type LogLevel } from '../common/log.ts';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../common/log.ts';
 import { parseHostPort } from '../net/tcp.ts';
 
 /** A flag: its parseArgs type, the environment variable that may set it, and its help line. */
@@ -15,14 +15,18 @@ export class Options {
   readonly #values: Record<string, unknown>;
   readonly positionals: string[];
 
-  constructor(argv: string[], specs: Record<string, FlagSpec>, env: NodeJS.ProcessEnv, allowPositionals = false) {
+  /** `command` names the subcommand (`relay`) in usage errors, which point at `ferry help COMMAND`. */
+  constructor(argv: string[], specs: Record<string, FlagSpec>, env: NodeJS.ProcessEnv, opts: { command?: string; allowPositionals?: boolean } = {}) {
     const options: ParseArgsConfig['options'] = { config: { type: 'string' } };
     for (const [name, s] of Object.entries(specs)) options[name] = { type: s.type, multiple: s.multiple ?? false };
+    const allowPositionals = opts.allowPositionals ?? false;
+    const usage = (what: string) => new FerryError('FERRY_USAGE', opts.command === undefined ? what : `${what} for \`ferry ${opts.command}\`; see \`ferry help ${opts.command}\``);
     let parsed;
     try {
       parsed = parseArgs({ args: argv, options, strict: true, allowPositionals });
     } catch (err) {
-      throw new FerryError('FERRY_USAGE', (err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+      // parseArgs's own text names JavaScript ("positional arguments", "<value>"); say it in the CLI's terms instead.
+      throw usage(usageProblem(argv, options, allowPositionals) ?? (err as Error).message.split('\n')[0]!);
     }
     this.positionals = parsed.positionals;
     const fromFile: Record<string, unknown> = {};
@@ -93,11 +97,39 @@ export class Options {
     return v as LogLevel;
   }
 
+  /** --log-format, or null when not given (then the terminal decides: see chooseLogFormat). */
+  logFormat(): LogFormat | null {
+    const v = this.string('log-format');
+    if (v === null) return null;
+    if (!(LOG_FORMATS as readonly string[]).includes(v)) { this.problems.push(`--log-format '${v}' is not one of ${LOG_FORMATS.join(', ')}`); return null; }
+    return v as LogFormat;
+  }
+
   /** Throws one FerryError listing every problem, plus `more`. */
   check(more: string[] = []): void {
     const all = [...this.problems, ...more];
     if (all.length) throw new FerryError('FERRY_CONFIG_INVALID', all.join('\n'));
   }
+}
+
+/** What is wrong with argv in words of the command line, or null when parseArgs's own message must do. */
+function usageProblem(argv: string[], options: NonNullable<ParseArgsConfig['options']>, allowPositionals: boolean): string | null {
+  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
+  for (const t of tokens) {
+    if (t.kind === 'positional' && !allowPositionals) return `unexpected argument '${t.value}'`;
+    if (t.kind !== 'option') continue;
+    const spec = options[t.name];
+    if (spec === undefined) return `unknown option ${t.rawName}`;
+    if (spec.type === 'string' && (t.value === undefined || (!t.inlineValue && t.value.startsWith('-')))) return `${t.rawName} needs a value`;
+    if (spec.type === 'boolean' && t.inlineValue) return `${t.rawName} takes no value`;
+  }
+  return null;
+}
+
+/** Whether argv asks for help (`--help` or `-h` anywhere before a `--`). */
+export function wantsHelp(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h');
 }
 
 /** Help text for a flag table. */

@@ -1,7 +1,7 @@
 /** `ferry relay`: flags → RelayConfig → a running relay until SIGTERM or SIGINT. */
 import { readFileSync } from 'node:fs';
 import { FerryError } from '../common/errors.ts';
-import { createLogger } from '../common/log.ts';
+import { chooseLogFormat, createLogger, type LogFormat } from '../common/log.ts';
 import { parsePublicKeys } from '../common/ssh-keys.ts';
 import { RELAY_DEFAULTS, relayConfigProblems, type RelayConfig } from '../relay/config.ts';
 import { startRelay, type Relay } from '../relay/relay.ts';
@@ -13,6 +13,7 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
   'public-address': { type: 'string', env: 'FERRY_PUBLIC_ADDRESS', help: 'HOST:PORT devices dial, written into tokens (default: host name and bound port)' },
   'admin-key': { type: 'string', multiple: true, help: 'public key file for user "admin" on first start (repeatable)' },
   'log-level': { type: 'string', env: 'FERRY_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace, silent' },
+  'log-format': { type: 'string', env: 'FERRY_LOG_FORMAT', help: 'json or pretty (default: pretty when stderr is a terminal, else json)' },
   'keepalive-interval': { type: 'string', help: 'ping an idle connection this often (default 20s)' },
   'keepalive-count': { type: 'string', help: 'missed pings before a connection is dead (default 3)' },
   'login-grace': { type: 'string', help: 'time to authenticate before being dropped (default 20s)' },
@@ -28,9 +29,9 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
   'channel-open-timeout': { type: 'string', help: 'how long a device has to accept a channel (default 10s)' },
 };
 
-/** Builds and validates the relay's config from argv and the environment. */
-export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): Readonly<RelayConfig> {
-  const o = new Options(argv, RELAY_FLAGS, env);
+/** Builds and validates the relay's config, and the log format asked for, from argv and the environment. */
+export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { config: Readonly<RelayConfig>; logFormat: LogFormat | null } {
+  const o = new Options(argv, RELAY_FLAGS, env, { command: 'relay' });
   const adminKeys: string[] = [];
   for (const file of o.strings('admin-key')) {
     try {
@@ -61,8 +62,9 @@ export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): Rea
     channelOpenTimeoutMs: o.duration('channel-open-timeout', d.channelOpenTimeoutMs),
     storeWatchIntervalMs: d.storeWatchIntervalMs,
   };
+  const logFormat = o.logFormat();
   o.check(relayConfigProblems(config));
-  return Object.freeze(config);
+  return { config: Object.freeze(config), logFormat };
 }
 
 /** Resolves when a stop signal arrives. */
@@ -76,8 +78,8 @@ export function untilSignal(): Promise<string> {
 
 /** Runs `ferry relay`. */
 export async function relayMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
-  const config = relayConfigFromArgs(argv, env);
-  const log = createLogger(config.logLevel, 'relay');
+  const { config, logFormat } = relayConfigFromArgs(argv, env);
+  const log = createLogger(config.logLevel, 'relay', { format: chooseLogFormat(logFormat, process.stderr.isTTY === true) });
   let relay: Relay;
   try {
     relay = await startRelay(config, { log });

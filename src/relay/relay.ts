@@ -9,6 +9,7 @@ import { loadOrCreateKey, parsePublicKey } from '../common/ssh-keys.ts';
 import type { RelayConfig } from './config.ts';
 import type { RelayContext } from './context.ts';
 import type { Lane } from './admission.ts';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { FrontDoor } from './front-door.ts';
 import { patchSsh2 } from '../net/ssh2-internals.ts';
 import { LIMITS } from '../protocol/limits.ts';
@@ -49,8 +50,22 @@ export function openDataDir(dataDir: string): Store {
   return openSqliteStore(storePath(dataDir));
 }
 
-/** Starts a relay. Throws FerryError when the config or the data dir is not usable. */
+/**
+ * Starts a relay. Throws FerryError when the config or the data dir is not usable, and
+ * FERRY_CONFLICT when another relay runs on the same data dir.
+ */
 export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Logger; clock?: Clock }): Promise<Relay> {
+  // Before the store is touched: a second relay must not mark the first one's devices offline.
+  const lock = lockDataDir(config.dataDir, (deps.clock ?? systemClock).now());
+  try {
+    return await startLocked(config, deps, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; clock?: Clock }, lock: DataDirLock): Promise<Relay> {
   const clock = deps.clock ?? systemClock;
   const log = deps.log;
   patchSsh2();
@@ -148,6 +163,7 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
       for (const conns of operatorConnections.values()) for (const c of conns) c.end();
       await closing;
       store.close();
+      lock.release();
     },
   };
 }

@@ -10,7 +10,7 @@ import { createLogger, silentLogger, type Logger } from '../../src/common/log.ts
 import { runCommand } from '../../src/relay/commands.ts';
 import { RELAY_DEFAULTS, type RelayConfig } from '../../src/relay/config.ts';
 import { startRelay, type Relay } from '../../src/relay/relay.ts';
-import { startThrowawaySshd, type ThrowawaySshd } from '../../src/cli/throwaway-sshd.ts';
+import { startThrowawaySshd, type ThrowawaySshd } from './throwaway-sshd.ts';
 import { makeKey, tempDir } from './env.ts';
 import { sshSetup, type SshSetup } from './ssh-client.ts';
 

@@ -4,7 +4,7 @@
  * Prints one JSON line {port, hostKeyLine, user} when sshd listens; stops it on SIGTERM/SIGINT.
  */
 import { readFileSync } from 'node:fs';
-import { startThrowawaySshd } from '../../src/cli/throwaway-sshd.ts';
+import { startThrowawaySshd } from './throwaway-sshd.ts';
 
 const [dir, keysFile] = process.argv.slice(2);
 if (!dir || !keysFile) {

@@ -91,7 +91,10 @@ test('bad set-up and bad flags get one clear message each and a usage exit code'
     [['relay', '--data-dir', join(dir, 'r2'), '--ssh-listen', '127.0.0.1:0'], 2, /no users yet: start it once with --admin-key/],
     [['relay', '--data-dir', join(dir, 'r3'), '--admin-key', pub], 2, /--admin-key .*not an OpenSSH public key/],
     [['relay', '--data-dir', join(dir, 'r4'), '--admin-key', join(dir, 'missing.pub'), '--keepalive-interval', 'often'], 2, /no such file[\s\S]*--keepalive-interval 'often' is not a duration/],
-    [['relay', '--bogus'], 2, /Unknown option '--bogus'/],
+    [['relay', '--bogus'], 2, /^ferry: unknown option --bogus for `ferry relay`; see `ferry help relay`\n$/],
+    [['agent', '--state-dir', join(dir, 'a0'), '-x'], 2, /^ferry: unknown option -x for `ferry agent`; see `ferry help agent`\n$/],
+    [['demo', 'extra'], 2, /^ferry: unexpected argument 'extra' for `ferry demo`; see `ferry help demo`\n$/],
+    [['relay', '--data-dir'], 2, /^ferry: --data-dir needs a value for `ferry relay`; see `ferry help relay`\n$/],
     [['agent', '--state-dir', join(dir, 'a1')], 2, /holds no enrollment yet: the first run needs --token/],
     [['agent', '--state-dir', join(dir, 'a2'), '--token', 'garbage'], 1, /not a ferry enrollment token/],
     [['agent', '--state-dir', join(dir, 'a3'), '--name', 'Not_OK', '--token', 'x'], 2, /not a DNS label/],
@@ -119,4 +122,51 @@ test('the relay refuses a host key file that others can read', async (t) => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /readable by others \(mode 644\): run 'chmod 600 /);
   noStackTrace(r.stderr);
+});
+
+test('--help and -h on every subcommand print that part of `ferry help`', async () => {
+  for (const command of ['relay', 'agent', 'demo']) {
+    const help = await ferry(['help', command]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, new RegExp(`^usage: ferry ${command}`));
+    for (const flag of ['--help', '-h']) {
+      // After other flags too, and even beside flags that are wrong, as with most tools.
+      for (const args of [[command, flag], [command, '--log-level', 'debug', flag]]) {
+        const r = await ferry(args);
+        assert.equal(r.code, 0, `ferry ${args.join(' ')}: ${r.stderr}`);
+        assert.equal(r.stdout, help.stdout, `ferry ${args.join(' ')}`);
+        assert.equal(r.stderr, '');
+      }
+    }
+  }
+});
+
+test('one relay per data dir: a second one exits naming the first, local commands still work, kill -9 leaves no stale lock', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const admin = makeKey(dir, 'admin_key');
+  const dataDir = join(dir, 'relay');
+  const first = await spawnRelay(t, dataDir, ['--admin-key', `${admin.path}.pub`]);
+  const token = await ferry(['token', 'create', '--name', 'box', '--approve', '--data-dir', dataDir]);
+  assert.equal(token.code, 0, token.stderr);
+  const agent = spawnFerry(t, ['agent', '--state-dir', join(dir, 'agent'), '--ssh-target', '127.0.0.1:9'], { FERRY_TOKEN: token.stdout.trim() });
+  await agent.waitFor(/"msg":"link up"/);
+  const online = async () => {
+    const r = await ferry(['devices', '--json', '--data-dir', dataDir]);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { online: boolean }[])[0]!.online;
+  };
+  assert.equal(await online(), true);
+  const info = readFileSync(join(dataDir, 'relay.json'), 'utf8');
+
+  // Without a lock this second relay would start, mark 'box' offline and rewrite relay.json.
+  const second = await run(process.execPath, [FERRY, 'relay', '--data-dir', dataDir, '--ssh-listen', '127.0.0.1:0'], { timeoutMs: 10_000 });
+  assert.equal(second.code, 1, `the second relay must exit at once:\n${second.stdout}${second.stderr}`);
+  assert.match(second.stderr, new RegExp(`^ferry: ${dataDir} is in use by another relay \\(PID ${first.proc.pid}, started \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\)`));
+  noStackTrace(second.stderr);
+  assert.equal(await online(), true, 'the second relay left presence alone');
+  assert.equal(readFileSync(join(dataDir, 'relay.json'), 'utf8'), info);
+
+  // The kernel drops the lock with the process: kill -9 leaves nothing that blocks the next start.
+  assert.equal(await first.stop('SIGKILL'), null);
+  await spawnRelay(t, dataDir);
 });

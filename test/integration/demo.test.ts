@@ -2,12 +2,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { run } from '../helpers/env.ts';
+import { duplicateKeys } from '../helpers/log-lines.ts';
 import { spawnFerry } from '../helpers/fixture.ts';
 
+/** Holds 127.0.0.1:2222 for the test, when nothing else does already (then that is as good). */
+async function occupy2222(t: { after(fn: () => unknown): void }): Promise<void> {
+  const server: Server = createServer();
+  const held = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(2222, '127.0.0.1', () => resolve(true));
+  });
+  if (held) t.after(() => new Promise((r) => server.close(r)));
+}
+
 test('the demo prints an ssh command that reaches its device, and cleans up on Ctrl-C', { timeout: 60_000 }, async (t) => {
-  const demo = spawnFerry(t, ['demo', '--ssh-listen', '127.0.0.1:0'], { FERRY_LOG_LEVEL: 'warn' });
+  // The demo picks its own free port: 2222, the relay's usual one, may well be taken.
+  await occupy2222(t);
+  // Info level: the relay's, the agent's and the built-in server's lines are checked below.
+  const demo = spawnFerry(t, ['demo', '--log-level', 'info', '--log-format', 'json']);
   await demo.waitFor(/Try, in another terminal:[\s\S]*whoami\n/, 30_000);
+  const port = Number(demo.stdout().match(/relay +127\.0\.0\.1:(\d+),/)![1]);
+  assert.notEqual(port, 2222);
   const dir = demo.stdout().match(/running in (\S+) /)![1]!;
   const lines = demo.stdout().split('\n').map((l) => l.trim());
   const first = lines.find((l) => l.startsWith('ssh -F') && l.includes('exit 3'))!;
@@ -21,5 +38,8 @@ test('the demo prints an ssh command that reaches its device, and cleans up on C
   const whoami = await run('bash', ['-c', lines.find((l) => l.endsWith('whoami'))!]);
   assert.equal(whoami.stdout.split(' ')[0], 'admin');
   assert.equal(await demo.stop('SIGINT'), 0);
+  const logLines = demo.stderr().split('\n').filter(Boolean);
+  assert.ok(logLines.some((l) => l.includes('"msg":"session started"')), demo.stderr());
+  for (const line of logLines) assert.deepEqual(duplicateKeys(line), [], `a log line with a key twice: ${line}`);
   assert.equal(existsSync(dir), false, 'the demo removes its temp dir');
 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startThrowawaySshd } from '../../src/cli/throwaway-sshd.ts';
+import { startThrowawaySshd } from '../helpers/throwaway-sshd.ts';
 import { eventually, makeKey, tempDir } from '../helpers/env.ts';
 import { spawnAgent, spawnFerry, spawnRelay, FERRY } from '../helpers/fixture.ts';
 import { relayCommand, ssh, sshSetup, type SshSetup } from '../helpers/ssh-client.ts';

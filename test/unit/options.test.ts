@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { FerryError, isFerryError } from '../../src/common/errors.ts';
-import { Options, flagHelp, type FlagSpec } from '../../src/cli/options.ts';
+import { Options, flagHelp, wantsHelp, type FlagSpec } from '../../src/cli/options.ts';
 
 const SPECS: Record<string, FlagSpec> = {
   'data-dir': { type: 'string', env: 'FERRY_DATA_DIR', help: 'where data lives' },
@@ -185,12 +185,26 @@ describe('problems', () => {
     assert.throws(() => new Options(['--frob'], SPECS, {}), (err: unknown) => {
       assert.ok(err instanceof FerryError);
       assert.equal(err.code, 'FERRY_USAGE');
-      assert.equal(err.message, "Unknown option '--frob'");
+      assert.equal(err.message, 'unknown option --frob');
       return true;
     });
-    assert.throws(() => new Options(['extra'], SPECS, {}), (err: unknown) => isFerryError(err, 'FERRY_USAGE') && /Unexpected argument 'extra'/.test(err.message));
-    assert.throws(() => new Options(['--data-dir'], SPECS, {}), (err: unknown) => isFerryError(err, 'FERRY_USAGE'));
-    assert.deepEqual(new Options(['a', '--verbose', 'b'], SPECS, {}, true).positionals, ['a', 'b']);
+    const usage = (argv: string[], message: string) => assert.throws(() => new Options(argv, SPECS, {}, { command: 'relay' }),
+      (err: unknown) => isFerryError(err, 'FERRY_USAGE') && err.message === `${message} for \`ferry relay\`; see \`ferry help relay\``, argv.join(' '));
+    usage(['--frob'], 'unknown option --frob');
+    usage(['-q'], 'unknown option -q');
+    usage(['extra'], "unexpected argument 'extra'");
+    usage(['--data-dir'], '--data-dir needs a value');
+    usage(['--data-dir', '--verbose'], '--data-dir needs a value');
+    usage(['--verbose=yes'], '--verbose takes no value');
+    assert.deepEqual(new Options(['--data-dir=-odd'], SPECS, {}).string('data-dir'), '-odd');
+    assert.deepEqual(new Options(['a', '--verbose', 'b'], SPECS, {}, { allowPositionals: true }).positionals, ['a', 'b']);
+  });
+
+  test('--help or -h anywhere before -- asks for help', () => {
+    assert.equal(wantsHelp(['--data-dir', 'x', '--help']), true);
+    assert.equal(wantsHelp(['-h']), true);
+    assert.equal(wantsHelp(['--data-dir', 'x']), false);
+    assert.equal(wantsHelp(['--', '--help']), false);
   });
 });
 

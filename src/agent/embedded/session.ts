@@ -38,7 +38,8 @@ export function serveSession(session: Session, user: LocalUser, agentUid: number
   const start = (channel: ServerChannel, command: string | null) => {
     const argv = asUser(user, command === null ? [user.shell, '-l'] : [user.shell, '-c', command], agentUid);
     const environment = loginEnvironment(user, { ...env, ...(ptyInfo ? { TERM: ptyInfo.term || 'xterm' } : {}) });
-    log.info({ user: user.name, command: command === null ? '(shell)' : command.slice(0, 200), pty: ptyInfo !== null }, 'session started');
+    // The logger is bound to the login user already (server.ts): naming it again would write the key twice.
+    log.info({ command: command === null ? '(shell)' : command.slice(0, 200), pty: ptyInfo !== null }, 'session started');
     const owner = agentUid === 0 ? { uid: user.uid, ttyGid: ttyGroup() ?? user.gid } : null;
     running = ptyInfo ? startPty(channel, argv, environment, user.home, ptyInfo, (r) => { resize = r; }, owner) : startPipes(channel, argv, environment, user.home);
   };

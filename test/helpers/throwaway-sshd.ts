@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
-import { FerryError } from '../common/errors.ts';
+import { FerryError } from '../../src/common/errors.ts';
 
 /** Where Debian puts sshd. */
 export const SSHD_PATH = '/usr/sbin/sshd';
