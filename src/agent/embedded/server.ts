@@ -10,7 +10,7 @@ import type { Logger } from '../../common/log.ts';
 import { blobOf, hostKeyForServer, sameKey, verifySignature } from '../../common/ssh-keys.ts';
 import { pipeBoth } from '../../net/pipe.ts';
 import { connectTcp } from '../../net/tcp.ts';
-import { OPEN_FAILURE, patchSsh2, rejectWithMessage, socketOf } from '../../net/ssh2-internals.ts';
+import { OPEN_FAILURE, patchSsh2, rejectWithMessage, socketOf, surfaceEndOfWrite } from '../../net/ssh2-internals.ts';
 import type { AuthorizedKey } from '../../protocol/authorized-keys.ts';
 import { LIMITS } from '../../protocol/limits.ts';
 import { SSH_ALGORITHMS } from '../../protocol/ssh-algorithms.ts';
@@ -20,6 +20,16 @@ import { serveSession } from './session.ts';
 import { agentUser, lookupUser, type LocalUser } from './users.ts';
 
 const { Server } = ssh2;
+
+/**
+ * The built-in server's SSH software version. It starts with "OpenSSH" on purpose: OpenSSH's
+ * client sends `eow@openssh.com` (its reader of the command's output has gone, as in
+ * `ssh device CMD | head`) only to servers whose version matches its compat pattern
+ * "OpenSSH*", and without that request the command never ends. "OpenSSH-compatible" (a dash,
+ * no version number) matches none of OpenSSH's patterns for old versions' bugs, and is not
+ * the `OpenSSH_X.Y` that other clients read as a version.
+ */
+export const EMBEDDED_SERVER_IDENT = `OpenSSH-compatible ferry-agent_${VERSION}`;
 
 /** What the built-in server needs. */
 export interface EmbeddedServerOptions {
@@ -42,7 +52,7 @@ export class EmbeddedServer {
   constructor(o: EmbeddedServerOptions) {
     patchSsh2();
     this.#o = o;
-    this.#server = new Server({ hostKeys: [{ key: hostKeyForServer(o.hostKey) }], algorithms: SSH_ALGORITHMS as Algorithms, ident: `ferry-agent_${VERSION}` }, (conn) => this.#onConnection(conn));
+    this.#server = new Server({ hostKeys: [{ key: hostKeyForServer(o.hostKey) }], algorithms: SSH_ALGORITHMS as Algorithms, ident: EMBEDDED_SERVER_IDENT }, (conn) => this.#onConnection(conn));
     this.#server.on('error', (err: Error) => o.log.debug({ err: err.message }, 'embedded server error'));
   }
 
@@ -58,6 +68,7 @@ export class EmbeddedServer {
     const transport = socketOf(conn);
     const origin = (transport && this.#origins.get(transport)) ?? { address: 'unknown', port: 0 };
     const log = this.#o.log.child({ from: origin.address });
+    if (!surfaceEndOfWrite(conn)) log.warn('this ssh2 version hides eow@openssh.com: `ssh device CMD | head` will not end the command');
     let user: LocalUser | null = null;
     let operator: string | null = null;
     let refusal: string | null = null;
