@@ -25,7 +25,6 @@ type Running = {
   kill(signal: NodeJS.Signals): void;
   /** The client's reader of our stdout has gone (eow@openssh.com): stop sending it. */
   endOfWrite(): void;
-  pid: number | undefined;
 };
 
 /** Serves one session channel for `user`. */
@@ -140,32 +139,47 @@ function copyOutputs(stdout: Readable, stderr: Readable, channel: ServerChannel,
 }
 
 function startPipes(channel: ServerChannel, argv: string[], env: Record<string, string>, cwd: string): Running {
-  // Its own process group (detached) so that closing the channel can end everything it started.
+  let child: ChildProcess | null = null;
+  let closed = false;
+  let closeStdout: (() => void) | null = null;
+  let endOfWrite = false;
+  channel.on('close', () => { closed = true; killGroup(child?.pid, 'SIGHUP'); });
   // stdout is a real pipe where possible, so that closing it (eow) ends the program with SIGPIPE.
-  const out = openOutputPipe();
-  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { env, cwd: existsSync(cwd) ? cwd : '/', detached: true, stdio: ['pipe', out?.childEnd ?? 'pipe', 'pipe'] });
-  if (out) releaseChildEnd(out);
-  const stdout = out?.reader ?? child.stdout!;
-  stdout.on('error', () => {});
-  channel.pipe(child.stdin!);
-  child.stdin!.on('error', () => {});
-  let drained = false;
-  let exit: { code: number | null; signal: string | null } | null = null;
-  // The exit is reported only after the last output byte: clients stop reading at exit-status.
-  const finish = () => { if (exit && drained) reportExit(channel, exit.code, exit.signal); };
-  const closeStdout = copyOutputs(stdout, child.stderr!, channel, () => { drained = true; finish(); });
-  child.on('error', (err) => {
-    stdout.destroy();
-    channel.stderr.write(`ferry: cannot start ${argv[0]}: ${err.message}\r\n`);
-    exit = { code: 127, signal: null };
-    drained = true;
-    finish();
+  void openOutputPipe().then((out) => {
+    if (closed) {
+      if (out) { releaseChildEnd(out); out.reader.destroy(); }
+      return;
+    }
+    // Its own process group (detached) so that closing the channel can end everything it started.
+    const c: ChildProcess = spawn(argv[0]!, argv.slice(1), { env, cwd: existsSync(cwd) ? cwd : '/', detached: true, stdio: ['pipe', out?.childEnd ?? 'pipe', 'pipe'] });
+    child = c;
+    if (out) releaseChildEnd(out);
+    const stdout = out?.reader ?? c.stdout!;
+    stdout.on('error', () => {});
+    channel.pipe(c.stdin!);
+    c.stdin!.on('error', () => {});
+    let drained = false;
+    let exit: { code: number | null; signal: string | null } | null = null;
+    // The exit is reported only after the last output byte: clients stop reading at exit-status.
+    const finish = () => { if (exit && drained) reportExit(channel, exit.code, exit.signal); };
+    closeStdout = copyOutputs(stdout, c.stderr!, channel, () => { drained = true; finish(); });
+    c.on('error', (err) => {
+      stdout.destroy();
+      channel.stderr.write(`ferry: cannot start ${argv[0]}: ${err.message}\r\n`);
+      exit = { code: 127, signal: null };
+      drained = true;
+      finish();
+    });
+    c.on('exit', (code, signal) => { exit = { code, signal }; finish(); });
+    if (endOfWrite) closeStdout();
   });
-  child.on('exit', (code, signal) => { exit = { code, signal }; finish(); });
-  channel.on('close', () => killGroup(child.pid, 'SIGHUP'));
-  // As sshd does on eow@openssh.com: close the program's stdout, so that its next write there
-  // fails (SIGPIPE) and the session ends with that.
-  return { pid: child.pid, kill: (s) => killGroup(child.pid, s), endOfWrite: closeStdout };
+  return {
+    // A signal that comes before the program has started is dropped, as sshd would have nothing to send it to.
+    kill: (s) => killGroup(child?.pid, s),
+    // As sshd does on eow@openssh.com: close the program's stdout, so that its next write there
+    // fails (SIGPIPE) and the session ends with that.
+    endOfWrite: () => { endOfWrite = true; closeStdout?.(); },
+  };
 }
 
 /**
@@ -207,7 +221,7 @@ function startPty(channel: ServerChannel, argv: string[], env: Record<string, st
   // lose, so there is no SIGPIPE: the program blocks once the terminal's buffer is full, and
   // ends when the operator interrupts it (the client's keyboard still works) or leaves.
   const endOfWrite = () => { stopped = true; term.pause(); };
-  return { pid: term.pid, kill: (s) => killGroup(term.pid, s), endOfWrite };
+  return { kill: (s) => killGroup(term.pid, s), endOfWrite };
 }
 
 function signalName(n: number): string {
