@@ -27,8 +27,8 @@ type Running = {
   endOfWrite(): void;
 };
 
-/** Serves one session channel for `user`. */
-export function serveSession(session: Session, user: LocalUser, agentUid: number, log: Logger): void {
+/** Serves one session channel for `user`; `onChannel` learns the channel once a shell, command or subsystem starts. */
+export function serveSession(session: Session, user: LocalUser, agentUid: number, log: Logger, onChannel: (channel: ServerChannel) => void = () => {}): void {
   let ptyInfo: PseudoTtyInfo | null = null;
   let running: Running | null = null;
   let resize: ((cols: number, rows: number) => void) | null = null;
@@ -44,6 +44,7 @@ export function serveSession(session: Session, user: LocalUser, agentUid: number
   for (const refused of ['x11', 'auth-agent'] as const) session.on(refused, (_accept: unknown, reject: () => void) => reject?.());
 
   const start = (channel: ServerChannel, command: string | null) => {
+    onChannel(channel);
     const argv = asUser(user, command === null ? [user.shell, '-l'] : [user.shell, '-c', command], agentUid);
     const environment = loginEnvironment(user, { ...env, ...(ptyInfo ? { TERM: ptyInfo.term || 'xterm' } : {}) });
     log.info({ user: user.name, command: command === null ? '(shell)' : command.slice(0, 200), pty: ptyInfo !== null }, 'session started');
@@ -60,7 +61,9 @@ export function serveSession(session: Session, user: LocalUser, agentUid: number
       return reject();
     }
     // The SFTP server runs as the login user, so files are read and written with that user's rights.
-    running = startPipes(accept(), asUser(user, [server], agentUid), loginEnvironment(user, {}), user.home);
+    const channel = accept();
+    onChannel(channel);
+    running = startPipes(channel, asUser(user, [server], agentUid), loginEnvironment(user, {}), user.home);
   });
   session.on('close', () => running?.kill('SIGHUP'));
 }
