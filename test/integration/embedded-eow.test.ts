@@ -5,7 +5,9 @@
 // SIGPIPE at its next write and the session ends with exit-signal PIPE. The built-in server
 // must do the same: `yes | head -n 1` ends and leaves no `yes` on the device, and
 // `cat /dev/zero | head -c 10` moves a bounded number of bytes (measured by the client's own
-// byte count), not everything the command can produce.
+// byte count), not everything the command can produce. OpenSSH sends eow only to servers
+// whose version string matches "OpenSSH*", which the built-in server's does. With a PTY,
+// neither server can use SIGPIPE: both stop reading the terminal.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -64,6 +66,14 @@ test('reference: sshd ends `yes | head -n 1` with exit-signal when the client cl
   assert.equal(r.sshExit, 255, 'OpenSSH exits 255 on exit-signal');
   assert.match(r.stderr, /rtype exit-signal/);
   assert.deepEqual(processesMatching(`^yes ${m}$`), []);
+});
+
+test('OpenSSH takes the built-in server for OpenSSH-compatible (so it sends eow), with no bug flags', { timeout: 60_000 }, async () => {
+  // OpenSSH sends eow@openssh.com only to servers matching its compat pattern "OpenSSH*";
+  // 0x04000000 is SSH_NEW_OPENSSH alone, none of the workarounds for old versions' bugs.
+  const r = await run('ssh', ['-F', e.admin.config, '-v', DEV, 'true'], { timeoutMs: PIPELINE_TIMEOUT_MS });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /compat_banner: match: OpenSSH-compatible ferry-agent_\S+ pat OpenSSH\* compat 0x04000000$/m);
 });
 
 test('`ssh device yes | head -n 1` ends: yes dies of SIGPIPE and the session ends with exit-signal', { timeout: 60_000 }, async (t) => {

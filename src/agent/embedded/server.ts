@@ -29,7 +29,7 @@ const { Server } = ssh2;
  * no version number) matches none of OpenSSH's patterns for old versions' bugs, and is not
  * the `OpenSSH_X.Y` that other clients read as a version.
  */
-export const EMBEDDED_SERVER_IDENT = `OpenSSH-compatible ferry-agent_${VERSION}`;
+const EMBEDDED_SERVER_IDENT = `OpenSSH-compatible ferry-agent_${VERSION}`;
 
 /** What the built-in server needs. */
 export interface EmbeddedServerOptions {
@@ -44,7 +44,7 @@ export interface EmbeddedServerOptions {
 const REMOVED_KEY_CLOSE_MS = 1_000;
 
 /** One logged-in connection, by the key it authenticated with. */
-interface Login { key: Buffer; operator: string; conn: Connection; channels: Set<ServerChannel>; log: Logger }
+interface Login { key: Buffer; operator: string; conn: Connection; channels: Set<ServerChannel>; log: Logger; ended: boolean }
 
 /** The built-in server: hand it each channel that arrives over the link. */
 export class EmbeddedServer {
@@ -82,6 +82,7 @@ export class EmbeddedServer {
   /** Tells the client why on each session's stderr, closes the sessions (their processes with them), then the connection. */
   #endLogin(login: Login): void {
     this.#logins.delete(login);
+    login.ended = true;
     login.log.warn({ operator: login.operator }, 'key removed by the relay: connection closed');
     const transport = socketOf(login.conn) as Duplex | undefined;
     const end = () => {
@@ -138,7 +139,7 @@ export class EmbeddedServer {
     });
     conn.once('ready', () => {
       clearTimeout(grace);
-      const login: Login = { key: key!, operator: operator!, conn, channels: new Set(), log };
+      const login: Login = { key: key!, operator: operator!, conn, channels: new Set(), log, ended: false };
       this.#logins.add(login);
       conn.on('close', () => this.#logins.delete(login));
       const track = (channel: ServerChannel) => {
@@ -149,8 +150,10 @@ export class EmbeddedServer {
       if (!this.#listed(login.key)) return this.#endLogin(login);
       if (refusal !== null) return refuseSessions(conn, refusal, log.child({ operator }));
       log.info({ operator, user: user!.name }, 'login');
-      conn.on('session', (accept) => serveSession(accept(), user!, this.#agent.uid, log.child({ operator, user: user!.name }), track));
+      // Nothing new starts on a connection that is being closed for its key.
+      conn.on('session', (accept, reject) => (login.ended ? reject() : serveSession(accept(), user!, this.#agent.uid, log.child({ operator, user: user!.name }), track)));
       conn.on('tcpip', (accept, reject, info) => {
+        if (login.ended) return reject();
         const dest = `${info.destIP}:${info.destPort}`;
         if (!mayForward(this.#o.forwardRules, info.destIP, info.destPort)) {
           log.warn({ operator, dest }, 'port forwarding refused: not in the allowlist');
