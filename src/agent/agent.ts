@@ -12,7 +12,6 @@ import { decodeToken } from '../protocol/token.ts';
 import type { AgentConfig, SshTarget } from './config.ts';
 import { EmbeddedServer } from './embedded/server.ts';
 import { describeTarget, embeddedTarget, tcpTarget } from './targets.ts';
-import type { AuthorizedKey } from '../protocol/authorized-keys.ts';
 import { requestEnrollment } from './enroll.ts';
 import { openLink, type OpenLink } from './link.ts';
 import { runLinkLoop, type LinkLoopOptions } from './link-loop.ts';
@@ -114,10 +113,10 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
   const relay = relayAddress(config.relay ?? e.relay);
   const events = new EventEmitter();
   let current: OpenLink | null = null;
-  let authorizedKeys: readonly AuthorizedKey[] = [];
-  const target = e.sshTarget === 'embedded'
-    ? embeddedTarget(new EmbeddedServer({ hostKey: hostKey.privateKey, authorizedKeys: () => authorizedKeys, forwardRules: config.forwardRules, log: log.child({ part: 'ssh-server' }) }))
-    : tcpTarget(e.sshTarget, config.targetConnectTimeoutMs);
+  const embedded = e.sshTarget === 'embedded'
+    ? new EmbeddedServer({ hostKey: hostKey.privateKey, forwardRules: config.forwardRules, log: log.child({ part: 'ssh-server' }) })
+    : null;
+  const target = e.sshTarget === 'embedded' ? embeddedTarget(embedded!) : tcpTarget(e.sshTarget, config.targetConnectTimeoutMs);
 
   const loop = runLinkLoop({
     clock, signal: lifetime.signal,
@@ -126,7 +125,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
     fastRetry: fastRetryFor(config),
     attempt: async () => {
       const client = await connectToRelay({ ...relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs });
-      const link = await openLink(client, e.name, target, log, e.sshTarget === 'embedded' ? (keys) => { authorizedKeys = keys; } : undefined);
+      const link = await openLink(client, e.name, target, log, embedded ? (keys) => embedded.setAuthorizedKeys(keys) : undefined);
       current = link;
       if (lifetime.signal.aborted) await link.close();
       return link;

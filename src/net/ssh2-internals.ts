@@ -160,3 +160,53 @@ export function poolPaddingRandomness(): void {
     };
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// eow@openssh.com on the server side (the agent's built-in SSH server).
+
+/** The channel request OpenSSH sends when its local output (the reader of `ssh`'s stdout) has closed. */
+export const END_OF_WRITE_REQUEST = 'eow@openssh.com';
+/** The event `surfaceEndOfWrite` emits on an ssh2 server Session for that request. */
+const END_OF_WRITE_EVENT = 'ferry:eow';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- ssh2 internals are untyped
+type ChannelRequestHandler = (proto: any, recipient: number, type: string, wantReply: boolean, data: unknown) => void;
+interface SessionLike { type?: unknown; server?: unknown; _chanInfo?: { outgoing: { id: number } }; emit(event: string): boolean }
+interface ServerConnectionInternals {
+  _protocol?: { _handlers?: { CHANNEL_REQUEST?: ChannelRequestHandler }; channelSuccess(id: number): void };
+  _chanMgr?: { get(id: number): unknown };
+}
+
+/**
+ * Makes one server-side connection announce `eow@openssh.com` on its session channels (see
+ * `onEndOfWrite`). ssh2's server silently refuses every channel request it does not know, and
+ * this one matters: without it, `ssh device CMD | head` never ends and the command's whole
+ * output crosses the relay. The connection's handler table is its own object, so wrapping its
+ * CHANNEL_REQUEST entry changes nothing for other connections. Returns false (and changes
+ * nothing) when ssh2's internals no longer have the expected shape.
+ */
+export function surfaceEndOfWrite(conn: Connection): boolean {
+  const c = conn as unknown as ServerConnectionInternals;
+  const proto = c._protocol;
+  const handlers = proto?._handlers;
+  const original = handlers?.CHANNEL_REQUEST;
+  const channels = c._chanMgr;
+  if (!proto || !handlers || typeof original !== 'function' || typeof channels?.get !== 'function' || typeof proto.channelSuccess !== 'function') return false;
+  handlers.CHANNEL_REQUEST = (p, recipient, type, wantReply, data) => {
+    const session = type === END_OF_WRITE_REQUEST ? channels.get(recipient) as SessionLike | undefined : undefined;
+    // Only a session's own entry (ssh2's Session), never a forwarding channel: those are plain Channels.
+    if (session && typeof session === 'object' && session.type === 'session' && session.server === true && session._chanInfo) {
+      session.emit(END_OF_WRITE_EVENT);
+      // OpenSSH sends it without want-reply; answer anyway if a client asks.
+      if (wantReply) proto.channelSuccess(session._chanInfo.outgoing.id);
+      return;
+    }
+    original(p, recipient, type, wantReply, data);
+  };
+  return true;
+}
+
+/** Calls `fn` when the client of this server-side session sends `eow@openssh.com` (needs `surfaceEndOfWrite` on its connection). */
+export function onEndOfWrite(session: import('ssh2').Session, fn: () => void): void {
+  (session as unknown as { on(event: string, fn: () => void): void }).on(END_OF_WRITE_EVENT, fn);
+}

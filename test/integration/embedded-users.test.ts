@@ -10,9 +10,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync, chownSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { eventually, fileCleanup, makeKey, run, tempDir } from '../helpers/env.ts';
-import { LOGIN, cannotSwitchUsers, createAccount, noSftpServer, notRoot, startEmbedded, withDeviceKey, type EmbeddedFixture, type LocalAccount } from '../helpers/embedded.ts';
+import { LOGIN, cannotSwitchUsers, createAccount, noSftpServer, notRoot, processesMatching, spawnSsh, startEmbedded, withDeviceKey, type EmbeddedFixture, type LocalAccount } from '../helpers/embedded.ts';
 import { relayCommand, ssh } from '../helpers/ssh-client.ts';
 
 const DEV = 'users-dev';
@@ -180,4 +182,55 @@ test('user add: the new operator can log in on the device without a restart; use
   }, 5_000, 'the device to refuse the removed key');
   assert.equal(refused.stdout, '');
   assert.ok(Date.now() - started < 5_000);
+});
+
+test('user rm: sessions and forwards that logged in to the device with the removed key end at once; others keep running', { timeout: 60_000 }, async (t) => {
+  // The operator's relay hop is the admin's connection, so the relay has nothing of the
+  // removed user's to close: only the device knows which key each session logged in with.
+  const dir = tempDir(t, 'ferry-users-rm-');
+  const name = `rm${process.pid}`;
+  const key = makeKey(dir, `${name}_key`);
+  t.after(() => relayCommand(e.f.admin, ['user', 'rm', name]));
+  const viaAdmin = withDeviceKey(e.admin, dir, name, key.path);
+  const add = await relayCommand(e.f.admin, ['user', 'add', name, '--key', key.pub]);
+  assert.equal(add.code, 0, add.stderr);
+  await eventually(async () => (await ssh(viaAdmin, [DEV, 'echo in'], { timeoutMs: 20_000 })).stdout === 'in\n', 10_000, 'the device to accept the new key');
+
+  // A service "on the device" that holds every connection open, for a forward through the removed key.
+  const held = new Set<Socket>();
+  const service = createServer((s) => { held.add(s); s.write('hello\n'); s.on('close', () => held.delete(s)); });
+  await new Promise<void>((r) => service.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { for (const s of held) s.destroy(); service.close(() => r()); }));
+  const servicePort = (service.address() as AddressInfo).port;
+  // ssh -L listens on a Unix socket in the temp dir: no port to pick.
+  const localSocket = join(dir, 'forward.sock');
+
+  const arg = (n: number) => `1000.${process.pid}${n}`;
+  const pattern = (n: number) => `^sleep ${arg(n).replace('.', '\\.')}$`;
+  t.after(() => { for (const n of [1, 2]) spawnSync('pkill', ['-KILL', '-f', pattern(n)]); });
+  const removed = spawnSsh(t, viaAdmin, ['-L', `${localSocket}:127.0.0.1:${servicePort}`, DEV, `sleep ${arg(1)}`]);
+  const kept = spawnSsh(t, e.admin, [DEV, `sleep ${arg(2)}`]);
+  await eventually(() => processesMatching(pattern(1)).length === 1 && processesMatching(pattern(2)).length === 1, 15_000, 'both sessions to run on the device');
+  // A connection through the removed key's forward, up to the service.
+  const forwarded = await eventually(() => new Promise<Socket | null>((resolve) => {
+    const s = connect(localSocket);
+    s.once('data', () => resolve(s)).once('error', () => resolve(null));
+  }), 10_000, 'the forward to reach the service');
+  t.after(() => forwarded.destroy());
+  const forwardClosed = new Promise<void>((r) => forwarded.once('close', () => r()));
+
+  const started = Date.now();
+  const rm = await relayCommand(e.f.admin, ['user', 'rm', name]);
+  assert.equal(rm.code, 0, rm.stderr);
+  const ended = await Promise.race([removed.exited, new Promise((r) => setTimeout(() => r('still running'), 5_000))]);
+  assert.notEqual(ended, 'still running', 'the session of the removed key ended within 5 s');
+  assert.notEqual(ended, 0, 'ssh exits non-zero');
+  t.diagnostic(`the removed key's ssh ended ${Date.now() - started} ms after 'user rm' was sent (the command itself included), with ${ended}`);
+  assert.match(removed.stderr(), /ferry: the relay no longer lets this key log in to this device/, 'the client is told why');
+  await eventually(() => processesMatching(pattern(1)).length === 0, 5_000, 'the removed key\'s sleep to end on the device');
+  await Promise.race([forwardClosed, new Promise((_, reject) => setTimeout(() => reject(new Error('the forwarded connection is still open')), 5_000))]);
+  await eventually(() => held.size === 0, 5_000, 'the device side of the forward to close');
+  // The other key's session was not touched.
+  assert.equal(kept.proc.exitCode, null, `the admin's session still runs: ${kept.stderr()}`);
+  assert.equal(processesMatching(pattern(2)).length, 1, 'and so does its command');
 });

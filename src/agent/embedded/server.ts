@@ -5,12 +5,12 @@
  */
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { Algorithms, AuthContext, Connection, PublicKeyAuthContext } from 'ssh2';
+import type { Algorithms, AuthContext, Connection, PublicKeyAuthContext, ServerChannel } from 'ssh2';
 import type { Logger } from '../../common/log.ts';
 import { blobOf, hostKeyForServer, sameKey, verifySignature } from '../../common/ssh-keys.ts';
 import { pipeBoth } from '../../net/pipe.ts';
 import { connectTcp } from '../../net/tcp.ts';
-import { OPEN_FAILURE, patchSsh2, rejectWithMessage, socketOf } from '../../net/ssh2-internals.ts';
+import { OPEN_FAILURE, patchSsh2, rejectWithMessage, socketOf, surfaceEndOfWrite } from '../../net/ssh2-internals.ts';
 import type { AuthorizedKey } from '../../protocol/authorized-keys.ts';
 import { LIMITS } from '../../protocol/limits.ts';
 import { SSH_ALGORITHMS } from '../../protocol/ssh-algorithms.ts';
@@ -21,16 +21,30 @@ import { agentUser, lookupUser, type LocalUser } from './users.ts';
 
 const { Server } = ssh2;
 
+/**
+ * The built-in server's SSH software version. It starts with "OpenSSH" on purpose: OpenSSH's
+ * client sends `eow@openssh.com` (its reader of the command's output has gone, as in
+ * `ssh device CMD | head`) only to servers whose version matches its compat pattern
+ * "OpenSSH*", and without that request the command never ends. "OpenSSH-compatible" (a dash,
+ * no version number) matches none of OpenSSH's patterns for old versions' bugs, and is not
+ * the `OpenSSH_X.Y` that other clients read as a version.
+ */
+const EMBEDDED_SERVER_IDENT = `OpenSSH-compatible ferry-agent_${VERSION}`;
+
 /** What the built-in server needs. */
 export interface EmbeddedServerOptions {
   /** The device's host key (private key text). */
   hostKey: string;
-  /** The operator keys that may log in now (pushed by the relay, may change at any time). */
-  authorizedKeys: () => readonly AuthorizedKey[];
   /** Where `ssh -L` may go. */
   forwardRules: readonly ForwardRule[];
   log: Logger;
 }
+
+/** How long a connection whose key was removed has to take its goodbye before its transport is destroyed. */
+const REMOVED_KEY_CLOSE_MS = 1_000;
+
+/** One logged-in connection, by the key it authenticated with. */
+interface Login { key: Buffer; operator: string; conn: Connection; channels: Set<ServerChannel>; log: Logger; ended: boolean }
 
 /** The built-in server: hand it each channel that arrives over the link. */
 export class EmbeddedServer {
@@ -38,12 +52,58 @@ export class EmbeddedServer {
   readonly #o: EmbeddedServerOptions;
   readonly #agent = agentUser();
   readonly #origins = new WeakMap<object, { address: string; port: number }>();
+  readonly #logins = new Set<Login>();
+  /** The operator keys that may log in now: the relay's latest list. */
+  #keys: readonly AuthorizedKey[] = [];
 
   constructor(o: EmbeddedServerOptions) {
     patchSsh2();
     this.#o = o;
-    this.#server = new Server({ hostKeys: [{ key: hostKeyForServer(o.hostKey) }], algorithms: SSH_ALGORITHMS as Algorithms, ident: `ferry-agent_${VERSION}` }, (conn) => this.#onConnection(conn));
+    this.#server = new Server({ hostKeys: [{ key: hostKeyForServer(o.hostKey) }], algorithms: SSH_ALGORITHMS as Algorithms, ident: EMBEDDED_SERVER_IDENT }, (conn) => this.#onConnection(conn));
     this.#server.on('error', (err: Error) => o.log.debug({ err: err.message }, 'embedded server error'));
+  }
+
+  /**
+   * Replaces who may log in with the relay's latest list, and ends at once every connection
+   * that logged in with a key no longer in it (sessions, forwards, the connection itself):
+   * the relay cannot do that when the operator's hop to the device was someone else's.
+   */
+  setAuthorizedKeys(keys: readonly AuthorizedKey[]): void {
+    this.#keys = keys;
+    for (const login of this.#logins) {
+      if (!this.#listed(login.key)) this.#endLogin(login);
+    }
+  }
+
+  #listed(key: Buffer): AuthorizedKey | undefined {
+    return this.#keys.find((k) => sameKey(blobOf(k.line), key));
+  }
+
+  /** Tells the client why on each session's stderr, closes the sessions (their processes with them), then the connection. */
+  #endLogin(login: Login): void {
+    this.#logins.delete(login);
+    login.ended = true;
+    login.log.warn({ operator: login.operator }, 'key removed by the relay: connection closed');
+    const transport = socketOf(login.conn) as Duplex | undefined;
+    const end = () => {
+      login.conn.end();
+      // end() sends DISCONNECT and half-closes; a peer that does not answer must not keep the
+      // connection: destroying the transport closes every channel, forwards included.
+      setTimeout(() => transport?.destroy(), REMOVED_KEY_CLOSE_MS).unref();
+    };
+    // OpenSSH exits at DISCONNECT without printing what it has received and not yet written
+    // out, but prints a channel's last bytes when the channel closes: so the sessions close
+    // first, and the connection once they have (or after a while).
+    const sessions = [...login.channels];
+    if (sessions.length === 0) return end();
+    const timer = setTimeout(end, REMOVED_KEY_CLOSE_MS);
+    let open = sessions.length;
+    const message = `ferry: the relay no longer lets this key log in to this device (operator '${login.operator}'); closing the connection\r\n`;
+    for (const channel of sessions) {
+      channel.once('close', () => { if (--open === 0) { clearTimeout(timer); end(); } });
+      if (channel.writable) channel.stderr.write(message);
+      channel.close();
+    }
   }
 
   /** Serves one SSH connection carried by `stream` (a channel from the relay). */
@@ -58,8 +118,10 @@ export class EmbeddedServer {
     const transport = socketOf(conn);
     const origin = (transport && this.#origins.get(transport)) ?? { address: 'unknown', port: 0 };
     const log = this.#o.log.child({ from: origin.address });
+    if (!surfaceEndOfWrite(conn)) log.warn('this ssh2 version hides eow@openssh.com: `ssh device CMD | head` will not end the command');
     let user: LocalUser | null = null;
     let operator: string | null = null;
+    let key: Buffer | null = null;
     let refusal: string | null = null;
     let failures = 0;
     const grace = setTimeout(() => (transport as Duplex | undefined)?.destroy(), LIMITS.loginGraceMs);
@@ -67,7 +129,7 @@ export class EmbeddedServer {
     conn.on('close', () => clearTimeout(grace));
     conn.on('authentication', (auth) => {
       // ssh2 emits 'ready' inside accept(), so who logged in is recorded before accepting.
-      void this.#authenticate(auth, (who) => { user = who.user; operator = who.operator; refusal = who.refusal; }).then((result) => {
+      void this.#authenticate(auth, (who) => { user = who.user; operator = who.operator; refusal = who.refusal; key = who.key; }).then((result) => {
         // Like OpenSSH's MaxAuthTries: only failures count, not the 'none' probe or a key query.
         if (result === 'rejected' && auth.method !== 'none' && ++failures >= LIMITS.maxAuthAttempts) {
           auth.reject();
@@ -77,10 +139,21 @@ export class EmbeddedServer {
     });
     conn.once('ready', () => {
       clearTimeout(grace);
+      const login: Login = { key: key!, operator: operator!, conn, channels: new Set(), log, ended: false };
+      this.#logins.add(login);
+      conn.on('close', () => this.#logins.delete(login));
+      const track = (channel: ServerChannel) => {
+        login.channels.add(channel);
+        channel.once('close', () => login.channels.delete(channel));
+      };
+      // The list may have changed while the login user was looked up.
+      if (!this.#listed(login.key)) return this.#endLogin(login);
       if (refusal !== null) return refuseSessions(conn, refusal, log.child({ operator }));
       log.info({ operator, user: user!.name }, 'login');
-      conn.on('session', (accept) => serveSession(accept(), user!, this.#agent.uid, log.child({ operator, user: user!.name })));
+      // Nothing new starts on a connection that is being closed for its key.
+      conn.on('session', (accept, reject) => (login.ended ? reject() : serveSession(accept(), user!, this.#agent.uid, log.child({ operator, user: user!.name }), track)));
       conn.on('tcpip', (accept, reject, info) => {
+        if (login.ended) return reject();
         const dest = `${info.destIP}:${info.destPort}`;
         if (!mayForward(this.#o.forwardRules, info.destIP, info.destPort)) {
           log.warn({ operator, dest }, 'port forwarding refused: not in the allowlist');
@@ -97,15 +170,13 @@ export class EmbeddedServer {
   }
 
   /** Decides one authentication request: who logged in, a key query answered yes, or a rejection. */
-  async #authenticate(auth: AuthContext, onSuccess: (who: { user: LocalUser | null; operator: string; refusal: string | null }) => void): Promise<'accepted' | 'query' | 'rejected'> {
+  async #authenticate(auth: AuthContext, onSuccess: (who: { user: LocalUser | null; operator: string; refusal: string | null; key: Buffer }) => void): Promise<'accepted' | 'query' | 'rejected'> {
     if (auth.method !== 'publickey') {
       auth.reject(['publickey']);
       return 'rejected';
     }
     const pk = auth as PublicKeyAuthContext;
-    const match = pk.key.algo === 'ssh-ed25519' ? this.#o.authorizedKeys().find((k) => {
-      return sameKey(blobOf(k.line), pk.key.data);
-    }) : undefined;
+    const match = pk.key.algo === 'ssh-ed25519' ? this.#listed(pk.key.data) : undefined;
     if (!match) {
       pk.reject(['publickey']);
       return 'rejected';
@@ -124,7 +195,7 @@ export class EmbeddedServer {
       pk.reject(['publickey']);
       return 'rejected';
     }
-    onSuccess({ user, operator: match.user, refusal });
+    onSuccess({ user, operator: match.user, refusal, key: pk.key.data });
     pk.accept();
     return 'accepted';
   }

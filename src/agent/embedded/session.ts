@@ -5,9 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import * as pty from 'node-pty';
 import type { Logger } from '../../common/log.ts';
+import { onEndOfWrite } from '../../net/ssh2-internals.ts';
+import { openOutputPipe, releaseChildEnd } from './output-pipe.ts';
 import { asUser, envAllowed, loginEnvironment, type LocalUser } from './users.ts';
 
 /** Where Debian's OpenSSH SFTP server lives (package openssh-sftp-server, no sshd needed). */
@@ -18,10 +21,14 @@ const PTY_DRAIN_MS = 200;
 /** Program output waiting for the channel before the program is paused. */
 const OUTPUT_QUEUE_BYTES = 1024 * 1024;
 
-type Running = { kill(signal: NodeJS.Signals): void; pid: number | undefined };
+type Running = {
+  kill(signal: NodeJS.Signals): void;
+  /** The client's reader of our stdout has gone (eow@openssh.com): stop sending it. */
+  endOfWrite(): void;
+};
 
-/** Serves one session channel for `user`. */
-export function serveSession(session: Session, user: LocalUser, agentUid: number, log: Logger): void {
+/** Serves one session channel for `user`; `onChannel` learns the channel once a shell, command or subsystem starts. */
+export function serveSession(session: Session, user: LocalUser, agentUid: number, log: Logger, onChannel: (channel: ServerChannel) => void = () => {}): void {
   let ptyInfo: PseudoTtyInfo | null = null;
   let running: Running | null = null;
   let resize: ((cols: number, rows: number) => void) | null = null;
@@ -33,9 +40,11 @@ export function serveSession(session: Session, user: LocalUser, agentUid: number
   });
   session.on('window-change', (accept, _reject, info) => { resize?.(info.cols, info.rows); accept?.(); });
   session.on('signal', (accept, _reject, info) => { running?.kill(`SIG${info.name}` as NodeJS.Signals); accept?.(); });
+  onEndOfWrite(session, () => running?.endOfWrite());
   for (const refused of ['x11', 'auth-agent'] as const) session.on(refused, (_accept: unknown, reject: () => void) => reject?.());
 
   const start = (channel: ServerChannel, command: string | null) => {
+    onChannel(channel);
     const argv = asUser(user, command === null ? [user.shell, '-l'] : [user.shell, '-c', command], agentUid);
     const environment = loginEnvironment(user, { ...env, ...(ptyInfo ? { TERM: ptyInfo.term || 'xterm' } : {}) });
     // The logger is bound to the login user already (server.ts): naming it again would write the key twice.
@@ -53,7 +62,9 @@ export function serveSession(session: Session, user: LocalUser, agentUid: number
       return reject();
     }
     // The SFTP server runs as the login user, so files are read and written with that user's rights.
-    running = startPipes(accept(), asUser(user, [server], agentUid), loginEnvironment(user, {}), user.home);
+    const channel = accept();
+    onChannel(channel);
+    running = startPipes(channel, asUser(user, [server], agentUid), loginEnvironment(user, {}), user.home);
   });
   session.on('close', () => running?.kill('SIGHUP'));
 }
@@ -76,20 +87,29 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
  * Copies a program's stdout and stderr to the channel one write at a time, in the order they
  * came, with back-pressure on both. One at a time: ssh2 mishandles a channel whose stdout and
  * stderr both wait for window space (see fixSsh2StaleChunks). `drained` runs once both
- * outputs have ended and everything has been handed to ssh2.
+ * outputs have ended and everything has been handed to ssh2. The function returned closes
+ * the program's stdout and drops the rest of its output (see `endOfWrite` in startPipes).
  */
-function copyOutputs(child: ChildProcess, channel: ServerChannel, onDrained: () => void): void {
+function copyOutputs(stdout: Readable, stderr: Readable, channel: ServerChannel, onDrained: () => void): () => void {
   let done = false;
   const drained = () => { if (!done) { done = true; onDrained(); } };
   const queue: { err: boolean; data: Buffer }[] = [];
   let queued = 0;
   let writing = false;
   let open = 2;
+  let discarding = false;
+  const ended = new Set<unknown>();
+  const end = (stream: unknown) => {
+    if (ended.has(stream)) return;
+    ended.add(stream);
+    open--;
+    if (!writing) next();
+  };
   const next = () => {
     const item = queue.shift();
     if (!item) {
       writing = false;
-      if (queued === 0) { child.stdout!.resume(); child.stderr!.resume(); }
+      if (queued === 0) { stdout.resume(); stderr.resume(); }
       if (open === 0) drained();
       return;
     }
@@ -99,31 +119,71 @@ function copyOutputs(child: ChildProcess, channel: ServerChannel, onDrained: () 
     if (!target.writable) return next();
     target.write(item.data, () => next());
   };
-  for (const [stream, err] of [[child.stdout!, false], [child.stderr!, true]] as const) {
+  for (const [stream, err] of [[stdout, false], [stderr, true]] as const) {
     stream.on('data', (data: Buffer) => {
+      if (discarding) return;
       queue.push({ err, data });
       queued += data.length;
-      if (queued > OUTPUT_QUEUE_BYTES) { child.stdout!.pause(); child.stderr!.pause(); }
+      if (queued > OUTPUT_QUEUE_BYTES) { stdout.pause(); stderr.pause(); }
       if (!writing) next();
     });
-    stream.on('end', () => { open--; if (!writing) next(); });
+    stream.on('end', () => end(stream));
   }
+  return () => {
+    // The client shows nothing more (OpenSSH drops stderr after eow too), so nothing more is
+    // sent; stderr is still read, so that writing there does not fail, as with sshd.
+    discarding = true;
+    queue.length = 0;
+    queued = 0;
+    stderr.resume();
+    // Destroying the read end of the pipe is what makes the program's next write fail (SIGPIPE).
+    stdout.destroy();
+    end(stdout);
+  };
 }
 
 function startPipes(channel: ServerChannel, argv: string[], env: Record<string, string>, cwd: string): Running {
-  // Its own process group (detached) so that closing the channel can end everything it started.
-  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { env, cwd: existsSync(cwd) ? cwd : '/', detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
-  channel.pipe(child.stdin!);
-  child.stdin!.on('error', () => {});
-  let drained = false;
-  let exit: { code: number | null; signal: string | null } | null = null;
-  // The exit is reported only after the last output byte: clients stop reading at exit-status.
-  const finish = () => { if (exit && drained) reportExit(channel, exit.code, exit.signal); };
-  copyOutputs(child, channel, () => { drained = true; finish(); });
-  child.on('error', (err) => { channel.stderr.write(`ferry: cannot start ${argv[0]}: ${err.message}\r\n`); exit = { code: 127, signal: null }; drained = true; finish(); });
-  child.on('exit', (code, signal) => { exit = { code, signal }; finish(); });
-  channel.on('close', () => killGroup(child.pid, 'SIGHUP'));
-  return { pid: child.pid, kill: (s) => killGroup(child.pid, s) };
+  let child: ChildProcess | null = null;
+  let closed = false;
+  let closeStdout: (() => void) | null = null;
+  let endOfWrite = false;
+  channel.on('close', () => { closed = true; killGroup(child?.pid, 'SIGHUP'); });
+  // stdout is a real pipe where possible, so that closing it (eow) ends the program with SIGPIPE.
+  void openOutputPipe().then((out) => {
+    if (closed) {
+      if (out) { releaseChildEnd(out); out.reader.destroy(); }
+      return;
+    }
+    // Its own process group (detached) so that closing the channel can end everything it started.
+    const c: ChildProcess = spawn(argv[0]!, argv.slice(1), { env, cwd: existsSync(cwd) ? cwd : '/', detached: true, stdio: ['pipe', out?.childEnd ?? 'pipe', 'pipe'] });
+    child = c;
+    if (out) releaseChildEnd(out);
+    const stdout = out?.reader ?? c.stdout!;
+    stdout.on('error', () => {});
+    channel.pipe(c.stdin!);
+    c.stdin!.on('error', () => {});
+    let drained = false;
+    let exit: { code: number | null; signal: string | null } | null = null;
+    // The exit is reported only after the last output byte: clients stop reading at exit-status.
+    const finish = () => { if (exit && drained) reportExit(channel, exit.code, exit.signal); };
+    closeStdout = copyOutputs(stdout, c.stderr!, channel, () => { drained = true; finish(); });
+    c.on('error', (err) => {
+      stdout.destroy();
+      channel.stderr.write(`ferry: cannot start ${argv[0]}: ${err.message}\r\n`);
+      exit = { code: 127, signal: null };
+      drained = true;
+      finish();
+    });
+    c.on('exit', (code, signal) => { exit = { code, signal }; finish(); });
+    if (endOfWrite) closeStdout();
+  });
+  return {
+    // A signal that comes before the program has started is dropped, as sshd would have nothing to send it to.
+    kill: (s) => killGroup(child?.pid, s),
+    // As sshd does on eow@openssh.com: close the program's stdout, so that its next write there
+    // fails (SIGPIPE) and the session ends with that.
+    endOfWrite: () => { endOfWrite = true; closeStdout?.(); },
+  };
 }
 
 /**
@@ -148,7 +208,8 @@ function startPty(channel: ServerChannel, argv: string[], env: Record<string, st
   onResize((cols, rows) => { try { term.resize(cols, rows); } catch { /* exited */ } });
   if (owner) giveTerminal(term, owner);
   let lastData = Date.now();
-  term.onData((d: string | Buffer) => { lastData = Date.now(); channel.write(d); });
+  let stopped = false;
+  term.onData((d: string | Buffer) => { lastData = Date.now(); if (!stopped) channel.write(d); });
   channel.on('data', (d: Buffer) => term.write(d as unknown as string));
   term.onExit(({ exitCode, signal }) => {
     // node-pty may report the exit before the last output has been read: wait until it is quiet.
@@ -160,7 +221,11 @@ function startPty(channel: ServerChannel, argv: string[], env: Record<string, st
     setTimeout(check, 25);
   });
   channel.on('close', () => killGroup(term.pid, 'SIGHUP'));
-  return { pid: term.pid, kill: (s) => killGroup(term.pid, s) };
+  // On eow, as sshd does with a PTY: stop reading the terminal. A terminal has no reader to
+  // lose, so there is no SIGPIPE: the program blocks once the terminal's buffer is full, and
+  // ends when the operator interrupts it (the client's keyboard still works) or leaves.
+  const endOfWrite = () => { stopped = true; term.pause(); };
+  return { kill: (s) => killGroup(term.pid, s), endOfWrite };
 }
 
 function signalName(n: number): string {
