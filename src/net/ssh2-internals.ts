@@ -6,6 +6,7 @@ import { randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Client, Connection } from 'ssh2';
+import { kexGuessIsRight } from '../protocol/ssh-algorithms.ts';
 
 /** SSH_MSG_CHANNEL_OPEN_FAILURE reason codes (RFC 4254 §5.1). */
 export const OPEN_FAILURE = { prohibited: 1, connectFailed: 2 } as const;
@@ -45,12 +46,56 @@ type WriteFn = (this: any, data: Buffer, encoding: unknown, cb: () => void) => v
 let chunkFixApplied = false;
 let paddingPoolApplied = false;
 let quietDestroyApplied = false;
+let kexGuessFixApplied = false;
 
 /** Applies every ssh2 patch below; call before the first connection. Idempotent. */
 export function patchSsh2(): void {
   fixSsh2StaleChunks();
   poolPaddingRandomness();
   quietChannelDestroy();
+  honourRightKexGuess();
+}
+
+/** What `honourRightKexGuess` reads of ssh2's Protocol and of its key exchange in progress. */
+interface KexGuessState {
+  _kex?: { _kexinit?: Uint8Array; _remoteKexinit?: Uint8Array };
+  [GUESS_PENDING]?: boolean;
+}
+const GUESS_PENDING = Symbol('ferry.kexGuessPending');
+
+/**
+ * Works around an ssh2 1.17 bug: it drops the peer's guessed first key-exchange packet
+ * (RFC 4253 §7, `first_kex_packet_follows`) even when the guess is right. Its check compares
+ * the negotiated name with `remote.kex[0]` after it has overwritten `remote.kex`, the list,
+ * with that name (a string), so it compares with the name's first letter and never matches.
+ * Dropbear's dbclient guesses, and when ferry's first key exchange and host key are also its
+ * own first ones, it waits for a reply to the packet ssh2 dropped until the login grace time
+ * ends the connection. ssh2 records its decision in `_skipNextInboundPacket`, set while it
+ * reads the KEXINIT and read at the next packet; this accessor keeps ssh2's "skip" only when
+ * the guess really was wrong, judged from both KEXINIT payloads (protocol/ssh-algorithms.ts),
+ * which the key exchange holds by then. Idempotent.
+ */
+export function honourRightKexGuess(): void {
+  if (kexGuessFixApplied) return;
+  kexGuessFixApplied = true;
+  const require = createRequire(import.meta.url);
+  const Protocol = require('ssh2/lib/protocol/Protocol.js') as { prototype: object };
+  Object.defineProperty(Protocol.prototype, '_skipNextInboundPacket', {
+    configurable: true,
+    get(this: KexGuessState): boolean {
+      if (!this[GUESS_PENDING]) return false;
+      const local = this._kex?._kexinit;
+      const remote = this._kex?._remoteKexinit;
+      if (local && remote && kexGuessIsRight(local, remote)) {
+        this[GUESS_PENDING] = false;
+        return false;
+      }
+      return true;
+    },
+    set(this: KexGuessState, skip: boolean) {
+      this[GUESS_PENDING] = skip;
+    },
+  });
 }
 
 /**

@@ -10,3 +10,33 @@ export const SSH_ALGORITHMS = {
   hmac: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com'],
   compress: ['none'],
 };
+
+/** The first, most preferred, key-exchange and host-key algorithm names of a KEXINIT payload (RFC 4253 §7.1), or null when it is malformed. */
+export function preferredAlgorithms(kexinit: Uint8Array): { kex: string; serverHostKey: string } | null {
+  // byte SSH_MSG_KEXINIT, byte[16] cookie, then the name-lists, each a uint32 length and ASCII names joined by commas.
+  let at = 17;
+  const firstNames: string[] = [];
+  for (let list = 0; list < 2; list++) {
+    if (at + 4 > kexinit.length) return null;
+    const len = ((kexinit[at]! << 24) | (kexinit[at + 1]! << 16) | (kexinit[at + 2]! << 8) | kexinit[at + 3]!) >>> 0;
+    at += 4;
+    if (at + len > kexinit.length) return null;
+    let name = '';
+    for (let i = at; i < at + len && kexinit[i] !== 0x2c; i++) name += String.fromCharCode(kexinit[i]!);
+    firstNames.push(name);
+    at += len;
+  }
+  return { kex: firstNames[0]!, serverHostKey: firstNames[1]! };
+}
+
+/**
+ * Whether the peer's guessed first key-exchange packet is to be used (RFC 4253 §7): the guess
+ * is right when both sides put the same key-exchange and the same host-key algorithm first,
+ * as OpenSSH and Dropbear judge it. Dropbear's looser `kexguess2@matt.ucc.asn.au` rule
+ * applies only when both sides offer that name, and ferry does not.
+ */
+export function kexGuessIsRight(localKexinit: Uint8Array, remoteKexinit: Uint8Array): boolean {
+  const local = preferredAlgorithms(localKexinit);
+  const remote = preferredAlgorithms(remoteKexinit);
+  return local !== null && remote !== null && local.kex === remote.kex && local.serverHostKey === remote.serverHostKey;
+}
