@@ -1,12 +1,15 @@
 /**
  * The SSH algorithms ferry offers and accepts, on the relay and in the agent: only modern
  * ones, nothing `ssh-audit` marks as failing. AES-GCM comes first because with AES-NI it is
- * the fastest; the client's order decides, so the agent's links use it.
+ * the fastest; the client's order decides, so the agent's links use it. AES-CTR comes after
+ * the AEAD ciphers for older clients that have nothing else (Debian 12's paramiko 2.12), and
+ * only with the encrypt-then-MAC MACs: the plain ones MAC the plaintext and ssh-audit warns
+ * about them, while paramiko 2.12 already speaks the etm ones.
  */
 export const SSH_ALGORITHMS = {
   kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org'],
   serverHostKey: ['ssh-ed25519'],
-  cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com'],
+  cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes256-ctr'],
   hmac: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com'],
   compress: ['none'],
 };
