@@ -1,6 +1,27 @@
 /**
  * The places where ferry reaches past ssh2's public API, kept together so that an ssh2
- * upgrade has one file to check (each is covered by integration tests).
+ * upgrade has one file to check. package.json pins ssh2 exactly, and
+ * test/unit/ssh2-contract.test.ts checks the shape of every internal below and, for each
+ * upstream bug a patch works around, that upstream still has it (when that test fails, the
+ * patch can go). Every place in src/ that relies on more than ssh2's documented API:
+ *
+ * - `rejectWithMessage`: `conn._protocol.channelOpenFail(recipient, reason, description)`,
+ *   wrapped for the one synchronous call inside ssh2's `reject()` (used by agent/link.ts,
+ *   agent/embedded/server.ts, relay/device-link.ts, relay/operator-session.ts).
+ * - `socketOf`: a server connection's transport, `conn._sock` (relay/front-door.ts,
+ *   relay/device-link.ts, agent/embedded/server.ts).
+ * - `fixSsh2StaleChunks`: `ssh2/lib/Channel.js`, `Channel.prototype._write` and the
+ *   server-side stderr class's `_write`, and the fields `_chunk`, `_chunkcb`, `_chunkErr`,
+ *   `_chunkcbErr` and `_channel`. Its second half is agent/embedded/session.ts writing
+ *   stdout and stderr one at a time.
+ * - `quietChannelDestroy`: `Channel.prototype.destroy`, `close`, `end`.
+ * - `poolPaddingRandomness`: `ssh2/lib/protocol/crypto.js`, `CIPHER_INFO`, `createCipher`
+ *   and the AEAD cipher classes' `allocPacket` (CTR ciphers keep ssh2's own).
+ * - `honourRightKexGuess`: `ssh2/lib/protocol/Protocol.js`, an accessor for
+ *   `_skipNextInboundPacket`, reading `_kex._kexinit` and `_kex._remoteKexinit`.
+ * - relay/front-door.ts (behaviour, no field): ssh2 starts reading an injected socket with
+ *   a `data` listener of its own, after `injectSocket` returns, so the front door's listener,
+ *   added first, runs first and can pause the socket to queue a handshake.
  */
 import { randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
