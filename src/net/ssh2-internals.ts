@@ -1,11 +1,36 @@
 /**
  * The places where ferry reaches past ssh2's public API, kept together so that an ssh2
- * upgrade has one file to check (each is covered by integration tests).
+ * upgrade has one file to check. package.json pins ssh2 exactly, and
+ * test/unit/ssh2-contract.test.ts checks the shape of every internal below and, for each
+ * upstream bug a patch works around, that upstream still has it (when that test fails, the
+ * patch can go). Every place in src/ that relies on more than ssh2's documented API:
+ *
+ * - `rejectWithMessage`: `conn._protocol.channelOpenFail(recipient, reason, description)`,
+ *   wrapped for the one synchronous call inside ssh2's `reject()` (used by agent/link.ts,
+ *   agent/embedded/server.ts, relay/device-link.ts, relay/operator-session.ts).
+ * - `socketOf`: a server connection's transport, `conn._sock` (relay/front-door.ts,
+ *   relay/device-link.ts, agent/embedded/server.ts).
+ * - `fixSsh2StaleChunks`: `ssh2/lib/Channel.js`, `Channel.prototype._write` and the
+ *   server-side stderr class's `_write`, and the fields `_chunk`, `_chunkcb`, `_chunkErr`,
+ *   `_chunkcbErr` and `_channel`. Its second half is agent/embedded/session.ts writing
+ *   stdout and stderr one at a time.
+ * - `quietChannelDestroy`: `Channel.prototype.destroy`, `close`, `end`.
+ * - `poolPaddingRandomness`: `ssh2/lib/protocol/crypto.js`, `CIPHER_INFO`, `createCipher`
+ *   and the AEAD cipher classes' `allocPacket` (CTR ciphers keep ssh2's own).
+ * - `honourRightKexGuess`: `ssh2/lib/protocol/Protocol.js`, an accessor for
+ *   `_skipNextInboundPacket`, reading `_kex._kexinit` and `_kex._remoteKexinit`.
+ * - `surfaceEndOfWrite` / `onEndOfWrite`: one connection's
+ *   `_protocol._handlers.CHANNEL_REQUEST` and its `_chanMgr` entries, so that
+ *   `eow@openssh.com` reaches the built-in server's session (agent/embedded/session.ts).
+ * - relay/front-door.ts (behaviour, no field): ssh2 starts reading an injected socket with
+ *   a `data` listener of its own, after `injectSocket` returns, so the front door's listener,
+ *   added first, runs first and can pause the socket to queue a handshake.
  */
 import { randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Client, Connection } from 'ssh2';
+import { kexGuessIsRight } from '../protocol/ssh-algorithms.ts';
 
 /** SSH_MSG_CHANNEL_OPEN_FAILURE reason codes (RFC 4254 §5.1). */
 export const OPEN_FAILURE = { prohibited: 1, connectFailed: 2 } as const;
@@ -45,12 +70,56 @@ type WriteFn = (this: any, data: Buffer, encoding: unknown, cb: () => void) => v
 let chunkFixApplied = false;
 let paddingPoolApplied = false;
 let quietDestroyApplied = false;
+let kexGuessFixApplied = false;
 
 /** Applies every ssh2 patch below; call before the first connection. Idempotent. */
 export function patchSsh2(): void {
   fixSsh2StaleChunks();
   poolPaddingRandomness();
   quietChannelDestroy();
+  honourRightKexGuess();
+}
+
+/** What `honourRightKexGuess` reads of ssh2's Protocol and of its key exchange in progress. */
+interface KexGuessState {
+  _kex?: { _kexinit?: Uint8Array; _remoteKexinit?: Uint8Array };
+  [GUESS_PENDING]?: boolean;
+}
+const GUESS_PENDING = Symbol('ferry.kexGuessPending');
+
+/**
+ * Works around an ssh2 1.17 bug: it drops the peer's guessed first key-exchange packet
+ * (RFC 4253 §7, `first_kex_packet_follows`) even when the guess is right. Its check compares
+ * the negotiated name with `remote.kex[0]` after it has overwritten `remote.kex`, the list,
+ * with that name (a string), so it compares with the name's first letter and never matches.
+ * Dropbear's dbclient guesses, and when ferry's first key exchange and host key are also its
+ * own first ones, it waits for a reply to the packet ssh2 dropped until the login grace time
+ * ends the connection. ssh2 records its decision in `_skipNextInboundPacket`, set while it
+ * reads the KEXINIT and read at the next packet; this accessor keeps ssh2's "skip" only when
+ * the guess really was wrong, judged from both KEXINIT payloads (protocol/ssh-algorithms.ts),
+ * which the key exchange holds by then. Idempotent.
+ */
+export function honourRightKexGuess(): void {
+  if (kexGuessFixApplied) return;
+  kexGuessFixApplied = true;
+  const require = createRequire(import.meta.url);
+  const Protocol = require('ssh2/lib/protocol/Protocol.js') as { prototype: object };
+  Object.defineProperty(Protocol.prototype, '_skipNextInboundPacket', {
+    configurable: true,
+    get(this: KexGuessState): boolean {
+      if (!this[GUESS_PENDING]) return false;
+      const local = this._kex?._kexinit;
+      const remote = this._kex?._remoteKexinit;
+      if (local && remote && kexGuessIsRight(local, remote)) {
+        this[GUESS_PENDING] = false;
+        return false;
+      }
+      return true;
+    },
+    set(this: KexGuessState, skip: boolean) {
+      this[GUESS_PENDING] = skip;
+    },
+  });
 }
 
 /**

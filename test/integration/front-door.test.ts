@@ -324,16 +324,25 @@ test('only modern algorithms: ssh-audit reports no failures', { skip: missing('s
 });
 
 test('clients that offer only legacy algorithms are refused', async () => {
-  const legacy: [string, RegExp][] = [
-    ['KexAlgorithms=diffie-hellman-group14-sha1', /no matching key exchange method/],
-    ['HostKeyAlgorithms=rsa-sha2-512', /no matching host key type/],
-    ['Ciphers=aes128-ctr', /no matching cipher/],
+  const legacy: [string[], RegExp][] = [
+    [['KexAlgorithms=diffie-hellman-group14-sha1'], /no matching key exchange method/],
+    [['HostKeyAlgorithms=rsa-sha2-512'], /no matching host key type/],
+    [['Ciphers=aes128-cbc'], /no matching cipher/],
+    // CTR is accepted for older clients, but only with an encrypt-then-MAC MAC.
+    [['Ciphers=aes128-ctr', 'MACs=hmac-sha2-256'], /no matching MAC/],
   ];
-  for (const [option, expected] of legacy) {
-    const r = await ssh(f.admin, ['-o', option, 'relay', 'whoami'], { timeoutMs: 20_000 });
-    assert.equal(r.code, 255, `${option} should be refused`);
-    assert.match(r.stderr, expected, option);
+  for (const [options, expected] of legacy) {
+    const r = await ssh(f.admin, [...options.flatMap((o) => ['-o', o]), 'relay', 'whoami'], { timeoutMs: 20_000 });
+    assert.equal(r.code, 255, `${options.join(' ')} should be refused`);
+    assert.match(r.stderr, expected, options.join(' '));
   }
+});
+
+test('a client that offers only CTR ciphers gets one, with an encrypt-then-MAC MAC', async () => {
+  const r = await ssh(f.admin, ['-v', '-o', 'Ciphers=aes256-ctr,aes128-ctr', 'relay', 'whoami'], { timeoutMs: 20_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^admin\b/);
+  assert.match(r.stderr, /kex: server->client cipher: aes256-ctr MAC: hmac-sha2-256-etm@openssh\.com/);
 });
 
 test('an operator key that is not Ed25519 is refused', async () => {
