@@ -82,8 +82,10 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       throw new FerryError('FERRY_CONFIG_INVALID', 'the relay has no users yet: start it once with --admin-key FILE (e.g. ~/.ssh/id_ed25519.pub) and those keys become user "admin"');
     }
     const keys = config.adminKeys.map((line) => parsePublicKey(line));
-    store.addUser('admin', 'admin', keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), clock.now());
-    store.audit({ at: clock.now(), actor: 'relay', action: 'user.add', target: 'admin', detail: { role: 'admin', keys: keys.map((k) => k.fingerprint), bootstrap: true } });
+    store.transaction(() => {
+      store.addUser('admin', 'admin', keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), clock.now());
+      store.audit({ at: clock.now(), actor: 'relay', action: 'user.add', target: 'admin', detail: { role: 'admin', keys: keys.map((k) => k.fingerprint), bootstrap: true } });
+    });
     log.info({ keys: keys.map((k) => k.fingerprint) }, 'created user admin from --admin-key');
   }
   // No link survives a restart (or a kill -9): whatever the store says is online is not, and
