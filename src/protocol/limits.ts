@@ -21,6 +21,13 @@ export const LIMITS = Object.freeze({
   maxHandshakes: 256,
   /** The same for operators and other non-agent clients, in their own lane. */
   maxInteractiveHandshakes: 32,
+  /**
+   * Share of the device lane's handshake slots (percent) one source address may hold; the
+   * rest of its connections wait. Large, because a fleet behind one NAT address is normal.
+   */
+  handshakeSharePerAddress: 50,
+  /** The same in the operators' lane: small, so that one address cannot lock operators out. */
+  interactiveHandshakeSharePerAddress: 10,
   /** Longest wait for a handshake slot; less than the agent's connect timeout, so no handshake is run for a client that gave up. */
   handshakeQueueWaitMs: 10_000,
   /** Relay to device: how long the agent has to accept or refuse a forwarded channel. */

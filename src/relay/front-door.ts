@@ -13,7 +13,7 @@ import { SSH_ALGORITHMS } from '../protocol/ssh-algorithms.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { socketOf } from '../net/ssh2-internals.ts';
 import { coalesceWrites } from '../net/tcp.ts';
-import { HandshakeSlots, laneOf, MAX_IDENT_BYTES } from './admission.ts';
+import { HandshakeSlots, laneOf, MAX_IDENT_BYTES, perAddressShare } from './admission.ts';
 import type { RelayContext } from './context.ts';
 import { serveDeviceLink } from './device-link.ts';
 import { serveEnrollment } from './enrollment.ts';
@@ -49,7 +49,11 @@ export class FrontDoor {
 
   constructor(ctx: RelayContext, hostKey: string) {
     this.#ctx = ctx;
-    this.#slots = new HandshakeSlots({ device: ctx.config.maxHandshakes, interactive: ctx.config.maxInteractiveHandshakes });
+    const c = ctx.config;
+    this.#slots = new HandshakeSlots(
+      { device: c.maxHandshakes, interactive: c.maxInteractiveHandshakes },
+      { device: perAddressShare(c.maxHandshakes, c.handshakeSharePerAddress), interactive: perAddressShare(c.maxInteractiveHandshakes, c.interactiveHandshakeSharePerAddress) },
+    );
     this.#ssh = new SshServer({
       hostKeys: [{ key: hostKeyForServer(hostKey) }],
       algorithms: SSH_ALGORITHMS as Algorithms,
@@ -157,7 +161,7 @@ export class FrontDoor {
         socket.destroy();
         return;
       }
-      if (this.#slots.request(socket, lane)) return;
+      if (this.#slots.request(socket, lane, state.address)) return;
       socket.pause();
       // A client gives up after its own timeout (the agent's is 15 s); a handshake started
       // after that would be work for nobody, so a connection waits at most this long.
