@@ -29,12 +29,19 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
   });
 
   // A device identity may hold a tunnel and watch who may log in to it; nothing else:
-  // no shell, no other exec, no forwarding.
+  // no shell, no other exec, no forwarding. The watch belongs to the registered link: a
+  // second connection with the same key (a clone, or a stolen key) must not take the live
+  // agent's updates away, so it gets a watch only once it holds the registration, and a
+  // replaced link's watch ends with its connection.
   let watching = false;
   conn.on('session', (accept) => {
     const session = accept();
     session.on('exec', (acceptExec, rejectExec, info) => {
       if (info.command !== AUTHORIZED_KEYS_COMMAND || watching) return rejectExec();
+      if (link === null || ctx.registry.get(device) !== link) {
+        log.info('refused an operator-key watch from a connection that is not the registered link');
+        return rejectExec();
+      }
       watching = true;
       const ch = acceptExec();
       let last = '';

@@ -1,0 +1,46 @@
+// The operator-key watch (`authorized-keys --watch`) belongs to the device's registered link
+// (src/relay/device-link.ts): a second connection that logs in with the same device key
+// cannot take it over, so the live agent keeps receiving operator-key updates.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { Client } from 'ssh2';
+import { connectToRelay } from '../../src/agent/relay-connection.ts';
+import { openStateDir } from '../../src/agent/state.ts';
+import { AUTHORIZED_KEYS_COMMAND } from '../../src/protocol/authorized-keys.ts';
+import { AGENT_LOGIN } from '../../src/protocol/names.ts';
+import { eventually, fileCleanup, makeKey } from '../helpers/env.ts';
+import { LOGIN, startEmbedded } from '../helpers/embedded.ts';
+import { relayCommand, ssh } from '../helpers/ssh-client.ts';
+
+const suite = fileCleanup(after);
+
+/** Asks for the key watch on `client`: the error message when refused, null when the relay opened it. */
+function askForWatch(client: Client): Promise<string | null> {
+  return new Promise((resolve) => client.exec(AUTHORIZED_KEYS_COMMAND, (err, stream) => {
+    if (err) return resolve(err.message);
+    stream.on('data', () => {});
+    stream.stderr.resume();
+    resolve(null);
+  }));
+}
+
+test('a second connection with the device key cannot take the live agent\'s key watch', { timeout: 60_000 }, async () => {
+  const e = await startEmbedded(suite, { cam: null });
+  const { key } = openStateDir(join(e.f.dir, 'agent-cam'));
+  const intruder = await connectToRelay({
+    host: '127.0.0.1', port: e.f.relay.sshAddress.port, fingerprint: e.f.relay.fingerprint, key, username: AGENT_LOGIN,
+    keepaliveIntervalMs: 20_000, keepaliveCountMax: 3, connectTimeoutMs: 10_000,
+  });
+  suite.after(() => intruder.end());
+  // It never registered the tunnel, so it is not the device's link and gets no watch.
+  assert.notEqual(await askForWatch(intruder), null, 'the watch is refused to a connection that holds no registration');
+
+  // A new operator is added; the live agent must learn the key and let them in.
+  const bob = makeKey(e.f.dir, 'bob_key');
+  const add = await relayCommand(e.f.admin, ['user', 'add', 'bob', '--key', bob.pub]);
+  assert.equal(add.code, 0, add.stderr);
+  const bobSsh = e.setupFor('bob', bob.path);
+  await eventually(async () => (await ssh(bobSsh, [`${LOGIN}@cam`, 'true'], { timeoutMs: 10_000 })).code === 0 || null, 20_000, 'bob to log in to cam');
+  assert.equal(e.f.relay.registry.size, 1);
+});
