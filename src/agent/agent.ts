@@ -1,4 +1,5 @@
 /** The agent component: enrolls once, then keeps its link to the relay up until stopped. */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { systemClock, type Clock } from '../common/clock.ts';
@@ -113,6 +114,8 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
   const e = enrollment;
   const relay = relayAddress(config.relay ?? e.relay);
   const events = new EventEmitter();
+  // Tells this run from another machine with a copy of the same state dir (see relay-connection.ts).
+  const instanceId = randomBytes(8).toString('hex');
   let current: OpenLink | null = null;
   let authorizedKeys: readonly AuthorizedKey[] = [];
   const target = e.sshTarget === 'embedded'
@@ -125,7 +128,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
     resetAfterMs: config.backoffResetAfterMs,
     fastRetry: fastRetryFor(config),
     attempt: async () => {
-      const client = await connectToRelay({ ...relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs });
+      const client = await connectToRelay({ ...relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs, instanceId });
       const link = await openLink(client, e.name, target, log, e.sshTarget === 'embedded' ? (keys) => { authorizedKeys = keys; } : undefined);
       current = link;
       if (lifetime.signal.aborted) await link.close();

@@ -27,6 +27,8 @@ export interface OpenLink {
 
 /** How long the goodbye may take before the connection is simply ended. */
 const GOODBYE_MS = 1_000;
+/** Longest notice line from the relay kept for the log. */
+const MAX_NOTICE_BYTES = 4_096;
 /** How long to wait for the relay's first list of operator keys before calling the link up anyway. */
 const FIRST_KEYS_TIMEOUT_MS = 5_000;
 
@@ -48,7 +50,9 @@ export function openLink(client: Client, name: string, target: ChannelTarget, lo
     client.forwardIn(name, DEVICE_SSH_PORT, (err) => {
       if (err) {
         client.end();
-        reject(new FerryError('FERRY_CONNECT_FAILED', `the relay did not accept the tunnel for '${name}': ${err.message}`));
+        // The relay refuses a registration only while another machine with this identity holds it.
+        reject(new FerryError('FERRY_CONNECT_FAILED', `the relay did not accept the tunnel for '${name}' (${err.message}): another machine is probably using this device's identity (a copied state dir); `
+          + 're-enroll one of them with a new token (delete its state dir). Until then the relay lets them take turns'));
         return;
       }
       const link: OpenLink = {
@@ -86,7 +90,16 @@ function watchAuthorizedKeys(client: Client, onKeys: (keys: AuthorizedKey[]) => 
       return;
     }
     let buffered = '';
-    stream.stderr.resume();
+    // The relay's notices for this agent (such as another machine using its identity).
+    let notice = '';
+    stream.stderr.on('data', (d: Buffer) => {
+      notice = (notice + d.toString('utf8')).slice(-MAX_NOTICE_BYTES);
+      let nl;
+      while ((nl = notice.indexOf('\n')) >= 0) {
+        log.warn({ notice: notice.slice(0, nl) }, `the relay says: ${notice.slice(0, nl)}`);
+        notice = notice.slice(nl + 1);
+      }
+    });
     stream.on('data', (d: Buffer) => {
       buffered += d.toString('utf8');
       if (buffered.length > MAX_AUTHORIZED_KEYS_LINE) {

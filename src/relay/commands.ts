@@ -10,6 +10,7 @@ import { parsePublicKey, type PublicKey } from '../common/ssh-keys.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { DEVICE_HOST_SUFFIX, deviceNameProblem, parseLabels, userNameProblem } from '../protocol/names.ts';
 import { encodeToken } from '../protocol/token.ts';
+import type { CloneEpisode } from './clone-detector.ts';
 import { mayRunCommand } from './policy.ts';
 import { ROLES, type DeviceRecord, type Role, type Store } from './store.ts';
 
@@ -24,6 +25,11 @@ export interface CommandContext {
    * device was approved, revoked or removed, without one when users changed.
    */
   onChange?: (device?: string) => void;
+  /**
+   * The running relay's clone episodes (kept in its memory only): given over SSH, absent
+   * for the local command, which then cannot tell.
+   */
+  cloneOf?: (device: string) => CloneEpisode | null;
 }
 
 /** What a command prints and its exit status (0 done, 1 refused or failed, 2 bad usage). */
@@ -72,7 +78,7 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }
 
-function deviceJson(d: DeviceRecord, now: number) {
+function deviceJson(d: DeviceRecord, now: number, clone: CloneEpisode | null | undefined) {
   return {
     name: d.name,
     status: d.status,
@@ -84,22 +90,27 @@ function deviceJson(d: DeviceRecord, now: number) {
     lastDisconnectReason: d.lastDisconnectReason,
     labels: d.labels,
     keyFingerprint: d.keyFingerprint,
+    // null: not known here (the local command has no view of the relay's memory).
+    cloned: clone === undefined ? null : clone !== null,
+    cloneAddresses: clone?.addresses ?? [],
   };
 }
 
 function devices(ctx: CommandContext, args: string[]): CommandResult {
   const { values } = parse(args, {}, 0);
   const list = ctx.store.listDevices();
-  if (values.json) return json(list.map((d) => deviceJson(d, ctx.now)));
+  if (values.json) return json(list.map((d) => deviceJson(d, ctx.now, ctx.cloneOf?.(d.name))));
   if (list.length === 0) return ok('', "no devices yet: 'token create' makes an enrollment token\n");
-  const rows = [['NAME', 'STATUS', 'ONLINE', 'LAST SEEN', 'SINCE', 'ADDRESS', 'AGENT', 'LAST DISCONNECT', 'LABELS']];
+  const rows = [['NAME', 'STATUS', 'ONLINE', 'LAST SEEN', 'SINCE', 'ADDRESS', 'AGENT', 'LAST DISCONNECT', 'CLONED?', 'LABELS']];
   for (const d of list) {
     const online = d.onlineSince !== null;
+    const clone = ctx.cloneOf?.(d.name);
     rows.push([
       d.name, d.status, online ? 'online' : 'offline',
       online ? 'now' : (iso(d.lastSeen) ?? 'never'),
       iso(d.onlineSince) ?? '-', d.remoteAddress ?? '-', d.agentVersion ?? '-',
       d.lastDisconnectReason ?? '-',
+      clone === undefined ? '?' : clone === null ? '-' : `yes: ${clone.addresses.join(',')}`,
       Object.entries(d.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-',
     ]);
   }

@@ -193,7 +193,7 @@ export class FrontDoor {
     if (n <= 0) this.#unauthByAddress.delete(state.address); else this.#unauthByAddress.set(state.address, n);
   }
 
-  #onConnection(conn: Connection, info: { ip: string; port: number; header: { versions: { software: string } } }): void {
+  #onConnection(conn: Connection, info: { ip: string; port: number; header: { versions: { software: string }; comments?: string } }): void {
     const socket = socketOf(conn);
     const state = socket && this.#states.get(socket);
     if (!state) {
@@ -215,7 +215,7 @@ export class FrontDoor {
       // connection stays under the per-address limit and the login grace timer.
       if (p.kind !== 'enroll') this.#leaveUnauthenticated(state);
       if (p.kind === 'operator') serveOperator(this.#ctx, conn, p.op, remote);
-      else if (p.kind === 'device') serveDeviceLink(this.#ctx, conn, p.name, remote, agentVersionOf(info.header.versions.software));
+      else if (p.kind === 'device') serveDeviceLink(this.#ctx, conn, p.name, remote, { version: agentVersionOf(info.header.versions.software), instance: agentInstanceOf(info.header.comments) });
       else serveEnrollment(this.#ctx, conn, p.key, remote);
     });
   }
@@ -267,4 +267,10 @@ export function agentVersionOf(software: string): string | null {
   if (!software) return null;
   const m = /^ferry-agent_(\d+\.\d+\.\d+[\w.-]*)$/.exec(software);
   return m ? m[1]! : software.slice(0, 64);
+}
+
+/** The agent's instance id from the comments of its identification line (`SSH-2.0-ferry-agent_0.1.0 ID`), or null. */
+export function agentInstanceOf(comments: string | undefined): string | null {
+  const id = comments?.trim();
+  return id !== undefined && /^[\w-]{8,64}$/.test(id) ? id : null;
 }

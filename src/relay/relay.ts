@@ -76,7 +76,7 @@ export async function startRelay(config: Readonly<RelayConfig>, deps: { log: Log
   const stale = store.markAllOffline(store.lastHeartbeat() ?? clock.now(), 'relay restarted');
   if (stale > 0) log.info({ devices: stale }, 'marked devices offline after a restart');
 
-  const registry = new Registry();
+  const registry = new Registry(clock);
   const operatorConnections: RelayContext['operatorConnections'] = new Map();
   const keyWatchers: RelayContext['keyWatchers'] = new Map();
   const reconcile = (only?: string) => {
