@@ -26,7 +26,7 @@ function capturingLogger(name: string): { log: ReturnType<typeof createLogger>; 
 
 const WARN = 40;
 
-test('two agents sharing one state dir: the relay warns once, marks the device, tells the agents, and slows the flapping', { timeout: 90_000 }, async () => {
+test('two agents sharing one state dir: the relay warns once, marks the device, tells the agents, and slows the flapping', { timeout: 90_000 }, async (t) => {
   const dir = tempDir(suite);
   const adminKey = makeKey(dir, 'admin_key');
   const relayLog = capturingLogger('relay');
@@ -68,6 +68,7 @@ test('two agents sharing one state dir: the relay warns once, marks the device, 
   const replaces = relay.store.listAudit({ since: started, device: 'cam', limit: 1_000 })
     .filter((e) => e.action === 'device.connect' && (e.detail as { replaced?: boolean }).replaced === true).length;
   const window = Math.round((Date.now() - started) / 1000);
+  t.diagnostic(`${replaces} replaces in ${window} s`);
   assert.ok(replaces <= 6, `${replaces} replaces in ${window} s`);
   const warnings = relayLog.lines().filter((l) => l.level === WARN && /more than one machine with the same identity/.test(l.msg));
   assert.equal(warnings.length, 1, 'the relay warns once per episode, not per replace');
