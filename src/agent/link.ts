@@ -69,14 +69,22 @@ export function openLink(client: Client, name: string, target: ChannelTarget, lo
       };
       // With the built-in server, the link counts as up once it knows who may log in: a
       // login in the first milliseconds would otherwise be refused.
+      // Without the built-in server the watch still carries the relay's notices (such as
+      // another machine using this identity), but the link does not wait for keys.
       if (onAuthorizedKeys) watchAuthorizedKeys(client, onAuthorizedKeys, log, () => resolve(link));
-      else resolve(link);
+      else {
+        watchAuthorizedKeys(client, null, log, () => {});
+        resolve(link);
+      }
     });
   });
 }
 
-/** Keeps an exec open on which the relay sends this device's operator keys whenever they change. */
-function watchAuthorizedKeys(client: Client, onKeys: (keys: AuthorizedKey[]) => void, log: Logger, onFirst: () => void): void {
+/**
+ * Keeps an exec open on which the relay sends this device's operator keys whenever they
+ * change (to `onKeys`; null when the agent has no use for them), and notices on stderr.
+ */
+function watchAuthorizedKeys(client: Client, onKeys: ((keys: AuthorizedKey[]) => void) | null, log: Logger, onFirst: () => void): void {
   let first = true;
   const firstDone = () => { if (first) { first = false; onFirst(); } };
   // A relay that never answers must not hold the link down.
@@ -84,7 +92,7 @@ function watchAuthorizedKeys(client: Client, onKeys: (keys: AuthorizedKey[]) => 
   client.once('close', () => { clearTimeout(timer); firstDone(); });
   client.exec(AUTHORIZED_KEYS_COMMAND, (err, stream) => {
     if (err) {
-      log.warn({ err: err.message }, 'the relay sends no operator keys: the built-in SSH server will refuse every login');
+      if (onKeys) log.warn({ err: err.message }, 'the relay sends no operator keys: the built-in SSH server will refuse every login');
       clearTimeout(timer);
       firstDone();
       return;
@@ -112,8 +120,10 @@ function watchAuthorizedKeys(client: Client, onKeys: (keys: AuthorizedKey[]) => 
         const msg = parseAuthorizedKeys(buffered.slice(0, nl));
         buffered = buffered.slice(nl + 1);
         if (msg) {
-          onKeys(msg.keys);
-          log.info({ keys: msg.keys.length }, 'operator keys updated');
+          if (onKeys) {
+            onKeys(msg.keys);
+            log.info({ keys: msg.keys.length }, 'operator keys updated');
+          }
           clearTimeout(timer);
           firstDone();
         } else {
