@@ -44,3 +44,24 @@ test('a second connection with the device key cannot take the live agent\'s key 
   await eventually(async () => (await ssh(bobSsh, [`${LOGIN}@cam`, 'true'], { timeoutMs: 10_000 })).code === 0 || null, 20_000, 'bob to log in to cam');
   assert.equal(e.f.relay.registry.size, 1);
 });
+
+test('a second connection that registers takes the link and its watch; when the agent takes the link back, the watch follows it', { timeout: 60_000 }, async () => {
+  const e = await startEmbedded(suite, { dome: null });
+  const { key } = openStateDir(join(e.f.dir, 'agent-dome'));
+  const agentLink = e.f.relay.registry.get('dome');
+  const intruder = await connectToRelay({
+    host: '127.0.0.1', port: e.f.relay.sshAddress.port, fingerprint: e.f.relay.fingerprint, key, username: AGENT_LOGIN,
+    keepaliveIntervalMs: 20_000, keepaliveCountMax: 3, connectTimeoutMs: 10_000,
+  });
+  suite.after(() => intruder.end());
+  await new Promise<void>((resolve, reject) => intruder.forwardIn('dome', 22, (err) => (err ? reject(err) : resolve())));
+  assert.equal(await askForWatch(intruder), null, 'the registered link may watch');
+  // The live agent lost the link; it reconnects, takes it back, and its new link watches again.
+  await eventually(() => { const l = e.f.relay.registry.get('dome'); return (l && l !== agentLink && l.instance !== null) || null; }, 20_000, 'the agent to take the link back');
+
+  const carol = makeKey(e.f.dir, 'carol_key');
+  const add = await relayCommand(e.f.admin, ['user', 'add', 'carol', '--key', carol.pub]);
+  assert.equal(add.code, 0, add.stderr);
+  const carolSsh = e.setupFor('carol', carol.path);
+  await eventually(async () => (await ssh(carolSsh, [`${LOGIN}@dome`, 'true'], { timeoutMs: 10_000 })).code === 0 || null, 20_000, 'carol to log in to dome');
+});

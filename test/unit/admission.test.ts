@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HandshakeSlots, laneOf, perAddressShare } from '../../src/relay/admission.ts';
+import { agentInstanceOf } from '../../src/relay/front-door.ts';
 
 describe('laneOf', () => {
   test('a ferry agent goes to the device lane, anything else to the interactive lane', () => {
@@ -93,5 +94,15 @@ describe('perAddressShare', () => {
     assert.equal(perAddressShare(256, 50), 128);
     assert.equal(perAddressShare(3, 10), 1);
     assert.equal(perAddressShare(10, 100), 10);
+  });
+});
+
+describe('agentInstanceOf', () => {
+  test('the instance id an agent sends after its version, or null for anything else', () => {
+    assert.equal(agentInstanceOf('3f2a9c0d11e4b7a8'), '3f2a9c0d11e4b7a8');
+    assert.equal(agentInstanceOf('3f2a9c0d11e4b7a8\r'), '3f2a9c0d11e4b7a8');
+    assert.equal(agentInstanceOf(undefined), null);
+    assert.equal(agentInstanceOf('short'), null);
+    assert.equal(agentInstanceOf('two words here'), null);
   });
 });
