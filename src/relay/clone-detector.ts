@@ -110,9 +110,6 @@ export class CloneDetector {
     return { since: ep.since, addresses: [...ep.addresses], replaces: ep.replaces };
   }
 
-  /** Forgets a device (it was removed). */
-  forget(device: string): void { this.#devices.delete(device); }
-
   #holdOff(replaces: number): number {
     return Math.min(this.#limits.holdOffMaxMs, this.#limits.holdOffBaseMs * 2 ** Math.min(replaces, 30));
   }
