@@ -1,4 +1,5 @@
 /** The agent component: enrolls once, then keeps its link to the relay up until stopped. */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { systemClock, type Clock } from '../common/clock.ts';
@@ -112,6 +113,8 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
   const e = enrollment;
   const relay = relayAddress(config.relay ?? e.relay);
   const events = new EventEmitter();
+  // Tells this run from another machine with a copy of the same state dir (see relay-connection.ts).
+  const instanceId = randomBytes(8).toString('hex');
   let current: OpenLink | null = null;
   const embedded = e.sshTarget === 'embedded'
     ? new EmbeddedServer({ hostKey: hostKey.privateKey, forwardRules: config.forwardRules, log: log.child({ part: 'ssh-server' }) })
@@ -124,7 +127,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
     resetAfterMs: config.backoffResetAfterMs,
     fastRetry: fastRetryFor(config),
     attempt: async () => {
-      const client = await connectToRelay({ ...relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs });
+      const client = await connectToRelay({ ...relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs, instanceId });
       const link = await openLink(client, e.name, target, log, embedded ? (keys) => embedded.setAuthorizedKeys(keys) : undefined);
       current = link;
       if (lifetime.signal.aborted) await link.close();

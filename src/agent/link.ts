@@ -27,6 +27,8 @@ export interface OpenLink {
 
 /** How long the goodbye may take before the connection is simply ended. */
 const GOODBYE_MS = 1_000;
+/** Longest notice line from the relay kept for the log. */
+const MAX_NOTICE_BYTES = 4_096;
 /** How long to wait for the relay's first list of operator keys before calling the link up anyway. */
 const FIRST_KEYS_TIMEOUT_MS = 5_000;
 
@@ -48,7 +50,9 @@ export function openLink(client: Client, name: string, target: ChannelTarget, lo
     client.forwardIn(name, DEVICE_SSH_PORT, (err) => {
       if (err) {
         client.end();
-        reject(new FerryError('FERRY_CONNECT_FAILED', `the relay did not accept the tunnel for '${name}': ${err.message}`));
+        // The relay refuses a registration only while another machine with this identity holds it.
+        reject(new FerryError('FERRY_CONNECT_FAILED', `the relay did not accept the tunnel for '${name}' (${err.message}): another machine is probably using this device's identity (a copied state dir); `
+          + 're-enroll one of them with a new token (delete its state dir). Until then the relay lets them take turns'));
         return;
       }
       const link: OpenLink = {
@@ -65,14 +69,22 @@ export function openLink(client: Client, name: string, target: ChannelTarget, lo
       };
       // With the built-in server, the link counts as up once it knows who may log in: a
       // login in the first milliseconds would otherwise be refused.
+      // Without the built-in server the watch still carries the relay's notices (such as
+      // another machine using this identity), but the link does not wait for keys.
       if (onAuthorizedKeys) watchAuthorizedKeys(client, onAuthorizedKeys, log, () => resolve(link));
-      else resolve(link);
+      else {
+        watchAuthorizedKeys(client, null, log, () => {});
+        resolve(link);
+      }
     });
   });
 }
 
-/** Keeps an exec open on which the relay sends this device's operator keys whenever they change. */
-function watchAuthorizedKeys(client: Client, onKeys: (keys: AuthorizedKey[]) => void, log: Logger, onFirst: () => void): void {
+/**
+ * Keeps an exec open on which the relay sends this device's operator keys whenever they
+ * change (to `onKeys`; null when the agent has no use for them), and notices on stderr.
+ */
+function watchAuthorizedKeys(client: Client, onKeys: ((keys: AuthorizedKey[]) => void) | null, log: Logger, onFirst: () => void): void {
   let first = true;
   const firstDone = () => { if (first) { first = false; onFirst(); } };
   // A relay that never answers must not hold the link down.
@@ -80,13 +92,22 @@ function watchAuthorizedKeys(client: Client, onKeys: (keys: AuthorizedKey[]) => 
   client.once('close', () => { clearTimeout(timer); firstDone(); });
   client.exec(AUTHORIZED_KEYS_COMMAND, (err, stream) => {
     if (err) {
-      log.warn({ err: err.message }, 'the relay sends no operator keys: the built-in SSH server will refuse every login');
+      if (onKeys) log.warn({ err: err.message }, 'the relay sends no operator keys: the built-in SSH server will refuse every login');
       clearTimeout(timer);
       firstDone();
       return;
     }
     let buffered = '';
-    stream.stderr.resume();
+    // The relay's notices for this agent (such as another machine using its identity).
+    let notice = '';
+    stream.stderr.on('data', (d: Buffer) => {
+      notice = (notice + d.toString('utf8')).slice(-MAX_NOTICE_BYTES);
+      let nl;
+      while ((nl = notice.indexOf('\n')) >= 0) {
+        log.warn({ notice: notice.slice(0, nl) }, `the relay says: ${notice.slice(0, nl)}`);
+        notice = notice.slice(nl + 1);
+      }
+    });
     stream.on('data', (d: Buffer) => {
       buffered += d.toString('utf8');
       if (buffered.length > MAX_AUTHORIZED_KEYS_LINE) {
@@ -99,8 +120,10 @@ function watchAuthorizedKeys(client: Client, onKeys: (keys: AuthorizedKey[]) => 
         const msg = parseAuthorizedKeys(buffered.slice(0, nl));
         buffered = buffered.slice(nl + 1);
         if (msg) {
-          onKeys(msg.keys);
-          log.info({ keys: msg.keys.length }, 'operator keys updated');
+          if (onKeys) {
+            onKeys(msg.keys);
+            log.info({ keys: msg.keys.length }, 'operator keys updated');
+          }
           clearTimeout(timer);
           firstDone();
         } else {

@@ -23,6 +23,12 @@ export interface RelayConnectionOptions {
   keepaliveIntervalMs: number;
   keepaliveCountMax: number;
   connectTimeoutMs: number;
+  /**
+   * A random id for this run of the agent, sent after the version in the SSH identification
+   * line: the relay tells two machines sharing one identity (a copied state dir) from one
+   * agent reconnecting by it.
+   */
+  instanceId?: string;
 }
 
 /** Errors of attempts that found no relay at all, as opposed to a relay that answered and then failed us. */
@@ -88,7 +94,7 @@ export async function connectToRelay(o: RelayConnectionOptions): Promise<Client>
       sock,
       username: o.username,
       privateKey: o.key.privateKey,
-      ident: `ferry-agent_${VERSION}`,
+      ident: `ferry-agent_${VERSION}${o.instanceId ? ` ${o.instanceId}` : ''}`,
       algorithms: SSH_ALGORITHMS as Algorithms,
       hostVerifier: (key: Buffer) => {
         presented = fingerprintOf(key);

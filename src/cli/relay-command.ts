@@ -25,6 +25,8 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
   'max-unauthenticated-per-address': { type: 'string', help: 'the same, from one source address (default 256)' },
   'max-handshakes': { type: 'string', help: 'device SSH handshakes run at once; more wait in a queue (default 256)' },
   'max-interactive-handshakes': { type: 'string', help: 'the same for operators, in their own queue (default 32)' },
+  'handshake-share-per-address': { type: 'string', help: 'percent of the device handshake slots one source address may hold; its other connections wait (default 50)' },
+  'interactive-handshake-share-per-address': { type: 'string', help: "the same for the operators' handshake slots (default 10)" },
   'handshake-queue-wait': { type: 'string', help: 'longest wait in that queue before being dropped (default 10s)' },
   'channel-open-timeout': { type: 'string', help: 'how long a device has to accept a channel (default 10s)' },
 };
@@ -58,6 +60,8 @@ export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
     maxUnauthenticatedInteractive: o.integer('max-unauthenticated-interactive', d.maxUnauthenticatedInteractive, 1, 1_000_000),
     maxHandshakes: o.integer('max-handshakes', d.maxHandshakes, 1, 1_000_000),
     maxInteractiveHandshakes: o.integer('max-interactive-handshakes', d.maxInteractiveHandshakes, 1, 1_000_000),
+    handshakeSharePerAddress: o.integer('handshake-share-per-address', d.handshakeSharePerAddress, 1, 100),
+    interactiveHandshakeSharePerAddress: o.integer('interactive-handshake-share-per-address', d.interactiveHandshakeSharePerAddress, 1, 100),
     handshakeQueueWaitMs: o.duration('handshake-queue-wait', d.handshakeQueueWaitMs),
     channelOpenTimeoutMs: o.duration('channel-open-timeout', d.channelOpenTimeoutMs),
     storeWatchIntervalMs: d.storeWatchIntervalMs,

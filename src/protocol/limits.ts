@@ -21,8 +21,25 @@ export const LIMITS = Object.freeze({
   maxHandshakes: 256,
   /** The same for operators and other non-agent clients, in their own lane. */
   maxInteractiveHandshakes: 32,
+  /**
+   * Share of the device lane's handshake slots (percent) one source address may hold; the
+   * rest of its connections wait. Large, because a fleet behind one NAT address is normal.
+   */
+  handshakeSharePerAddress: 50,
+  /** The same in the operators' lane: small, so that one address cannot lock operators out. */
+  interactiveHandshakeSharePerAddress: 10,
   /** Longest wait for a handshake slot; less than the agent's connect timeout, so no handshake is run for a client that gave up. */
   handshakeQueueWaitMs: 10_000,
+  /**
+   * Clone detection (relay/clone-detector.ts): two machines with one device identity (a
+   * copied state dir) that replace each other this many times over within this window are
+   * one clone episode; the episode ends after a window with no contention.
+   */
+  cloneWindowMs: 60_000,
+  cloneComebacks: 2,
+  /** During a clone episode, a link from the other machine is refused for this long after a replace, doubling each time up to the ceiling. */
+  cloneHoldOffBaseMs: 10_000,
+  cloneHoldOffMaxMs: 300_000,
   /** Relay to device: how long the agent has to accept or refuse a forwarded channel. */
   channelOpenTimeoutMs: 10_000,
   /** Agent to its SSH target: how long a TCP connect may take. */

@@ -25,24 +25,45 @@ export function laneOf(identLine: string): Lane {
   return identLine.startsWith('SSH-2.0-ferry-agent_') ? 'device' : 'interactive';
 }
 
-/** Handshakes allowed at once per lane, and a first-come first-served queue behind them. */
+/**
+ * Slots one source address may hold in a lane of `laneLimit`, from its share in percent:
+ * at least one, so that a small lane still serves every address.
+ */
+export function perAddressShare(laneLimit: number, percent: number): number {
+  return Math.max(1, Math.floor((laneLimit * percent) / 100));
+}
+
+/**
+ * Handshakes allowed at once per lane, and a first-come first-served queue behind them.
+ * One source address holds at most `perAddress` of a lane's slots: otherwise a few dozen
+ * connections from one address that send an identification line and then nothing would
+ * take every slot until their login grace ran out. Its further connections wait (they are
+ * not dropped, since many devices behind one NAT address are normal) while connections
+ * from other addresses pass them.
+ */
 export class HandshakeSlots<T> {
   readonly #limits: Readonly<Record<Lane, number>>;
+  readonly #perAddress: Readonly<Record<Lane, number>>;
   readonly #running: Record<Lane, Set<T>> = { device: new Set(), interactive: new Set() };
   // A Set keeps insertion order: its first element is the longest waiting.
   readonly #waiting: Record<Lane, Set<T>> = { device: new Set(), interactive: new Set() };
-  readonly #lanes = new Map<T, Lane>();
+  /** Running handshakes per lane and source address. */
+  readonly #byAddress: Record<Lane, Map<string, number>> = { device: new Map(), interactive: new Map() };
+  readonly #items = new Map<T, { lane: Lane; address: string }>();
 
-  constructor(limits: Readonly<Record<Lane, number>>) {
+  /** `perAddress` defaults to the lane limits (no per-address cap). */
+  constructor(limits: Readonly<Record<Lane, number>>, perAddress: Readonly<Record<Lane, number>> = limits) {
     this.#limits = limits;
+    this.#perAddress = perAddress;
   }
 
   /** Asks for a slot: true when `item` may handshake now, false when it has been queued. */
-  request(item: T, lane: Lane): boolean {
-    if (this.#lanes.has(item)) return this.#running[this.#lanes.get(item)!].has(item);
-    this.#lanes.set(item, lane);
-    if (this.#running[lane].size < this.#limits[lane]) {
-      this.#running[lane].add(item);
+  request(item: T, lane: Lane, address = ''): boolean {
+    const known = this.#items.get(item);
+    if (known) return this.#running[known.lane].has(item);
+    this.#items.set(item, { lane, address });
+    if (this.#mayRun(lane, address)) {
+      this.#run(item, lane, address);
       return true;
     }
     this.#waiting[lane].add(item);
@@ -54,16 +75,24 @@ export class HandshakeSlots<T> {
    * that takes the freed slot, which the caller lets go on, or null.
    */
   release(item: T): T | null {
-    const lane = this.#lanes.get(item);
-    if (lane === undefined) return null;
-    this.#lanes.delete(item);
+    const known = this.#items.get(item);
+    if (known === undefined) return null;
+    const { lane, address } = known;
+    this.#items.delete(item);
     if (this.#waiting[lane].delete(item)) return null;
     this.#running[lane].delete(item);
-    const next = this.#waiting[lane].values().next();
-    if (next.done) return null;
-    this.#waiting[lane].delete(next.value);
-    this.#running[lane].add(next.value);
-    return next.value;
+    const n = this.#byAddress[lane].get(address)! - 1;
+    if (n === 0) this.#byAddress[lane].delete(address); else this.#byAddress[lane].set(address, n);
+    // The longest waiting connection whose address is under its share. This walks past the
+    // queued connections of addresses at their share: at most the lane's queue limit.
+    for (const next of this.#waiting[lane]) {
+      const a = this.#items.get(next)!.address;
+      if (!this.#mayRun(lane, a)) continue;
+      this.#waiting[lane].delete(next);
+      this.#run(next, lane, a);
+      return next;
+    }
+    return null;
   }
 
   /** Handshakes running and connections queued, per lane. */
@@ -72,5 +101,14 @@ export class HandshakeSlots<T> {
       device: { running: this.#running.device.size, waiting: this.#waiting.device.size },
       interactive: { running: this.#running.interactive.size, waiting: this.#waiting.interactive.size },
     };
+  }
+
+  #mayRun(lane: Lane, address: string): boolean {
+    return this.#running[lane].size < this.#limits[lane] && (this.#byAddress[lane].get(address) ?? 0) < this.#perAddress[lane];
+  }
+
+  #run(item: T, lane: Lane, address: string): void {
+    this.#running[lane].add(item);
+    this.#byAddress[lane].set(address, (this.#byAddress[lane].get(address) ?? 0) + 1);
   }
 }

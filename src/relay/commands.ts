@@ -10,6 +10,7 @@ import { parsePublicKey, type PublicKey } from '../common/ssh-keys.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { DEVICE_HOST_SUFFIX, deviceNameProblem, labelKeyProblem, parseLabels, userNameProblem } from '../protocol/names.ts';
 import { encodeToken } from '../protocol/token.ts';
+import type { CloneEpisode } from './clone-detector.ts';
 import { mayRunCommand } from './policy.ts';
 import { relayHostPort, relaySsh } from './relay-address.ts';
 import { ROLES, type DeviceRecord, type Role, type Store, type StoredToken } from './store.ts';
@@ -25,6 +26,11 @@ export interface CommandContext {
    * device was approved, revoked or removed, without one when users changed.
    */
   onChange?: (device?: string) => void;
+  /**
+   * The running relay's clone episodes (kept in its memory only): given over SSH, absent
+   * for the local command, which then cannot tell.
+   */
+  cloneOf?: (device: string) => CloneEpisode | null;
 }
 
 /** What a command prints and its exit status (0 done, 1 refused or failed, 2 bad usage). */
@@ -87,7 +93,7 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }
 
-function deviceJson(d: DeviceRecord, now: number) {
+function deviceJson(d: DeviceRecord, now: number, clone: CloneEpisode | null | undefined) {
   return {
     name: d.name,
     status: d.status,
@@ -99,6 +105,9 @@ function deviceJson(d: DeviceRecord, now: number) {
     lastDisconnectReason: d.lastDisconnectReason,
     labels: d.labels,
     keyFingerprint: d.keyFingerprint,
+    // null: not known here (the local command has no view of the relay's memory).
+    cloned: clone === undefined ? null : clone !== null,
+    cloneAddresses: clone?.addresses ?? [],
   };
 }
 
@@ -113,20 +122,22 @@ function devices(ctx: CommandContext, args: string[]): CommandResult {
   const all = ctx.store.listDevices();
   const list = all.filter((d) => (values.online ? d.onlineSince !== null : values.offline ? d.onlineSince === null : true)
     && Object.entries(wanted).every(([k, v]) => d.labels[k] === v));
-  if (values.json) return json(list.map((d) => deviceJson(d, ctx.now)));
+  if (values.json) return json(list.map((d) => deviceJson(d, ctx.now, ctx.cloneOf?.(d.name))));
   if (all.length === 0) return ok('', "no devices yet: 'token create' makes an enrollment token\n");
   if (list.length === 0) {
     const filters = [...(values.online ? ['--online'] : []), ...(values.offline ? ['--offline'] : []), ...labelArgs.map((l) => `--label ${l}`)];
     return ok('', `no device matches ${filters.join(' ')}\n`);
   }
-  const rows = [['NAME', 'STATUS', 'ONLINE', 'LAST SEEN', 'SINCE', 'ADDRESS', 'AGENT', 'LAST DISCONNECT', 'LABELS']];
+  const rows = [['NAME', 'STATUS', 'ONLINE', 'LAST SEEN', 'SINCE', 'ADDRESS', 'AGENT', 'LAST DISCONNECT', 'CLONED?', 'LABELS']];
   for (const d of list) {
     const online = d.onlineSince !== null;
+    const clone = ctx.cloneOf?.(d.name);
     rows.push([
       d.name, d.status, online ? 'online' : 'offline',
       online ? 'now' : (iso(d.lastSeen) ?? 'never'),
       iso(d.onlineSince) ?? '-', d.remoteAddress ?? '-', d.agentVersion ?? '-',
       d.lastDisconnectReason ?? '-',
+      clone === undefined ? '?' : clone === null ? '-' : `yes: ${clone.addresses.join(',')}`,
       labelText(d.labels),
     ]);
   }

@@ -26,6 +26,10 @@ export interface RelayConfig {
   maxHandshakes: number;
   /** The same for everyone else (operators), in a lane of their own. */
   maxInteractiveHandshakes: number;
+  /** Percent of the device lane's handshake slots one source address may hold; its other connections wait. */
+  handshakeSharePerAddress: number;
+  /** The same for the operators' lane. */
+  interactiveHandshakeSharePerAddress: number;
   /** Connections that have not sent their SSH identification line yet (silent ones included). */
   maxUnidentified: number;
   /** Unauthenticated connections in the operators' lane, on top of `maxUnauthenticated` (the devices' share). */
@@ -49,6 +53,8 @@ export const RELAY_DEFAULTS = Object.freeze({
   maxUnauthenticatedPerAddress: LIMITS.maxUnauthenticatedPerAddress,
   maxHandshakes: LIMITS.maxHandshakes,
   maxInteractiveHandshakes: LIMITS.maxInteractiveHandshakes,
+  handshakeSharePerAddress: LIMITS.handshakeSharePerAddress,
+  interactiveHandshakeSharePerAddress: LIMITS.interactiveHandshakeSharePerAddress,
   maxUnidentified: LIMITS.maxUnidentified,
   maxUnauthenticatedInteractive: LIMITS.maxUnauthenticatedInteractive,
   handshakeQueueWaitMs: LIMITS.handshakeQueueWaitMs,
@@ -70,6 +76,9 @@ export function relayConfigProblems(c: RelayConfig): string[] {
   for (const [key, min] of positive) {
     const v = c[key] as number;
     if (!Number.isFinite(v) || v < min) problems.push(`${key} must be a number of at least ${min}, not ${v}`);
+  }
+  for (const key of ['handshakeSharePerAddress', 'interactiveHandshakeSharePerAddress'] as const) {
+    if (!Number.isInteger(c[key]) || c[key] < 1 || c[key] > 100) problems.push(`${key} must be a whole percentage from 1 to 100, not ${c[key]}`);
   }
   if (!Number.isInteger(c.keepaliveCountMax) || c.keepaliveCountMax < 1) problems.push('keepaliveCountMax must be a whole number of at least 1');
   return problems;

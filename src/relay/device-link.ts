@@ -18,8 +18,11 @@ import type { DisconnectReason } from './store.ts';
 const CLOSE_FLUSH_MS = 1_000;
 
 /** Serves an authenticated device connection until it closes. */
-export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: string, remote: { address: string; port: number }, agentVersion: string | null): void {
+export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: string, remote: { address: string; port: number }, agent: { version: string | null; instance: string | null }): void {
+  const agentVersion = agent.version;
   let link: (Link & { reason: DisconnectReason | null }) | null = null;
+  /** Where notices for the agent go: the key watch's stderr, once it is open. */
+  let notices: { write(text: string): unknown; writable: boolean } | null = null;
   let keepaliveTimedOut = false;
   const log = ctx.log.child({ device, remote: remote.address });
 
@@ -29,14 +32,22 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
   });
 
   // A device identity may hold a tunnel and watch who may log in to it; nothing else:
-  // no shell, no other exec, no forwarding.
+  // no shell, no other exec, no forwarding. The watch belongs to the registered link: a
+  // second connection with the same key (a clone, or a stolen key) must not take the live
+  // agent's updates away, so it gets a watch only once it holds the registration, and a
+  // replaced link's watch ends with its connection.
   let watching = false;
   conn.on('session', (accept) => {
     const session = accept();
     session.on('exec', (acceptExec, rejectExec, info) => {
       if (info.command !== AUTHORIZED_KEYS_COMMAND || watching) return rejectExec();
+      if (link === null || ctx.registry.get(device) !== link) {
+        log.info('refused an operator-key watch from a connection that is not the registered link');
+        return rejectExec();
+      }
       watching = true;
       const ch = acceptExec();
+      notices = ch.stderr;
       let last = '';
       const push = (keys: AuthorizedKey[]) => {
         const line = encodeAuthorizedKeys({ keys });
@@ -58,13 +69,30 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
   conn.on('request', (accept, reject, name, info) => {
     const bind = info as { bindAddr?: string; bindPort?: number };
     if (name === 'tcpip-forward' && bind.bindAddr === device && bind.bindPort === DEVICE_SSH_PORT && link === null) {
-      link = makeLink(ctx, conn, device, remote.address);
-      const old = ctx.registry.register(link);
+      const admitted = ctx.registry.mayRegister(device, { instance: agent.instance, address: remote.address });
+      if (!admitted.allow) {
+        // Debug level: the episode was logged as a warning when it started.
+        log.debug({ retryInMs: admitted.retryInMs }, 'refused a link: another machine with this identity holds it (clone hold-off)');
+        reject?.();
+        return;
+      }
+      link = makeLink(ctx, conn, device, remote.address, agent.instance, (text) => { if (notices?.writable) notices.write(text); });
+      const { replaced: old, cloneEpisodeStarted } = ctx.registry.register(link);
+      const clone = ctx.registry.cloneOf(device);
+      if (cloneEpisodeStarted) {
+        log.warn({ addresses: clone?.addresses },
+          `device '${device}' is connecting from more than one machine with the same identity (a copied state dir?), and they keep replacing each other: `
+          + `re-enroll all but one with a new token (delete their state dir first). Until then the relay holds each off for a while after a replace`);
+      }
+      if (old && clone) {
+        old.notify(`this device's identity is in use by another machine at ${remote.address}: re-enroll one of them with a new token (delete its state dir). `
+          + `The relay holds the other machine off for a while after each replace, so this device will be unreachable now and then\n`);
+      }
       const now = ctx.clock.now();
       ctx.store.markOnline(device, now, remote.address, agentVersion, old !== undefined);
       ctx.store.audit({ at: now, actor: device, action: 'device.connect', target: device, detail: { remote: remote.address, agentVersion, replaced: old !== undefined } });
       old?.close('replaced by a newer link');
-      log.info({ replaced: old !== undefined }, 'device online');
+      log.info({ replaced: old !== undefined, ...(clone ? { clone: true } : {}) }, 'device online');
       accept?.();
       return;
     }
@@ -93,11 +121,13 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
   });
 }
 
-function makeLink(ctx: RelayContext, conn: Connection, device: string, remoteAddress: string): Link & { reason: DisconnectReason | null } {
+function makeLink(ctx: RelayContext, conn: Connection, device: string, remoteAddress: string, instance: string | null, notify: (text: string) => void): Link & { reason: DisconnectReason | null } {
   const link = {
     device,
     since: ctx.clock.now(),
     remoteAddress,
+    instance,
+    notify,
     reason: null as DisconnectReason | null,
     openChannel(origin: { address: string; port: number }, timeoutMs: number): Promise<Duplex> {
       return new Promise((resolve, reject) => {

@@ -13,7 +13,7 @@ import { SSH_ALGORITHMS } from '../protocol/ssh-algorithms.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { socketOf } from '../net/ssh2-internals.ts';
 import { coalesceWrites } from '../net/tcp.ts';
-import { HandshakeSlots, laneOf, MAX_IDENT_BYTES } from './admission.ts';
+import { HandshakeSlots, laneOf, MAX_IDENT_BYTES, perAddressShare } from './admission.ts';
 import type { RelayContext } from './context.ts';
 import { serveDeviceLink } from './device-link.ts';
 import { serveEnrollment } from './enrollment.ts';
@@ -49,7 +49,11 @@ export class FrontDoor {
 
   constructor(ctx: RelayContext, hostKey: string) {
     this.#ctx = ctx;
-    this.#slots = new HandshakeSlots({ device: ctx.config.maxHandshakes, interactive: ctx.config.maxInteractiveHandshakes });
+    const c = ctx.config;
+    this.#slots = new HandshakeSlots(
+      { device: c.maxHandshakes, interactive: c.maxInteractiveHandshakes },
+      { device: perAddressShare(c.maxHandshakes, c.handshakeSharePerAddress), interactive: perAddressShare(c.maxInteractiveHandshakes, c.interactiveHandshakeSharePerAddress) },
+    );
     this.#ssh = new SshServer({
       hostKeys: [{ key: hostKeyForServer(hostKey) }],
       algorithms: SSH_ALGORITHMS as Algorithms,
@@ -157,7 +161,7 @@ export class FrontDoor {
         socket.destroy();
         return;
       }
-      if (this.#slots.request(socket, lane)) return;
+      if (this.#slots.request(socket, lane, state.address)) return;
       socket.pause();
       // A client gives up after its own timeout (the agent's is 15 s); a handshake started
       // after that would be work for nobody, so a connection waits at most this long.
@@ -189,7 +193,7 @@ export class FrontDoor {
     if (n <= 0) this.#unauthByAddress.delete(state.address); else this.#unauthByAddress.set(state.address, n);
   }
 
-  #onConnection(conn: Connection, info: { ip: string; port: number; header: { versions: { software: string } } }): void {
+  #onConnection(conn: Connection, info: { ip: string; port: number; header: { versions: { software: string }; comments?: string } }): void {
     const socket = socketOf(conn);
     const state = socket && this.#states.get(socket);
     if (!state) {
@@ -211,7 +215,7 @@ export class FrontDoor {
       // connection stays under the per-address limit and the login grace timer.
       if (p.kind !== 'enroll') this.#leaveUnauthenticated(state);
       if (p.kind === 'operator') serveOperator(this.#ctx, conn, p.op, remote);
-      else if (p.kind === 'device') serveDeviceLink(this.#ctx, conn, p.name, remote, agentVersionOf(info.header.versions.software));
+      else if (p.kind === 'device') serveDeviceLink(this.#ctx, conn, p.name, remote, { version: agentVersionOf(info.header.versions.software), instance: agentInstanceOf(info.header.comments) });
       else serveEnrollment(this.#ctx, conn, p.key, remote);
     });
   }
@@ -263,4 +267,10 @@ export function agentVersionOf(software: string): string | null {
   if (!software) return null;
   const m = /^ferry-agent_(\d+\.\d+\.\d+[\w.-]*)$/.exec(software);
   return m ? m[1]! : software.slice(0, 64);
+}
+
+/** The agent's instance id from the comments of its identification line (`SSH-2.0-ferry-agent_0.1.0 ID`), or null. */
+export function agentInstanceOf(comments: string | undefined): string | null {
+  const id = comments?.trim();
+  return id !== undefined && /^[\w-]{8,64}$/.test(id) ? id : null;
 }

@@ -95,6 +95,7 @@ function runExec(ctx: RelayContext, op: Operator, ch: ServerChannel, command: st
       now: ctx.clock.now(),
       relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine },
       onChange: (device) => ctx.reconcile(device),
+      cloneOf: (device) => ctx.registry.cloneOf(device),
     }, split.words);
     finish(result.code, result.stdout, result.stderr);
   } catch (err) {

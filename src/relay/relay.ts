@@ -93,7 +93,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   const stale = store.markAllOffline(store.lastHeartbeat() ?? clock.now(), 'relay restarted');
   if (stale > 0) log.info({ devices: stale }, 'marked devices offline after a restart');
 
-  const registry = new Registry();
+  const registry = new Registry(clock);
   const operatorConnections: RelayContext['operatorConnections'] = new Map();
   const keyWatchers: RelayContext['keyWatchers'] = new Map();
   const reconcile = (only?: string) => {

@@ -53,6 +53,35 @@ test('a device handshake over the limit waits its turn; operators have a lane of
   assert.deepEqual(f.relay.handshakes().device, { running: 0, waiting: 0 }, 'the slot is free again once logged in');
 });
 
+test('one address that floods the operators\' lane with silent handshakes does not lock out an operator from another', async () => {
+  // Default lane sizes; a long login grace, so that the flood holds its sockets for the whole test.
+  const f = await startFixture(suite, { loginGraceMs: 120_000 });
+  const { port } = f.relay.sshAddress;
+  const lane = f.relay.handshakes().interactive;
+  assert.deepEqual(lane, { running: 0, waiting: 0 });
+  // More connections than the lane has slots, all from 127.0.0.2: an identification line, then nothing.
+  const flood = Array.from({ length: 40 }, () => silentClient(port, 'SSH-2.0-OpenSSH_9.2p1\r\n', '127.0.0.2'));
+  await eventually(() => { const c = f.relay.handshakes().interactive; return c.running + c.waiting === flood.length || null; }, 20_000, 'the flood to be admitted or queued');
+
+  // An operator from 127.0.0.1 gets in while the flood still holds its sockets.
+  const who = await relayCommand(f.admin, ['whoami'], { timeoutMs: 60_000 });
+  assert.equal(who.code, 0, who.stderr);
+  assert.match(who.stdout, /admin/);
+  assert.equal(flood.filter((s) => s.destroyed).length, 0, 'the flood is still connected');
+  const c = f.relay.handshakes().interactive;
+  assert.equal(c.running + c.waiting, flood.length, 'its connections are queued, not dropped');
+  for (const s of flood) s.destroy();
+});
+
+/** A TCP connection from `localAddress` that sends `ident` and then nothing. */
+function silentClient(port: number, ident: string, localAddress: string): Socket {
+  const s = connect({ host: '127.0.0.1', port, localAddress });
+  s.on('error', () => {});
+  s.resume();
+  s.write(ident);
+  return s;
+}
+
 /** A TCP connection that sends an agent's identification line and then nothing. */
 function silentAgent(port: number): Socket {
   const s = connect({ host: '127.0.0.1', port });

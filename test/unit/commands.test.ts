@@ -146,21 +146,34 @@ describe('devices', () => {
 
     const lines = ok(run('devices')).stdout.split('\n');
     assert.equal(lines.length, 4, 'header, two rows, final newline');
-    assert.match(lines[0]!, /^NAME\s+STATUS\s+ONLINE\s+LAST SEEN\s+SINCE\s+ADDRESS\s+AGENT\s+LAST DISCONNECT\s+LABELS$/);
-    assert.deepEqual(lines[1]!.split(/\s{2,}/), ['cam', 'approved', 'online', 'now', new Date(NOW - 60_000).toISOString(), '192.0.2.1:4000', '0.1.0', '-', 'site=berlin,floor=2']);
-    assert.deepEqual(lines[2]!.split(/\s{2,}/), ['pump', 'pending', 'offline', new Date(NOW - 30_000).toISOString(), '-', '192.0.2.2:4000', '-', 'keepalive timeout', '-']);
+    assert.match(lines[0]!, /^NAME\s+STATUS\s+ONLINE\s+LAST SEEN\s+SINCE\s+ADDRESS\s+AGENT\s+LAST DISCONNECT\s+CLONED\?\s+LABELS$/);
+    assert.deepEqual(lines[1]!.split(/\s{2,}/), ['cam', 'approved', 'online', 'now', new Date(NOW - 60_000).toISOString(), '192.0.2.1:4000', '0.1.0', '-', '?', 'site=berlin,floor=2']);
+    assert.deepEqual(lines[2]!.split(/\s{2,}/), ['pump', 'pending', 'offline', new Date(NOW - 30_000).toISOString(), '-', '192.0.2.2:4000', '-', 'keepalive timeout', '?', '-']);
     assert.equal(lines[1]!.indexOf('approved'), lines[0]!.indexOf('STATUS'), 'columns line up');
 
     assert.deepEqual(jsonOf(run('devices --json')), [
       {
         name: 'cam', status: 'approved', online: true, connectedSince: new Date(NOW - 60_000).toISOString(), lastSeen: ISO_NOW,
         remoteAddress: '192.0.2.1:4000', agentVersion: '0.1.0', lastDisconnectReason: null, labels: { site: 'berlin', floor: '2' }, keyFingerprint: 'SHA256:cam',
+        cloned: null, cloneAddresses: [],
       },
       {
         name: 'pump', status: 'pending', online: false, connectedSince: null, lastSeen: new Date(NOW - 30_000).toISOString(),
         remoteAddress: '192.0.2.2:4000', agentVersion: null, lastDisconnectReason: 'keepalive timeout', labels: {}, keyFingerprint: 'SHA256:pump',
+        cloned: null, cloneAddresses: [],
       },
     ]);
+  });
+
+  test('a device whose identity two machines use is marked, when the running relay says so', () => {
+    enrol('cam', { approve: true });
+    enrol('pump');
+    const c = { ...ctx(), cloneOf: (name: string) => (name === 'cam' ? { since: NOW, addresses: ['192.0.2.1', '192.0.2.7'], replaces: 2 } : null) };
+    const lines = ok(run('devices', c)).stdout.split('\n');
+    assert.match(lines[1]!, /^cam .* yes: 192\.0\.2\.1,192\.0\.2\.7 /);
+    assert.match(lines[2]!, /^pump .* {2}- {2}/);
+    const list = jsonOf(run('devices --json', c)) as { name: string; cloned: boolean; cloneAddresses: string[] }[];
+    assert.deepEqual(list.map((d) => [d.name, d.cloned, d.cloneAddresses]), [['cam', true, ['192.0.2.1', '192.0.2.7']], ['pump', false, []]]);
   });
 
   test('a device that never connected shows never', () => {
