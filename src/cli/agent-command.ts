@@ -22,7 +22,16 @@ export const AGENT_FLAGS: Record<string, FlagSpec> = {
   'keepalive-count': { type: 'string', help: 'missed pings before the link is dead (default 3)' },
   'connect-timeout': { type: 'string', help: 'one connection attempt, TCP to login (default 15s)' },
   'backoff-max': { type: 'string', help: 'longest wait between attempts (default 60s)' },
+  'revoked-retry': { type: 'string', help: 'once the relay refuses this device (revoked or removed), retry this often, jittered over its upper half (default 6h)' },
+  'exit-on-revoked': { type: 'boolean', env: 'FERRY_EXIT_ON_REVOKED', help: `exit with code 77 instead of retrying once the relay refuses this device` },
 };
+
+/**
+ * Exit code of an agent that stopped because the relay refuses its key (--exit-on-revoked):
+ * sysexits' EX_NOPERM, distinct from failures worth a restart, so that a service manager can
+ * be told not to restart it (systemd: RestartPreventExitStatus=77).
+ */
+export const EXIT_REVOKED = 77;
 
 /** Builds and validates the agent's config from argv and the environment. */
 export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): Readonly<AgentConfig> {
@@ -57,21 +66,30 @@ export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): Rea
     backoffBaseMs: d.backoffBaseMs,
     backoffMaxMs: o.duration('backoff-max', d.backoffMaxMs),
     backoffResetAfterMs: d.backoffResetAfterMs,
+    revokedRetryMs: o.duration('revoked-retry', d.revokedRetryMs),
+    exitOnRevoked: o.boolean('exit-on-revoked'),
   };
   o.check(agentConfigProblems(config));
   return Object.freeze(config);
 }
 
 /** Runs `ferry agent`. */
-export async function agentMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
+export async function agentMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, errOut: NodeJS.WritableStream): Promise<number> {
   const config = agentConfigFromArgs(argv, env);
   const log = createLogger(config.logLevel, 'agent');
   const stopping = untilSignal();
   const agent = await Promise.race([startAgent(config, { log }), stopping.then(() => null)]);
   if (agent === null) return 0;
   out.write(`ferry agent: device '${agent.enrollment.name}' via ${config.relay ?? agent.enrollment.relay}, SSH target ${describeTarget(agent.enrollment.sshTarget)}\n`);
-  const sig = await stopping;
-  log.info({ signal: sig }, 'stopping');
+  const end = await Promise.race([stopping.then((signal) => ({ signal })), agent.stoppedOnRevoked.then((err) => ({ err }))]);
+  if ('err' in end) {
+    await agent.stop();
+    log.flush();
+    // Thrown, main.ts would exit 1 like any failure; this one must be told apart.
+    errOut.write(`ferry: ${end.err.message}\nferry: stopping (--exit-on-revoked), exit code ${EXIT_REVOKED}\n`);
+    return EXIT_REVOKED;
+  }
+  log.info({ signal: end.signal }, 'stopping');
   await agent.stop();
   log.flush();
   return 0;

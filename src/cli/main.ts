@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'relay': return relayMain(rest, process.env, process.stdout);
-    case 'agent': return agentMain(rest, process.env, process.stdout);
+    case 'agent': return agentMain(rest, process.env, process.stdout, process.stderr);
     case 'demo': return demoMain(rest, process.env, process.stdout);
     case '--version': case 'version':
       process.stdout.write(`${VERSION}\n`);
