@@ -23,7 +23,7 @@ export const AGENT_FLAGS: Record<string, FlagSpec> = {
   'connect-timeout': { type: 'string', help: 'one connection attempt, TCP to login (default 15s)' },
   'backoff-max': { type: 'string', help: 'longest wait between attempts (default 60s)' },
   'revoked-retry': { type: 'string', help: 'once the relay refuses this device (revoked or removed), retry this often, jittered over its upper half (default 6h)' },
-  'exit-on-revoked': { type: 'boolean', env: 'FERRY_EXIT_ON_REVOKED', help: `exit with code 77 instead of retrying once the relay refuses this device` },
+  'exit-on-revoked': { type: 'boolean', env: 'FERRY_EXIT_ON_REVOKED', help: 'exit with code 77 instead of retrying once the relay refuses this device' },
 };
 
 /**

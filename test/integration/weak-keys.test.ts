@@ -23,6 +23,8 @@ const IDENTITY_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAEAAAAAAAAAAAAAAAAAAA
  */
 function forgedLogin(port: number, username: string, keyLine: string): Promise<string> {
   const key = ssh2.utils.parseKey(keyLine) as ssh2.ParsedKey;
+  // ssh2's client offers only private keys: pretend, and sign without one.
+  key.isPrivateKey = () => true;
   key.sign = () => Buffer.concat([Buffer.from([1]), Buffer.alloc(63)]);
   const client = new ssh2.Client();
   return new Promise((resolve) => {
