@@ -6,7 +6,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import ssh2 from 'ssh2';
-import { fingerprintOf } from '../../src/common/ssh-keys.ts';
+import { requestEnrollment } from '../../src/agent/enroll.ts';
+import { fingerprintOf, generateKeyPair } from '../../src/common/ssh-keys.ts';
+import { decodeToken } from '../../src/protocol/token.ts';
 import { ENROLL_LOGIN } from '../../src/protocol/names.ts';
 import { run, tempDir } from '../helpers/env.ts';
 import { FERRY, startFixture } from '../helpers/fixture.ts';
@@ -51,6 +53,22 @@ test('small-order keys are refused by user add, and a forged signature logs in n
   assert.match(await forgedLogin(port, 'mallory', IDENTITY_KEY), /All configured authentication methods failed/);
   // Enrolment accepts any key that signs; not one that anybody can sign for.
   assert.match(await forgedLogin(port, ENROLL_LOGIN, IDENTITY_KEY), /All configured authentication methods failed/);
+});
+
+test('an enrolling device that reports a small-order host key is refused, and nothing is stored', { timeout: 60_000 }, async (t) => {
+  const f = await startFixture(t);
+  const decoded = decodeToken(f.token(['--name', 'box', '--approve']));
+  assert.ok('claims' in decoded);
+  const client = new ssh2.Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve());
+    client.once('error', reject);
+    client.connect({ host: '127.0.0.1', port: f.relay.sshAddress.port, username: ENROLL_LOGIN, privateKey: generateKeyPair('box').privateKey, readyTimeout: 10_000 });
+  });
+  t.after(() => client.end());
+  await assert.rejects(requestEnrollment(client, { tokenId: decoded.claims.id, secret: decoded.claims.secret, name: null, hostname: null, hostKey: ZERO_KEY }),
+    /enrollment refused: the device's host key: this Ed25519 key is unusable: it is a point of small order/);
+  assert.equal(f.relay.store.getDevice('box'), null);
 });
 
 test("'ferry relay --admin-key' refuses a small-order key before it starts", { timeout: 30_000 }, async (t) => {
