@@ -23,10 +23,15 @@ import type { KeyPair } from '../common/ssh-keys.ts';
 /** Where inbound channels go when nothing else is said: the built-in SSH server. */
 export const DEFAULT_SSH_TARGET: SshTarget = 'embedded';
 
-/** A running agent. Emits 'up' when a link is registered and 'down' (reason) when it ends. */
+/**
+ * A running agent. Emits 'up' when a link is registered, 'down' (reason) when it ends, and
+ * 'revoked' (the FerryError) when the relay starts refusing this device's key.
+ */
 export interface Agent extends EventEmitter {
   readonly enrollment: Enrollment;
   readonly online: boolean;
+  /** Resolves with the relay's refusal when the agent stopped on it (config.exitOnRevoked). */
+  readonly stoppedOnRevoked: Promise<FerryError>;
   /** Resolves when the next link is up (at once when one is up now). */
   waitUntilUp(): Promise<void>;
   /** Says goodbye to the relay and stops retrying. */
@@ -93,6 +98,18 @@ export function fastRetryFor(config: Pick<AgentConfig, 'backoffMaxMs'>): LinkLoo
   return { forMs: LIMITS.fastRetryForMs, maxMs: Math.min(LIMITS.fastRetryMaxMs, config.backoffMaxMs), keepsFast: isRelayUnreachable };
 }
 
+/** True for the relay refusing this device's key: retrying soon cannot help. */
+function isRevoked(err: unknown): err is FerryError {
+  return isFerryError(err, 'FERRY_AUTH_REFUSED');
+}
+
+/** A duration in hours (or minutes, or seconds) for a log message. */
+function formatHours(ms: number): string {
+  if (ms >= 3_600_000) return `${+(ms / 3_600_000).toFixed(1)} h`;
+  if (ms >= 60_000) return `${+(ms / 60_000).toFixed(1)} min`;
+  return `${+(ms / 1000).toFixed(1)} s`;
+}
+
 /** Starts the agent: enrolls when needed (throwing on a final refusal), then runs the link loop. */
 export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Logger; clock?: Clock }): Promise<Agent> {
   const clock = deps.clock ?? systemClock;
@@ -121,11 +138,18 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
     : null;
   const target = e.sshTarget === 'embedded' ? embeddedTarget(embedded!) : tcpTarget(e.sshTarget, config.targetConnectTimeoutMs);
 
+  // The relay refuses the key of a device that was revoked or removed (and only then: the
+  // device login accepts every enrolled key that is not revoked). Say so once, not at every
+  // attempt, until a link comes up again.
+  let revoked = false;
+  let onStoppedOnRevoked!: (err: FerryError) => void;
+  const stoppedOnRevoked = new Promise<FerryError>((resolve) => { onStoppedOnRevoked = resolve; });
   const loop = runLinkLoop({
     clock, signal: lifetime.signal,
     backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },
     resetAfterMs: config.backoffResetAfterMs,
     fastRetry: fastRetryFor(config),
+    longRetry: { when: isRevoked, delayMs: config.revokedRetryMs },
     attempt: async () => {
       const client = await connectToRelay({ ...relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs, instanceId });
       const link = await openLink(client, e.name, target, log, embedded ? (keys) => embedded.setAuthorizedKeys(keys) : undefined);
@@ -134,6 +158,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
       return link;
     },
     onUp: () => {
+      revoked = false;
       log.info({ device: e.name, relay: `${relay.host}:${relay.port}` }, 'link up');
       events.emit('up');
     },
@@ -143,8 +168,21 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
       events.emit('down', reason);
     },
     onFailure: (err, attempt) => {
-      const level = isFerryError(err, 'FERRY_HOSTKEY_MISMATCH') || isFerryError(err, 'FERRY_AUTH_REFUSED') ? 'error' : 'warn';
-      log[level]({ err: (err as Error).message, attempt }, 'cannot reach the relay');
+      if (isRevoked(err)) {
+        if (config.exitOnRevoked) {
+          lifetime.abort();
+          onStoppedOnRevoked(err);
+        } else if (!revoked) {
+          log.warn({ device: e.name, err: err.message, retryEveryMs: config.revokedRetryMs },
+            `the relay refuses this device: it was revoked or removed. Retrying every ${formatHours(config.revokedRetryMs / 2)} to ${formatHours(config.revokedRetryMs)} in case it is let in again; to enrol anew, stop the agent, empty ${config.stateDir} and start it with a new token`);
+        } else {
+          log.debug({ err: err.message }, 'the relay still refuses this device');
+        }
+        if (!revoked) events.emit('revoked', err);
+        revoked = true;
+        return;
+      }
+      log[isFerryError(err, 'FERRY_HOSTKEY_MISMATCH') ? 'error' : 'warn']({ err: (err as Error).message, attempt }, 'cannot reach the relay');
     },
     onWait: (delayMs) => log.debug({ delayMs }, 'waiting before the next attempt'),
   });
@@ -153,6 +191,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
   Object.defineProperty(events, 'online', { get: () => current !== null, enumerable: true });
   return Object.assign(events as EventEmitter & { readonly online: boolean }, {
     enrollment: e,
+    stoppedOnRevoked,
     waitUntilUp: () => (current !== null ? Promise.resolve() : new Promise<void>((resolve) => events.once('up', () => resolve()))),
     async stop() {
       lifetime.abort();

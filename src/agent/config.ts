@@ -32,6 +32,10 @@ export interface AgentConfig {
   backoffBaseMs: number;
   backoffMaxMs: number;
   backoffResetAfterMs: number;
+  /** How often to retry once the relay has refused this device's key (revoked or removed). */
+  revokedRetryMs: number;
+  /** Stop (and let the CLI exit with EXIT_REVOKED) instead of retrying after such a refusal. */
+  exitOnRevoked: boolean;
 }
 
 /** Defaults for the tunables. */
@@ -45,6 +49,8 @@ export const AGENT_DEFAULTS = Object.freeze({
   backoffBaseMs: LIMITS.backoffBaseMs,
   backoffMaxMs: LIMITS.backoffMaxMs,
   backoffResetAfterMs: LIMITS.backoffResetAfterMs,
+  revokedRetryMs: LIMITS.revokedRetryMs,
+  exitOnRevoked: false,
 });
 
 /** Every problem with `c`; empty when it is fine. */
@@ -53,7 +59,7 @@ export function agentConfigProblems(c: AgentConfig): string[] {
   if (!c.stateDir) problems.push('--state-dir is required: where the agent keeps its key and enrollment');
   if (c.relay !== null && !/^[^\s]+:\d{1,5}$/.test(c.relay)) problems.push(`--relay '${c.relay}' must be HOST:PORT`);
   if (c.sshTarget !== null && c.sshTarget !== 'embedded' && (!Number.isInteger(c.sshTarget.port) || c.sshTarget.port < 1 || c.sshTarget.port > 65535)) problems.push('--ssh-target port must be 1-65535');
-  for (const key of ['keepaliveIntervalMs', 'connectTimeoutMs', 'targetConnectTimeoutMs', 'backoffBaseMs', 'backoffMaxMs', 'backoffResetAfterMs'] as const) {
+  for (const key of ['keepaliveIntervalMs', 'connectTimeoutMs', 'targetConnectTimeoutMs', 'backoffBaseMs', 'backoffMaxMs', 'backoffResetAfterMs', 'revokedRetryMs'] as const) {
     if (!Number.isFinite(c[key]) || c[key] < 1) problems.push(`${key} must be a positive number`);
   }
   if (!Number.isInteger(c.keepaliveCountMax) || c.keepaliveCountMax < 1) problems.push('keepaliveCountMax must be a whole number of at least 1');

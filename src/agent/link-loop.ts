@@ -20,6 +20,12 @@ export interface LinkLoopOptions {
    * is not there at all). A relay that answers but fails or sheds us is busy: back off.
    */
   fastRetry?: { forMs: number; maxMs: number; keepsFast: (err: unknown) => boolean };
+  /**
+   * A failure that retrying soon cannot fix (the relay refuses this device's key): after
+   * one that satisfies `when`, wait between half of `delayMs` and all of it. The loop still
+   * retries, so a device that is let in again comes back by itself.
+   */
+  longRetry?: { when: (err: unknown) => boolean; delayMs: number };
   signal: AbortSignal;
   random?: () => number;
   onUp?: () => void;
@@ -42,6 +48,7 @@ export async function runLinkLoop(o: LinkLoopOptions): Promise<void> {
   let failures = 0;
   let fastUntil = -Infinity;
   while (!o.signal.aborted) {
+    let long = false;
     try {
       const link = await o.attempt();
       const upAt = o.clock.now();
@@ -57,13 +64,18 @@ export async function runLinkLoop(o: LinkLoopOptions): Promise<void> {
       }
     } catch (err) {
       o.onFailure?.(err, failures);
-      if (o.fastRetry && !o.fastRetry.keepsFast(err)) fastUntil = -Infinity;
+      long = o.longRetry?.when(err) ?? false;
+      if (long || (o.fastRetry && !o.fastRetry.keepsFast(err))) fastUntil = -Infinity;
     }
     if (o.signal.aborted) break;
+    const random = o.random ?? Math.random;
+    // Half the interval at least: full jitter would sometimes retry a refused key within
+    // minutes, and the point is to leave the relay alone for hours.
     // The fast phase does not count towards the exponential backoff that follows it.
-    const delay = o.fastRetry && o.clock.now() < fastUntil
-      ? Math.floor((o.random ?? Math.random)() * o.fastRetry.maxMs)
-      : backoffDelay(o.backoff, failures++, o.random);
+    const delay = long ? Math.floor(o.longRetry!.delayMs * (1 + random()) / 2)
+      : o.fastRetry && o.clock.now() < fastUntil
+        ? Math.floor(random() * o.fastRetry.maxMs)
+        : backoffDelay(o.backoff, failures++, o.random);
     o.onWait?.(delay);
     await wait(o.clock, delay, o.signal);
   }

@@ -5,6 +5,7 @@
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
 import { FerryError } from '../common/errors.ts';
+import { parsePublicKey } from '../common/ssh-keys.ts';
 import type { Logger } from '../common/log.ts';
 import { AUTHORIZED_KEYS_COMMAND, MAX_AUTHORIZED_KEYS_LINE, parseAuthorizedKeys, type AuthorizedKey } from '../protocol/authorized-keys.ts';
 import { DEVICE_SSH_PORT } from '../protocol/limits.ts';
@@ -121,8 +122,9 @@ function watchAuthorizedKeys(client: Client, onKeys: ((keys: AuthorizedKey[]) =>
         buffered = buffered.slice(nl + 1);
         if (msg) {
           if (onKeys) {
-            onKeys(msg.keys);
-            log.info({ keys: msg.keys.length }, 'operator keys updated');
+            const usable = usableOperatorKeys(msg.keys, (k, problem) => log.warn({ user: k.user, err: problem }, 'ignored an unusable operator key from the relay'));
+            onKeys(usable);
+            log.info({ keys: usable.length }, 'operator keys updated');
           }
           clearTimeout(timer);
           firstDone();
@@ -131,5 +133,21 @@ function watchAuthorizedKeys(client: Client, onKeys: ((keys: AuthorizedKey[]) =>
         }
       }
     });
+  });
+}
+
+/**
+ * The pushed keys that the built-in server may accept. The device checks each key itself:
+ * a relay bug alone must not let in a key that anyone can sign for (a small-order point).
+ */
+export function usableOperatorKeys(keys: readonly AuthorizedKey[], onUnusable: (key: AuthorizedKey, problem: string) => void): AuthorizedKey[] {
+  return keys.filter((k) => {
+    try {
+      parsePublicKey(k.line);
+      return true;
+    } catch (err) {
+      onUnusable(k, (err as Error).message);
+      return false;
+    }
   });
 }

@@ -23,7 +23,16 @@ export const AGENT_FLAGS: Record<string, FlagSpec> = {
   'keepalive-count': { type: 'string', help: 'missed pings before the link is dead (default 3)' },
   'connect-timeout': { type: 'string', help: 'one connection attempt, TCP to login (default 15s)' },
   'backoff-max': { type: 'string', help: 'longest wait between attempts (default 60s)' },
+  'revoked-retry': { type: 'string', help: 'once the relay refuses this device (revoked or removed), retry this often, jittered over its upper half (default 6h)' },
+  'exit-on-revoked': { type: 'boolean', env: 'FERRY_EXIT_ON_REVOKED', help: 'exit with code 77 instead of retrying once the relay refuses this device' },
 };
+
+/**
+ * Exit code of an agent that stopped because the relay refuses its key (--exit-on-revoked):
+ * sysexits' EX_NOPERM, distinct from failures worth a restart, so that a service manager can
+ * be told not to restart it (systemd: RestartPreventExitStatus=77).
+ */
+export const EXIT_REVOKED = 77;
 
 /** Builds and validates the agent's config, and the log format asked for, from argv and the environment. */
 export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { config: Readonly<AgentConfig>; logFormat: LogFormat | null } {
@@ -58,6 +67,8 @@ export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
     backoffBaseMs: d.backoffBaseMs,
     backoffMaxMs: o.duration('backoff-max', d.backoffMaxMs),
     backoffResetAfterMs: d.backoffResetAfterMs,
+    revokedRetryMs: o.duration('revoked-retry', d.revokedRetryMs),
+    exitOnRevoked: o.boolean('exit-on-revoked'),
   };
   const logFormat = o.logFormat();
   o.check(agentConfigProblems(config));
@@ -65,15 +76,22 @@ export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
 }
 
 /** Runs `ferry agent`. */
-export async function agentMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
+export async function agentMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, errOut: NodeJS.WritableStream): Promise<number> {
   const { config, logFormat } = agentConfigFromArgs(argv, env);
   const log = createLogger(config.logLevel, 'agent', { format: chooseLogFormat(logFormat, process.stderr.isTTY === true) });
   const stopping = untilSignal();
   const agent = await Promise.race([startAgent(config, { log }), stopping.then(() => null)]);
   if (agent === null) return 0;
   out.write(`ferry agent: device '${agent.enrollment.name}' via ${config.relay ?? agent.enrollment.relay}, SSH target ${describeTarget(agent.enrollment.sshTarget)}\n`);
-  const sig = await stopping;
-  log.info({ signal: sig }, 'stopping');
+  const end = await Promise.race([stopping.then((signal) => ({ signal })), agent.stoppedOnRevoked.then((err) => ({ err }))]);
+  if ('err' in end) {
+    await agent.stop();
+    log.flush();
+    // Thrown, main.ts would exit 1 like any failure; this one must be told apart.
+    errOut.write(`ferry: ${end.err.message}\nferry: stopping (--exit-on-revoked), exit code ${EXIT_REVOKED}\n`);
+    return EXIT_REVOKED;
+  }
+  log.info({ signal: end.signal }, 'stopping');
   await agent.stop();
   log.flush();
   return 0;

@@ -55,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'relay': return relayMain(rest, process.env, process.stdout);
-    case 'agent': return agentMain(rest, process.env, process.stdout);
+    case 'agent': return agentMain(rest, process.env, process.stdout, process.stderr);
     case 'demo': return demoMain(rest, process.env, process.stdout);
     case '--version': case 'version':
       process.stdout.write(`${VERSION}\n`);

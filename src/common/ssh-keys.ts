@@ -36,7 +36,67 @@ export function parsePublicKey(text: string): PublicKey {
     throw new FerryError('FERRY_CONFIG_INVALID', `key type ${parsed.type} is not accepted: ferry uses Ed25519 keys only (make one with 'ssh-keygen -t ed25519')`);
   }
   const blob = parsed.getPublicSSH();
+  const problem = ed25519KeyProblem(blob.subarray(ED25519_BLOB_LENGTH - 32));
+  if (problem !== null) {
+    throw new FerryError('FERRY_CONFIG_INVALID', `this Ed25519 key is unusable: ${problem}; a key like this has no private key, and anyone could sign as it. Make a real one with 'ssh-keygen -t ed25519'`);
+  }
   return { type: parsed.type, blob, line: `${parsed.type} ${blob.toString('base64')}`, fingerprint: fingerprintOf(blob) };
+}
+
+/** The field prime of Curve25519/Ed25519, 2^255 - 19. */
+const P = 2n ** 255n - 19n;
+
+/**
+ * The y coordinates of Ed25519's eight points of small order: the identity (y = 1), the
+ * point of order 2 (y = -1), the two of order 4 (y = 0), and the four of order 8 (y = ±Y8,
+ * each with both signs of x). They are the points whose multiples by the cofactor 8 give
+ * the identity; the unit test checks them against the encodings libsodium refuses.
+ */
+const Y8 = 2707385501144840649318225287225658788936804267575313519463743609750303402022n;
+const SMALL_ORDER_Y: readonly bigint[] = [0n, 1n, P - 1n, Y8, P - Y8];
+
+function power(base: bigint, exponent: bigint): bigint {
+  let result = 1n;
+  let b = base % P;
+  for (let e = exponent; e > 0n; e >>= 1n) {
+    if (e & 1n) result = (result * b) % P;
+    b = (b * b) % P;
+  }
+  return result;
+}
+
+/** The curve constant d = -121665/121666 mod P. */
+const D = (P - 121665n) * power(121666n, P - 2n) % P;
+
+/** A problem a signature check must refuse: cheap (no field inversions), see ed25519KeyProblem. */
+function forgeableProblem(point: Uint8Array): { problem: string } | { y: bigint } {
+  if (point.length !== 32) return { problem: 'the key is not 32 bytes long' };
+  let y = 0n;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(point[i]!);
+  y &= (1n << 255n) - 1n;
+  if (y >= P) return { problem: 'its encoding is not canonical (y ≥ 2^255 - 19)' };
+  if (SMALL_ORDER_Y.includes(y)) return { problem: 'it is a point of small order' };
+  return { y };
+}
+
+/**
+ * Why the 32-byte Ed25519 public key `point` is unusable, or null when it is a real key.
+ * OpenSSL (and so Node and ssh2) takes any 32 bytes as a key and checks signatures against
+ * them; for a point of small order (the identity, the all-zero key, and six more, in any
+ * encoding) a valid signature can be made without a private key, so such a key logs in as
+ * whoever it is stored for. Non-canonical encodings (y ≥ p) and bytes that are no point on
+ * the curve are refused too: ssh-keygen makes neither, and OpenSSL's answer for them is
+ * its own business.
+ */
+export function ed25519KeyProblem(point: Uint8Array): string | null {
+  const r = forgeableProblem(point);
+  if ('problem' in r) return r.problem;
+  // On the curve when x² = u/v, with u = y² - 1 and v = d·y² + 1, has a root: when u·v is
+  // a square, by Euler's criterion (u = 0, y = ±1, was refused above as small order).
+  const y2 = r.y * r.y % P;
+  const uv = (y2 + P - 1n) * ((D * y2 + 1n) % P) % P;
+  if (power(uv, (P - 1n) / 2n) !== 1n) return 'it is not a point on the Ed25519 curve';
+  return null;
 }
 
 /** Parses every key line of an authorized_keys-style text (comments and blank lines skipped). */
@@ -76,7 +136,11 @@ export function hostKeyForServer(privateKey: string): ssh2.ParsedKey {
  */
 export function verifySignature(keyBlob: Buffer, data: Buffer | undefined, signature: Buffer, hashAlgo: string | undefined): boolean {
   const parsed = utils.parseKey(keyBlob);
-  return data !== undefined && !(parsed instanceof Error) && !Array.isArray(parsed) && parsed.verify(data, signature, hashAlgo) === true;
+  if (data === undefined || parsed instanceof Error || Array.isArray(parsed)) return false;
+  // A small-order key "verifies" signatures nobody made (see ed25519KeyProblem): refuse it
+  // here too, so that a key stored before this check existed still cannot log in.
+  if (parsed.type === 'ssh-ed25519' && (keyBlob.length !== ED25519_BLOB_LENGTH || 'problem' in forgeableProblem(keyBlob.subarray(ED25519_BLOB_LENGTH - 32)))) return false;
+  return parsed.verify(data, signature, hashAlgo) === true;
 }
 
 /** True when two public key blobs are the same key, compared in constant time. */

@@ -20,6 +20,9 @@ export function encodeAuthorizedKeys(msg: AuthorizedKeysMessage): string {
   return JSON.stringify(msg) + '\n';
 }
 
+/** An Ed25519 key line: the base64 of the type string and exactly 32 key bytes (the agent checks the point itself). */
+const ED25519_LINE = /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}$/;
+
 /** Parses one line, or returns null when it is not a valid message. */
 export function parseAuthorizedKeys(line: string): AuthorizedKeysMessage | null {
   try {
@@ -27,7 +30,7 @@ export function parseAuthorizedKeys(line: string): AuthorizedKeysMessage | null 
     if (!Array.isArray(o.keys)) return null;
     const keys: AuthorizedKey[] = [];
     for (const k of o.keys as Record<string, unknown>[]) {
-      if (typeof k?.user !== 'string' || typeof k.line !== 'string' || !/^ssh-ed25519 [A-Za-z0-9+/]+=*$/.test(k.line)) return null;
+      if (typeof k?.user !== 'string' || typeof k.line !== 'string' || !ED25519_LINE.test(k.line)) return null;
       keys.push({ user: k.user, line: k.line });
     }
     return { keys };

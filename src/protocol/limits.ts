@@ -51,6 +51,11 @@ export const LIMITS = Object.freeze({
   backoffBaseMs: 500,
   backoffMaxMs: 60_000,
   backoffResetAfterMs: 30_000,
+  /**
+   * Agent: after the relay refuses the device's key (revoked or removed), retry this often
+   * (jittered over its upper half) instead of every backoff interval: it will not pass by itself.
+   */
+  revokedRetryMs: 6 * 60 * 60 * 1000,
   /** Agent: after such a link drops, retry within this window (jittered) for this long, then back off. */
   fastRetryMaxMs: 1_000,
   fastRetryForMs: 60_000,

@@ -291,4 +291,65 @@ describe('runLinkLoop', () => {
     assert.equal(attempts, 3);
     assert.equal(clock.pending, 0);
   });
+
+  test('after a refusal that cannot pass by itself (a revoked key), it waits the long interval, jittered, and comes back when let in', async () => {
+    const refused = new Error('revoked');
+    const h = harness({ longRetry: { when: (err) => err === refused, delayMs: 6 * 3_600_000 } });
+    (await h.next('attempt')).call.fail(refused);
+    await h.next('failure');
+    // Jittered over the upper half of the interval, 0.5 of the way in: 4.5 h.
+    const { delayMs } = await h.next('wait');
+    assert.equal(delayMs, 4.5 * 3_600_000);
+    h.clock.advance(delayMs - 1);
+    await h.settle();
+    assert.equal(h.attempts, 1, 'no attempt for hours');
+    h.clock.advance(1);
+    (await h.next('attempt')).call.fail(refused);
+    await h.next('failure');
+    assert.equal((await h.next('wait')).delayMs, 4.5 * 3_600_000, 'the interval does not shrink or grow');
+    h.clock.advance(4.5 * 3_600_000);
+    // An admin let the device in again: the link comes up at the next attempt.
+    const link = (await h.next('attempt')).call.succeed();
+    await h.next('up');
+    h.clock.advance(5_000);
+    link.close('connection lost');
+    await h.next('down');
+    assert.equal((await h.next('wait')).delayMs, 50, 'an ordinary drop backs off from the base again');
+    h.clock.advance(50);
+    // Another kind of failure in between uses the usual backoff.
+    (await h.next('attempt')).call.fail(new Error('connection refused'));
+    await h.next('failure');
+    assert.equal((await h.next('wait')).delayMs, 100);
+    h.controller.abort();
+    await h.done;
+  });
+
+  test('the long wait is jittered between half the interval and the whole of it', async () => {
+    for (const [random, expected] of [[0, 3_000], [0.999, 5_997]] as const) {
+      const refused = new Error('revoked');
+      const h = harness({ random: () => random, longRetry: { when: (err) => err === refused, delayMs: 6_000 } });
+      (await h.next('attempt')).call.fail(refused);
+      await h.next('failure');
+      assert.equal((await h.next('wait')).delayMs, expected);
+      h.controller.abort();
+      await h.done;
+    }
+  });
+
+  test('a refusal ends the fast phase at once', async () => {
+    const refused = new Error('revoked');
+    const h = harness({ fastRetry: { forMs: 60_000, maxMs: 300, keepsFast: () => true }, longRetry: { when: (err) => err === refused, delayMs: 10_000 } });
+    const link = (await h.next('attempt')).call.succeed();
+    await h.next('up');
+    h.clock.advance(5_000);
+    link.close('revoked');
+    await h.next('down');
+    assert.equal((await h.next('wait')).delayMs, 150, 'fast after a healthy link');
+    h.clock.advance(150);
+    (await h.next('attempt')).call.fail(refused);
+    await h.next('failure');
+    assert.equal((await h.next('wait')).delayMs, 7_500, 'long, though the fast phase was on');
+    h.controller.abort();
+    await h.done;
+  });
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { FerryError, isFerryError } from '../../src/common/errors.ts';
 import { Options, flagHelp, wantsHelp, type FlagSpec } from '../../src/cli/options.ts';
+import { agentConfigFromArgs } from '../../src/cli/agent-command.ts';
 
 const SPECS: Record<string, FlagSpec> = {
   'data-dir': { type: 'string', env: 'FERRY_DATA_DIR', help: 'where data lives' },
@@ -214,4 +215,17 @@ test('flagHelp lists every flag with its value, help and environment variable', 
     '  --data-dir VALUE'.padEnd(34) + ' where data lives [env FERRY_DATA_DIR]',
     '  --verbose'.padEnd(34) + ' say more',
   ]);
+});
+
+describe('agent flags for a revoked device (issue #9)', () => {
+  test('--revoked-retry and --exit-on-revoked set the config; by default 6 h and keep retrying', () => {
+    const defaults = agentConfigFromArgs(['--state-dir', '/tmp/x'], {}).config;
+    assert.equal(defaults.revokedRetryMs, 6 * 3_600_000);
+    assert.equal(defaults.exitOnRevoked, false);
+    const set = agentConfigFromArgs(['--state-dir', '/tmp/x', '--revoked-retry', '30m', '--exit-on-revoked'], {}).config;
+    assert.equal(set.revokedRetryMs, 30 * 60_000);
+    assert.equal(set.exitOnRevoked, true);
+    assert.equal(agentConfigFromArgs(['--state-dir', '/tmp/x'], { FERRY_EXIT_ON_REVOKED: '1' }).config.exitOnRevoked, true);
+    assert.throws(() => agentConfigFromArgs(['--state-dir', '/tmp/x', '--revoked-retry', 'soon'], {}), /--revoked-retry 'soon' is not a duration/);
+  });
 });

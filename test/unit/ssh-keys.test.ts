@@ -1,13 +1,14 @@
 // Covers src/common/ssh-keys.ts: parsing public keys (Ed25519 only), fingerprints, and private key files.
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
+import { verifySignature } from '../../src/common/ssh-keys.ts';
 import { isFerryError } from '../../src/common/errors.ts';
-import { fingerprintOf, generateKeyPair, loadOrCreateKey, parsePublicKey, parsePublicKeys, sameKey, writePrivateFile } from '../../src/common/ssh-keys.ts';
+import { ed25519KeyProblem, fingerprintOf, generateKeyPair, loadOrCreateKey, parsePublicKey, parsePublicKeys, sameKey, writePrivateFile } from '../../src/common/ssh-keys.ts';
 
 // Made once with `ssh-keygen -t ed25519`; `ssh-keygen -lf` printed the fingerprint below.
 const VECTOR_LINE = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGyj28XY2KnYjC4wOOAxdANIvFM7T+JVp5x9yI1vck5C vector';
@@ -138,5 +139,78 @@ describe('generateKeyPair', () => {
       assert.ok(!(parsed instanceof Error) && !Array.isArray(parsed), 'the private key parses');
       assert.equal(fingerprintOf(parsed.getPublicSSH()), k.publicKey.fingerprint);
     }
+  });
+});
+
+/** An `ssh-ed25519 …` line for the 32 raw key bytes given in hex. */
+function lineFor(hex: string): string {
+  const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+  return `ssh-ed25519 ${Buffer.concat([str(Buffer.from('ssh-ed25519')), str(Buffer.from(hex, 'hex'))]).toString('base64')}`;
+}
+
+const FF29 = 'ff'.repeat(29);
+/**
+ * Every encoding of a point of small order that has y < p, with either sign bit: libsodium's
+ * list of refused keys (identity, order 2, 4 and 8) and each one with the top bit flipped.
+ */
+const SMALL_ORDER = [
+  '0000000000000000000000000000000000000000000000000000000000000000', // the all-zero key (order 4)
+  '0100000000000000000000000000000000000000000000000000000000000000', // the identity (order 1)
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', // order 8
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', // order 8
+  `ec${FF29}ff7f`, // y = p - 1 (order 2)
+].flatMap((hex) => [hex, hex.slice(0, 62) + (parseInt(hex.slice(62), 16) ^ 0x80).toString(16).padStart(2, '0')]);
+/** Encodings with y ≥ p: p itself (y = 0), p + 1 (the identity again), and p + 2. */
+const NON_CANONICAL = [`ed${FF29}ff7f`, `ee${FF29}ff7f`, `ef${FF29}ff7f`, `ed${FF29}ffff`];
+
+describe('weak Ed25519 keys (issue #9)', () => {
+  test('the all-zero key from the issue is refused with a message that says what to do', () => {
+    throwsCode(() => parsePublicKey('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), 'FERRY_CONFIG_INVALID',
+      /^this Ed25519 key is unusable: it is a point of small order; a key like this has no private key, and anyone could sign as it\. Make a real one with 'ssh-keygen -t ed25519'$/);
+  });
+
+  test('every small-order point is refused, in each encoding', () => {
+    assert.equal(SMALL_ORDER.length, 10);
+    for (const hex of SMALL_ORDER) {
+      assert.equal(ed25519KeyProblem(Buffer.from(hex, 'hex')), 'it is a point of small order', hex);
+      assert.throws(() => parsePublicKey(lineFor(hex)), /unusable: it is a point of small order/, hex);
+    }
+  });
+
+  test('non-canonical encodings (y ≥ p) are refused', () => {
+    for (const hex of NON_CANONICAL) {
+      assert.equal(ed25519KeyProblem(Buffer.from(hex, 'hex')), 'its encoding is not canonical (y ≥ 2^255 - 19)', hex);
+      assert.throws(() => parsePublicKey(lineFor(hex)), /unusable: its encoding is not canonical/, hex);
+    }
+  });
+
+  test('bytes that are no point on the curve are refused, though Node accepts them as a key', () => {
+    const hex = '0200000000000000000000000000000000000000000000000000000000000000'; // y = 2: u·v is no square
+    createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(hex, 'hex')]), format: 'der', type: 'spki' });
+    assert.equal(ed25519KeyProblem(Buffer.from(hex, 'hex')), 'it is not a point on the Ed25519 curve');
+    assert.throws(() => parsePublicKey(lineFor(hex)), /unusable: it is not a point on the Ed25519 curve/);
+  });
+
+  test('real keys pass: the test vector and a thousand fresh ones', () => {
+    assert.equal(ed25519KeyProblem(parsePublicKey(VECTOR_LINE).blob.subarray(19)), null);
+    for (let i = 0; i < 1000; i++) {
+      const raw = Buffer.from(generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!, 'base64url');
+      assert.equal(ed25519KeyProblem(raw), null, raw.toString('hex'));
+    }
+  });
+
+  test('a signature nobody made verifies for the identity key in Node, but not in verifySignature', () => {
+    const identity = SMALL_ORDER[2]!; // 0100…00
+    const forged = Buffer.concat([Buffer.from([1]), Buffer.alloc(63)]); // R = identity, s = 0
+    const spki = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(identity, 'hex')]);
+    // The premise: OpenSSL accepts it. If this ever fails, OpenSSL started refusing such keys itself.
+    assert.equal(verify(null, Buffer.from('any login'), createPublicKey({ key: spki, format: 'der', type: 'spki' }), forged), true);
+    const blob = Buffer.from(lineFor(identity).split(' ')[1]!, 'base64');
+    assert.equal(verifySignature(blob, Buffer.from('any login'), forged, undefined), false);
+    // A real key and signature still verify.
+    const pair = generateKeyPair('real');
+    const parsed = ssh2.utils.parseKey(pair.privateKey) as ssh2.ParsedKey;
+    const data = Buffer.from('a login');
+    assert.equal(verifySignature(pair.publicKey.blob, data, parsed.sign(data), undefined), true);
   });
 });
