@@ -43,6 +43,9 @@ export interface EmbeddedServerOptions {
 /** How long a connection whose key was removed has to take its goodbye before its transport is destroyed. */
 const REMOVED_KEY_CLOSE_MS = 1_000;
 
+/** How long a connection whose client's input has ended may take to flush its last bytes before its transport is destroyed. */
+const EOF_CLOSE_MS = 1_000;
+
 /** One logged-in connection, by the key it authenticated with. */
 interface Login { key: Buffer; operator: string; conn: Connection; channels: Set<ServerChannel>; log: Logger; ended: boolean }
 
@@ -109,6 +112,9 @@ export class EmbeddedServer {
   /** Serves one SSH connection carried by `stream` (a channel from the relay). */
   handle(stream: Duplex, origin: { address: string; port: number }): void {
     stream.on('error', () => {});
+    // Watched here, not on the connection: ssh2 announces a connection only once the client's
+    // identification has arrived, and a probe's EOF comes before it.
+    stream.once('end', () => endTransport(stream));
     // ssh2 announces the connection later; it is found again by its transport, this stream.
     this.#origins.set(stream, origin);
     this.#server.injectSocket(stream as never);
@@ -210,6 +216,22 @@ export class EmbeddedServer {
       return null;
     }
   }
+}
+
+/**
+ * Ends a connection whose client's side of the stream has ended, as sshd does when its input
+ * ends, at any stage. ssh2 stops reading the connection then but keeps its own side open, so
+ * a probe such as `ssh -W device:22 relay </dev/null`, which sends EOF before any byte, hung
+ * for ever; one that had sent its identification, until the login grace time; and a
+ * logged-in connection, its sessions' processes with it, for ever. Nothing more can be said
+ * on the connection (ssh2 drops its protocol state when the input ends), so the transport is
+ * ended: what was already written (the identification, say) still goes out, then EOF and
+ * close. A peer that does not take those in time gets the transport destroyed.
+ */
+function endTransport(transport: Duplex): void {
+  if (transport.destroyed) return;
+  transport.end();
+  setTimeout(() => transport.destroy(), EOF_CLOSE_MS).unref();
 }
 
 /** Every session of a connection whose login name was refused: the reason on stderr, exit 1. */
