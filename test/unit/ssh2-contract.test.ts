@@ -63,7 +63,7 @@ function streamPair(): [Duplex, Duplex] {
 }
 
 /** An ssh2 server and client joined in memory; resolves when the client is ready. */
-async function connectedPair(onConnection: (conn: Connection, serverSide: Duplex) => void): Promise<{ client: InstanceType<typeof ssh2.Client>; end(): void }> {
+async function connectedPair(onConnection: (conn: Connection, serverSide: Duplex) => void, clientConfig: Partial<ssh2.ConnectConfig> = {}): Promise<{ client: InstanceType<typeof ssh2.Client>; end(): void }> {
   const [clientSide, serverSide] = streamPair();
   const { private: hostKey } = ssh2.utils.generateKeyPairSync('ed25519');
   const server = new ssh2.Server({ hostKeys: [hostKey], algorithms: SSH_ALGORITHMS as Algorithms }, (conn) => {
@@ -74,7 +74,7 @@ async function connectedPair(onConnection: (conn: Connection, serverSide: Duplex
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {
     client.once('ready', resolve).once('error', reject);
-    client.connect({ sock: clientSide, username: 'u', hostVerifier: () => true });
+    client.connect({ sock: clientSide, username: 'u', hostVerifier: () => true, ...clientConfig });
   });
   return { client, end: () => { client.end(); clientSide.destroy(); serverSide.destroy(); } };
 }
@@ -408,4 +408,43 @@ test('upstream still has it: ssh2 tells nobody of eow@openssh.com (drop surfaceE
   } finally {
     end();
   }
+});
+
+/**
+ * Opens a session, sends no-more-sessions@openssh.com (want-reply), then opens another; the
+ * server connection has a 'request' listener when `withRequestListener`. Returns whether the
+ * server agreed, how the second session went, and how many sessions ferry's code was asked for.
+ */
+async function noMoreSessions(withRequestListener: boolean): Promise<{ agreed: boolean; second: Error | undefined; sessions: number }> {
+  let sessions = 0;
+  const pair = await connectedPair((conn) => {
+    if (withRequestListener) conn.on('request', (_accept, reject) => reject?.());
+    conn.on('session', (accept) => {
+      sessions++;
+      accept().on('exec', (acceptExec) => { const ch = acceptExec(); ch.exit(0); ch.end(); });
+    });
+  // strictVendor off: the in-memory server's version is ssh2's, not OpenSSH's.
+  }, { strictVendor: false });
+  const open = () => new Promise<Error | undefined>((resolve) => pair.client.exec('true', (err) => resolve(err)));
+  try {
+    assert.equal(await open(), undefined, 'a session before the request is served');
+    const agreed = await new Promise<boolean>((resolve) => pair.client.openssh_noMoreSessions((err) => resolve(!err)));
+    return { agreed, second: await open(), sessions };
+  } finally {
+    pair.end();
+  }
+}
+
+test('behaviour: after no-more-sessions@openssh.com, ssh2\'s server refuses session channels itself (the built-in server relies on it)', async () => {
+  const r = await noMoreSessions(true);
+  assert.equal(r.agreed, true, 'the server agreed to the request');
+  assert.match(r.second?.message ?? '', /Channel open failure/, 'a session after the request is refused');
+  assert.equal((r.second as Error & { reason?: number }).reason, OPEN_FAILURE.prohibited, 'administratively prohibited');
+  assert.equal(r.sessions, 1, 'ssh2 refused it without asking ferry');
+});
+
+test('behaviour: ssh2 honours no-more-sessions@openssh.com only on a connection with a \'request\' listener (the built-in server keeps one)', async () => {
+  const r = await noMoreSessions(false);
+  assert.equal(r.agreed, false, 'without a listener the request is refused');
+  assert.equal(r.second, undefined, 'and later sessions are still opened');
 });

@@ -170,6 +170,10 @@ export class EmbeddedServer {
           (err: Error) => rejectWithMessage(conn, reject, OPEN_FAILURE.connectFailed, err.message),
         );
       });
+      // Global requests are refused, except that ssh2 itself, only on a connection with a
+      // 'request' listener, takes `no-more-sessions@openssh.com` (OpenSSH sends it after its
+      // one session) and refuses every later session channel: hardening against a hijacked
+      // connection, which this listener keeps on.
       conn.on('request', (_accept, reject) => reject?.());
       conn.on('openssh.streamlocal', (_accept, reject) => reject());
     });
@@ -252,5 +256,6 @@ function refuseSessions(conn: Connection, message: string, log: Logger): void {
     session.on('subsystem', (a) => refuse(a));
   });
   conn.on('tcpip', (_accept, reject) => reject());
+  // As for a usable login: this listener also keeps ssh2's handling of no-more-sessions@openssh.com on.
   conn.on('request', (_accept, reject) => reject?.());
 }

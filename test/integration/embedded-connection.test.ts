@@ -1,17 +1,24 @@
-// The client's end of the stream ending, on the agent's built-in SSH server, with the real
-// OpenSSH client through the relay, compared with a real sshd behind the same relay. A probe
-// such as `ssh -W device:22 relay </dev/null` (what a ProxyJump health check or an `nc -z`
-// style test does) half-closes the tunnelled stream before sending anything. sshd ends the
-// connection as soon as its input ends, at whatever stage: before the handshake, during it,
-// or after login. The built-in server must do the same, and not keep the stream open until
-// its login grace time or, before the client's identification and after login, for ever.
+// How a connection to the agent's built-in SSH server ends, and what it may still open, with
+// the real OpenSSH client (or ssh2's) through the relay, compared with a real sshd behind the
+// same relay.
+//
+// The client's end of the stream ending: a probe such as `ssh -W device:22 relay </dev/null`
+// (what a ProxyJump health check or an `nc -z` style test does) half-closes the tunnelled
+// stream before sending anything. sshd ends the connection as soon as its input ends, at
+// whatever stage: before the handshake, during it, or after login. The built-in server must
+// do the same, and not keep the stream open until its login grace time or, before the
+// client's identification and after login, for ever.
+//
+// no-more-sessions@openssh.com: OpenSSH sends it on every connection that is not a
+// ControlMaster, after its one session; from then on the server refuses new session channels,
+// so that a hijacked connection cannot be used to start more.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import { eventually, fileCleanup } from '../helpers/env.ts';
+import { eventually, fileCleanup, run } from '../helpers/env.ts';
 import { LOGIN, processesMatching, startEmbedded, type EmbeddedFixture } from '../helpers/embedded.ts';
 import type { SshSetup } from '../helpers/ssh-client.ts';
 
@@ -76,17 +83,15 @@ test('a client that sends its identification and then ends its input is let go, 
   assertLikeSshd(ref, dev);
 });
 
-/**
- * Logs in to `device` with ssh2's client through the relay (as admin), starts `command`,
- * then half-closes the tunnelled stream under the SSH connection (EOF, no close) and
- * resolves with how long the server took to close it, or null when it did not within
- * PROBE_TIMEOUT_MS.
- */
-async function halfCloseAfterLogin(device: string, command: string): Promise<number | null> {
+/** An SSH connection to `device` logged in with ssh2's client through the relay (as admin), and the tunnelled stream under it. */
+interface Login { inner: InstanceType<typeof ssh2.Client>; stream: Duplex & { eof(): void }; end(): void }
+
+async function login(device: string): Promise<Login> {
   const privateKey = readFileSync(e.f.adminKey.path);
   const pinned = (line: string) => (key: Buffer) => Buffer.from(line.split(' ')[1]!, 'base64').equals(key);
   const relay = new ssh2.Client();
   const inner = new ssh2.Client();
+  const end = () => { inner.end(); relay.end(); };
   try {
     await new Promise<void>((resolve, reject) => {
       relay.once('ready', resolve).once('error', reject);
@@ -96,23 +101,42 @@ async function halfCloseAfterLogin(device: string, command: string): Promise<num
     const hostKeyLine = device === REF ? e.f.sshd.hostKeyLine : e.f.relay.store.getDevice(device)!.hostKeyLine!;
     await new Promise<void>((resolve, reject) => {
       inner.once('ready', resolve).once('error', reject);
-      inner.connect({ sock: stream, username: LOGIN, privateKey, hostVerifier: pinned(hostKeyLine) });
+      // strictVendor off: ssh2 would send OpenSSH's extensions only to an `OpenSSH_N` version, which the built-in server's is not.
+      inner.connect({ sock: stream, username: LOGIN, privateKey, hostVerifier: pinned(hostKeyLine), strictVendor: false });
     });
-    await new Promise<void>((resolve, reject) => inner.exec(command, (err, ch) => {
-      if (err) return reject(err);
-      ch.resume();
-      ch.stderr.resume();
-      // The command has started once its first line comes back.
-      ch.once('data', () => resolve());
-    }));
     inner.on('error', () => {});
+    return { inner, stream, end };
+  } catch (err) {
+    end();
+    throw err;
+  }
+}
+
+/** Starts `command` on the connection; resolves once its first output has come back, or rejects when the session is refused. */
+function startCommand(inner: Login['inner'], command: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => inner.exec(command, (err, ch) => {
+    if (err) return reject(err);
+    ch.resume();
+    ch.stderr.resume();
+    ch.once('data', () => resolve());
+  }));
+}
+
+/**
+ * Logs in to `device`, starts `command`, then half-closes the tunnelled stream under the SSH
+ * connection (EOF, no close) and resolves with how long the server took to close it, or
+ * null when it did not within PROBE_TIMEOUT_MS.
+ */
+async function halfCloseAfterLogin(device: string, command: string): Promise<number | null> {
+  const { inner, stream, end } = await login(device);
+  try {
+    await startCommand(inner, command);
     const started = performance.now();
     const closed = new Promise<number>((resolve) => stream.once('close', () => resolve(Math.round(performance.now() - started))));
     stream.eof();
     return await Promise.race([closed, new Promise<null>((r) => setTimeout(() => r(null), PROBE_TIMEOUT_MS).unref())]);
   } finally {
-    inner.end();
-    relay.end();
+    end();
   }
 }
 
@@ -127,4 +151,29 @@ test('a logged-in connection whose client stream ends is closed, as by sshd, and
   t.diagnostic(`close after EOF: sshd ${refMs} ms, built-in server ${devMs} ms`);
   assert.notEqual(devMs, null, `the built-in server closed the connection within ${PROBE_TIMEOUT_MS} ms of its input ending, as sshd did in ${refMs} ms`);
   await eventually(() => processesMatching(`^${marker(DEV)} 300$`).length === 0, 5_000, `no '${marker(DEV)}' left on the device`);
+});
+
+test('after no-more-sessions@openssh.com, a new session is refused (sshd ends the whole connection)', { timeout: 30_000 }, async () => {
+  const afterNoMoreSessions = async (device: string) => {
+    const { inner, end } = await login(device);
+    try {
+      await startCommand(inner, 'echo first');
+      await new Promise<void>((resolve, reject) => inner.openssh_noMoreSessions((err) => (err ? reject(err) : resolve())));
+      return await startCommand(inner, 'echo second').then(() => 'opened', (err: Error) => err.message);
+    } finally {
+      end();
+    }
+  };
+  // sshd takes a session asked for after it as an attack and disconnects.
+  assert.match(await afterNoMoreSessions(REF), /No response from server/, 'reference: sshd refused the session');
+  // The built-in server refuses the channel (ssh2's server does so itself), administratively prohibited.
+  assert.match(await afterNoMoreSessions(DEV), /Channel open failure/, 'the built-in server refused the session');
+});
+
+test('OpenSSH sends no-more-sessions@openssh.com to the built-in server, as to sshd', { timeout: 30_000 }, async () => {
+  for (const [s, device] of [[e.f.admin, REF], [e.admin, DEV]] as const) {
+    const r = await run('ssh', ['-F', s.config, '-v', device, 'true'], { timeoutMs: 20_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^debug1: Requesting no-more-sessions@openssh\.com/m, device);
+  }
 });
