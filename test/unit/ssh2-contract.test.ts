@@ -9,12 +9,13 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Algorithms, Connection } from 'ssh2';
 import { END_OF_WRITE_REQUEST, OPEN_FAILURE, onEndOfWrite, patchSsh2, rejectWithMessage, socketOf, surfaceEndOfWrite } from '../../src/net/ssh2-internals.ts';
 import { SSH_ALGORITHMS } from '../../src/protocol/ssh-algorithms.ts';
 import { ROOT } from '../helpers/fixture.ts';
+import { streamPair } from '../helpers/stream-pair.ts';
 
 patchSsh2();
 const require = createRequire(import.meta.url);
@@ -46,21 +47,6 @@ test('the installed ssh2 is exactly the version package.json pins', () => {
   assert.match(pinned ?? '', /^\d+\.\d+\.\d+$/, 'ssh2 must be pinned to an exact version: ferry patches its internals');
   assert.equal(installed, pinned);
 });
-
-/** Two in-memory streams, each the other's far end, shaped enough like sockets for ssh2. */
-function streamPair(): [Duplex, Duplex] {
-  const ends: Duplex[] = [];
-  const make = (peer: () => Duplex) => new Duplex({
-    read() {},
-    write(chunk, _enc, cb) { peer().push(chunk); cb(); },
-    final(cb) { peer().push(null); cb(); },
-  });
-  const a = make(() => ends[1]!);
-  const b = make(() => ends[0]!);
-  ends.push(a, b);
-  for (const s of [a, b]) Object.assign(s, { remoteAddress: '127.0.0.1', remotePort: 1, remoteFamily: 'IPv4', setNoDelay() {} });
-  return [a, b];
-}
 
 /** An ssh2 server and client joined in memory; resolves when the client is ready. */
 async function connectedPair(onConnection: (conn: Connection, serverSide: Duplex) => void, clientConfig: Partial<ssh2.ConnectConfig> = {}): Promise<{ client: InstanceType<typeof ssh2.Client>; end(): void }> {

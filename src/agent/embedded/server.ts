@@ -38,6 +38,8 @@ export interface EmbeddedServerOptions {
   /** Where `ssh -L` may go. */
   forwardRules: readonly ForwardRule[];
   log: Logger;
+  /** How long a connection has to log in (default LIMITS.loginGraceMs; tests shorten it). */
+  loginGraceMs?: number;
 }
 
 /** How long a connection whose key was removed has to take its goodbye before its transport is destroyed. */
@@ -54,7 +56,8 @@ export class EmbeddedServer {
   readonly #server: InstanceType<typeof Server>;
   readonly #o: EmbeddedServerOptions;
   readonly #agent = agentUser();
-  readonly #origins = new WeakMap<object, { address: string; port: number }>();
+  /** Each stream handed in, until ssh2 announces its connection: where it came from and its login grace timer. */
+  readonly #arrivals = new WeakMap<object, { origin: { address: string; port: number }; grace: NodeJS.Timeout }>();
   readonly #logins = new Set<Login>();
   /** The operator keys that may log in now: the relay's latest list. */
   #keys: readonly AuthorizedKey[] = [];
@@ -115,14 +118,19 @@ export class EmbeddedServer {
     // Watched here, not on the connection: ssh2 announces a connection only once the client's
     // identification has arrived, and a probe's EOF comes before it.
     stream.once('end', () => endTransport(stream));
+    // The login grace time runs from the stream's arrival, as sshd's from accept(): a client
+    // that never sends its identification has no connection in ssh2 to time out.
+    const grace = setTimeout(() => stream.destroy(), this.#o.loginGraceMs ?? LIMITS.loginGraceMs);
+    stream.once('close', () => clearTimeout(grace));
     // ssh2 announces the connection later; it is found again by its transport, this stream.
-    this.#origins.set(stream, origin);
+    this.#arrivals.set(stream, { origin, grace });
     this.#server.injectSocket(stream as never);
   }
 
   #onConnection(conn: Connection): void {
     const transport = socketOf(conn);
-    const origin = (transport && this.#origins.get(transport)) ?? { address: 'unknown', port: 0 };
+    const arrival = transport && this.#arrivals.get(transport);
+    const origin = arrival?.origin ?? { address: 'unknown', port: 0 };
     const log = this.#o.log.child({ from: origin.address });
     if (!surfaceEndOfWrite(conn)) log.warn('this ssh2 version hides eow@openssh.com: `ssh device CMD | head` will not end the command');
     let user: LocalUser | null = null;
@@ -130,9 +138,7 @@ export class EmbeddedServer {
     let key: Buffer | null = null;
     let refusal: string | null = null;
     let failures = 0;
-    const grace = setTimeout(() => (transport as Duplex | undefined)?.destroy(), LIMITS.loginGraceMs);
     conn.on('error', (err) => log.debug({ err: err.message }, 'embedded connection error'));
-    conn.on('close', () => clearTimeout(grace));
     conn.on('authentication', (auth) => {
       // ssh2 emits 'ready' inside accept(), so who logged in is recorded before accepting.
       void this.#authenticate(auth, (who) => { user = who.user; operator = who.operator; refusal = who.refusal; key = who.key; }).then((result) => {
@@ -144,7 +150,7 @@ export class EmbeddedServer {
       });
     });
     conn.once('ready', () => {
-      clearTimeout(grace);
+      clearTimeout(arrival?.grace);
       const login: Login = { key: key!, operator: operator!, conn, channels: new Set(), log, ended: false };
       this.#logins.add(login);
       conn.on('close', () => this.#logins.delete(login));
