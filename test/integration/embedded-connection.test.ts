@@ -141,16 +141,17 @@ async function halfCloseAfterLogin(device: string, command: string): Promise<num
 }
 
 test('a logged-in connection whose client stream ends is closed, as by sshd, and its command ended', { timeout: 60_000 }, async (t) => {
-  const marker = (host: string) => `ferry-eof-${host}-${process.pid}`;
+  // A sleep no other process has: its length (about a day) is made of this process's id and the device's place.
+  const sleep = (host: string) => `sleep ${[REF, DEV].indexOf(host) + 1}${process.pid}`;
   // sshd leaves a command without a terminal running until it touches its closed pipes; the
   // built-in server ends a session's processes when its channel closes (docs/security.md).
-  t.after(() => { spawnSync('pkill', ['-KILL', '-f', `^${marker(REF)} 300$`]); });
-  const refMs = await halfCloseAfterLogin(REF, `echo started; exec -a ${marker(REF)} sleep 300`);
+  t.after(() => { spawnSync('pkill', ['-KILL', '-f', `^${sleep(REF)}$`]); });
+  const refMs = await halfCloseAfterLogin(REF, `echo started; exec ${sleep(REF)}`);
   assert.notEqual(refMs, null, 'reference: sshd closed the connection when its input ended');
-  const devMs = await halfCloseAfterLogin(DEV, `echo started; exec -a ${marker(DEV)} sleep 300`);
+  const devMs = await halfCloseAfterLogin(DEV, `echo started; exec ${sleep(DEV)}`);
   t.diagnostic(`close after EOF: sshd ${refMs} ms, built-in server ${devMs} ms`);
   assert.notEqual(devMs, null, `the built-in server closed the connection within ${PROBE_TIMEOUT_MS} ms of its input ending, as sshd did in ${refMs} ms`);
-  await eventually(() => processesMatching(`^${marker(DEV)} 300$`).length === 0, 5_000, `no '${marker(DEV)}' left on the device`);
+  await eventually(() => processesMatching(`^${sleep(DEV)}$`).length === 0, 5_000, `no '${sleep(DEV)}' left on the device`);
 });
 
 test('after no-more-sessions@openssh.com, a new session is refused (sshd ends the whole connection)', { timeout: 30_000 }, async () => {
