@@ -25,6 +25,9 @@
  * - relay/front-door.ts (behaviour, no field): ssh2 starts reading an injected socket with
  *   a `data` listener of its own, after `injectSocket` returns, so the front door's listener,
  *   added first, runs first and can pause the socket to queue a handshake.
+ * - agent/embedded/server.ts (behaviour, no field): ssh2's server takes
+ *   `no-more-sessions@openssh.com` and then refuses session channels itself, but only on a
+ *   connection that has a `request` listener.
  */
 import { randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';

@@ -9,12 +9,13 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Algorithms, Connection } from 'ssh2';
 import { END_OF_WRITE_REQUEST, OPEN_FAILURE, onEndOfWrite, patchSsh2, rejectWithMessage, socketOf, surfaceEndOfWrite } from '../../src/net/ssh2-internals.ts';
 import { SSH_ALGORITHMS } from '../../src/protocol/ssh-algorithms.ts';
 import { ROOT } from '../helpers/fixture.ts';
+import { streamPair } from '../helpers/stream-pair.ts';
 
 patchSsh2();
 const require = createRequire(import.meta.url);
@@ -47,23 +48,8 @@ test('the installed ssh2 is exactly the version package.json pins', () => {
   assert.equal(installed, pinned);
 });
 
-/** Two in-memory streams, each the other's far end, shaped enough like sockets for ssh2. */
-function streamPair(): [Duplex, Duplex] {
-  const ends: Duplex[] = [];
-  const make = (peer: () => Duplex) => new Duplex({
-    read() {},
-    write(chunk, _enc, cb) { peer().push(chunk); cb(); },
-    final(cb) { peer().push(null); cb(); },
-  });
-  const a = make(() => ends[1]!);
-  const b = make(() => ends[0]!);
-  ends.push(a, b);
-  for (const s of [a, b]) Object.assign(s, { remoteAddress: '127.0.0.1', remotePort: 1, remoteFamily: 'IPv4', setNoDelay() {} });
-  return [a, b];
-}
-
 /** An ssh2 server and client joined in memory; resolves when the client is ready. */
-async function connectedPair(onConnection: (conn: Connection, serverSide: Duplex) => void): Promise<{ client: InstanceType<typeof ssh2.Client>; end(): void }> {
+async function connectedPair(onConnection: (conn: Connection, serverSide: Duplex) => void, clientConfig: Partial<ssh2.ConnectConfig> = {}): Promise<{ client: InstanceType<typeof ssh2.Client>; end(): void }> {
   const [clientSide, serverSide] = streamPair();
   const { private: hostKey } = ssh2.utils.generateKeyPairSync('ed25519');
   const server = new ssh2.Server({ hostKeys: [hostKey], algorithms: SSH_ALGORITHMS as Algorithms }, (conn) => {
@@ -74,7 +60,7 @@ async function connectedPair(onConnection: (conn: Connection, serverSide: Duplex
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {
     client.once('ready', resolve).once('error', reject);
-    client.connect({ sock: clientSide, username: 'u', hostVerifier: () => true });
+    client.connect({ sock: clientSide, username: 'u', hostVerifier: () => true, ...clientConfig });
   });
   return { client, end: () => { client.end(); clientSide.destroy(); serverSide.destroy(); } };
 }
@@ -408,4 +394,43 @@ test('upstream still has it: ssh2 tells nobody of eow@openssh.com (drop surfaceE
   } finally {
     end();
   }
+});
+
+/**
+ * Opens a session, sends no-more-sessions@openssh.com (want-reply), then opens another; the
+ * server connection has a 'request' listener when `withRequestListener`. Returns whether the
+ * server agreed, how the second session went, and how many sessions ferry's code was asked for.
+ */
+async function noMoreSessions(withRequestListener: boolean): Promise<{ agreed: boolean; second: Error | undefined; sessions: number }> {
+  let sessions = 0;
+  const pair = await connectedPair((conn) => {
+    if (withRequestListener) conn.on('request', (_accept, reject) => reject?.());
+    conn.on('session', (accept) => {
+      sessions++;
+      accept().on('exec', (acceptExec) => { const ch = acceptExec(); ch.exit(0); ch.end(); });
+    });
+  // strictVendor off: the in-memory server's version is ssh2's, not OpenSSH's.
+  }, { strictVendor: false });
+  const open = () => new Promise<Error | undefined>((resolve) => pair.client.exec('true', (err) => resolve(err)));
+  try {
+    assert.equal(await open(), undefined, 'a session before the request is served');
+    const agreed = await new Promise<boolean>((resolve) => pair.client.openssh_noMoreSessions((err) => resolve(!err)));
+    return { agreed, second: await open(), sessions };
+  } finally {
+    pair.end();
+  }
+}
+
+test('behaviour: after no-more-sessions@openssh.com, ssh2\'s server refuses session channels itself (the built-in server relies on it)', async () => {
+  const r = await noMoreSessions(true);
+  assert.equal(r.agreed, true, 'the server agreed to the request');
+  assert.match(r.second?.message ?? '', /Channel open failure/, 'a session after the request is refused');
+  assert.equal((r.second as Error & { reason?: number }).reason, OPEN_FAILURE.prohibited, 'administratively prohibited');
+  assert.equal(r.sessions, 1, 'ssh2 refused it without asking ferry');
+});
+
+test('behaviour: ssh2 honours no-more-sessions@openssh.com only on a connection with a \'request\' listener (the built-in server keeps one)', async () => {
+  const r = await noMoreSessions(false);
+  assert.equal(r.agreed, false, 'without a listener the request is refused');
+  assert.equal(r.second, undefined, 'and later sessions are still opened');
 });

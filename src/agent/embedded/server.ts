@@ -38,10 +38,15 @@ export interface EmbeddedServerOptions {
   /** Where `ssh -L` may go. */
   forwardRules: readonly ForwardRule[];
   log: Logger;
+  /** How long a connection has to log in (default LIMITS.loginGraceMs; tests shorten it). */
+  loginGraceMs?: number;
 }
 
 /** How long a connection whose key was removed has to take its goodbye before its transport is destroyed. */
 const REMOVED_KEY_CLOSE_MS = 1_000;
+
+/** How long a connection whose client's input has ended may take to flush its last bytes before its transport is destroyed. */
+const EOF_CLOSE_MS = 1_000;
 
 /** One logged-in connection, by the key it authenticated with. */
 interface Login { key: Buffer; operator: string; conn: Connection; channels: Set<ServerChannel>; log: Logger; ended: boolean }
@@ -51,7 +56,8 @@ export class EmbeddedServer {
   readonly #server: InstanceType<typeof Server>;
   readonly #o: EmbeddedServerOptions;
   readonly #agent = agentUser();
-  readonly #origins = new WeakMap<object, { address: string; port: number }>();
+  /** Each stream handed in, until ssh2 announces its connection: where it came from and its login grace timer. */
+  readonly #arrivals = new WeakMap<object, { origin: { address: string; port: number }; grace: NodeJS.Timeout }>();
   readonly #logins = new Set<Login>();
   /** The operator keys that may log in now: the relay's latest list. */
   #keys: readonly AuthorizedKey[] = [];
@@ -109,14 +115,22 @@ export class EmbeddedServer {
   /** Serves one SSH connection carried by `stream` (a channel from the relay). */
   handle(stream: Duplex, origin: { address: string; port: number }): void {
     stream.on('error', () => {});
+    // Watched here, not on the connection: ssh2 announces a connection only once the client's
+    // identification has arrived, and a probe's EOF comes before it.
+    stream.once('end', () => endTransport(stream));
+    // The login grace time runs from the stream's arrival, as sshd's from accept(): a client
+    // that never sends its identification has no connection in ssh2 to time out.
+    const grace = setTimeout(() => stream.destroy(), this.#o.loginGraceMs ?? LIMITS.loginGraceMs);
+    stream.once('close', () => clearTimeout(grace));
     // ssh2 announces the connection later; it is found again by its transport, this stream.
-    this.#origins.set(stream, origin);
+    this.#arrivals.set(stream, { origin, grace });
     this.#server.injectSocket(stream as never);
   }
 
   #onConnection(conn: Connection): void {
     const transport = socketOf(conn);
-    const origin = (transport && this.#origins.get(transport)) ?? { address: 'unknown', port: 0 };
+    const arrival = transport && this.#arrivals.get(transport);
+    const origin = arrival?.origin ?? { address: 'unknown', port: 0 };
     const log = this.#o.log.child({ from: origin.address });
     if (!surfaceEndOfWrite(conn)) log.warn('this ssh2 version hides eow@openssh.com: `ssh device CMD | head` will not end the command');
     let user: LocalUser | null = null;
@@ -124,9 +138,7 @@ export class EmbeddedServer {
     let key: Buffer | null = null;
     let refusal: string | null = null;
     let failures = 0;
-    const grace = setTimeout(() => (transport as Duplex | undefined)?.destroy(), LIMITS.loginGraceMs);
     conn.on('error', (err) => log.debug({ err: err.message }, 'embedded connection error'));
-    conn.on('close', () => clearTimeout(grace));
     conn.on('authentication', (auth) => {
       // ssh2 emits 'ready' inside accept(), so who logged in is recorded before accepting.
       void this.#authenticate(auth, (who) => { user = who.user; operator = who.operator; refusal = who.refusal; key = who.key; }).then((result) => {
@@ -138,7 +150,7 @@ export class EmbeddedServer {
       });
     });
     conn.once('ready', () => {
-      clearTimeout(grace);
+      clearTimeout(arrival?.grace);
       const login: Login = { key: key!, operator: operator!, conn, channels: new Set(), log, ended: false };
       this.#logins.add(login);
       conn.on('close', () => this.#logins.delete(login));
@@ -164,6 +176,10 @@ export class EmbeddedServer {
           (err: Error) => rejectWithMessage(conn, reject, OPEN_FAILURE.connectFailed, err.message),
         );
       });
+      // Global requests are refused, except that ssh2 itself, only on a connection with a
+      // 'request' listener, takes `no-more-sessions@openssh.com` (OpenSSH sends it after its
+      // one session) and refuses every later session channel: hardening against a hijacked
+      // connection, which this listener keeps on.
       conn.on('request', (_accept, reject) => reject?.());
       conn.on('openssh.streamlocal', (_accept, reject) => reject());
     });
@@ -212,6 +228,22 @@ export class EmbeddedServer {
   }
 }
 
+/**
+ * Ends a connection whose client's side of the stream has ended, as sshd does when its input
+ * ends, at any stage. ssh2 stops reading the connection then but keeps its own side open, so
+ * a probe such as `ssh -W device:22 relay </dev/null`, which sends EOF before any byte, hung
+ * for ever; one that had sent its identification, until the login grace time; and a
+ * logged-in connection, its sessions' processes with it, for ever. Nothing more can be said
+ * on the connection (ssh2 drops its protocol state when the input ends), so the transport is
+ * ended: what was already written (the identification, say) still goes out, then EOF and
+ * close. A peer that does not take those in time gets the transport destroyed.
+ */
+function endTransport(transport: Duplex): void {
+  if (transport.destroyed) return;
+  transport.end();
+  setTimeout(() => transport.destroy(), EOF_CLOSE_MS).unref();
+}
+
 /** Every session of a connection whose login name was refused: the reason on stderr, exit 1. */
 function refuseSessions(conn: Connection, message: string, log: Logger): void {
   log.info({ why: message }, 'login name refused');
@@ -230,5 +262,6 @@ function refuseSessions(conn: Connection, message: string, log: Logger): void {
     session.on('subsystem', (a) => refuse(a));
   });
   conn.on('tcpip', (_accept, reject) => reject());
+  // As for a usable login: this listener also keeps ssh2's handling of no-more-sessions@openssh.com on.
   conn.on('request', (_accept, reject) => reject?.());
 }
