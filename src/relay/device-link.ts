@@ -89,8 +89,11 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
           + `The relay holds the other machine off for a while after each replace, so this device will be unreachable now and then\n`);
       }
       const now = ctx.clock.now();
-      ctx.store.markOnline(device, now, remote.address, agentVersion, old !== undefined);
-      ctx.store.audit({ at: now, actor: device, action: 'device.connect', target: device, detail: { remote: remote.address, agentVersion, replaced: old !== undefined } });
+      // Presence and its audit row together: one commit, never one without the other.
+      ctx.store.transaction(() => {
+        ctx.store.markOnline(device, now, remote.address, agentVersion, old !== undefined);
+        ctx.store.audit({ at: now, actor: device, action: 'device.connect', target: device, detail: { remote: remote.address, agentVersion, replaced: old !== undefined } });
+      });
       old?.close('replaced by a newer link');
       log.info({ replaced: old !== undefined, ...(clone ? { clone: true } : {}) }, 'device online');
       accept?.();
@@ -112,8 +115,10 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
     if (ctx.registry.unregister(link)) {
       const now = ctx.clock.now();
       // A device removed from the store has no row left to update.
-      if (reason !== 'removed') ctx.store.markOffline(device, now, reason);
-      ctx.store.audit({ at: now, actor: device, action: 'device.disconnect', target: device, detail: { reason } });
+      ctx.store.transaction(() => {
+        if (reason !== 'removed') ctx.store.markOffline(device, now, reason);
+        ctx.store.audit({ at: now, actor: device, action: 'device.disconnect', target: device, detail: { reason } });
+      });
       log.info({ reason }, 'device offline');
     } else {
       log.info({ reason }, 'old link closed');
