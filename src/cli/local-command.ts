@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { FerryError } from '../common/errors.ts';
-import { runCommand } from '../relay/commands.ts';
+import { runCommand, USAGE } from '../relay/commands.ts';
 import { openDataDir, relayInfoPath, storePath } from '../relay/relay.ts';
 
 /** The commands that also run locally. */
@@ -23,6 +23,11 @@ export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: No
     } else {
       words.push(w);
     }
+  }
+  // Help needs no data dir: it is the same text wherever the command runs.
+  if (words.includes('--help') || words.includes('-h')) {
+    out.write(`${USAGE}\n`);
+    return 0;
   }
   if (dataDir === null) throw new FerryError('FERRY_USAGE', `'ferry ${words[0]}' on the relay host needs --data-dir DIR (or FERRY_DATA_DIR); from elsewhere run it as 'ssh -p 2222 USER@RELAY ${words.join(' ')}'`);
   if (!existsSync(storePath(dataDir))) throw new FerryError('FERRY_CONFIG_INVALID', `${dataDir} holds no relay store: start 'ferry relay --data-dir ${dataDir}' once first`);

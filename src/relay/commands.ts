@@ -389,7 +389,8 @@ function whoami(ctx: CommandContext, args: string[]): CommandResult {
 export function runCommand(ctx: CommandContext, words: readonly string[]): CommandResult {
   const [command, ...rest] = words;
   try {
-    if (command === undefined || command === 'help' || command === '--help') return ok(helpText(ctx.relay.publicAddress, hintUser(ctx)) + '\n');
+    // `devices --help` is asking, not a bad flag: every command's flags are in the one help text.
+    if (command === undefined || command === 'help' || words.includes('--help') || words.includes('-h')) return ok(helpText(ctx.relay.publicAddress, hintUser(ctx)) + '\n');
     const allowed = mayRunCommand(ctx.actor.role, command);
     if (!allowed.allow) throw new FerryError('FERRY_PERMISSION_DENIED', allowed.message);
     switch (command) {

@@ -139,6 +139,14 @@ test('--help and -h on every subcommand print that part of `ferry help`', async 
       }
     }
   }
+  // The relay commands run locally: their help needs no data dir.
+  const commands = await ferry(['help', 'commands']);
+  assert.equal(commands.code, 0);
+  for (const args of [['devices', '--help'], ['token', 'create', '-h'], ['user', 'add', '--help']]) {
+    const r = await ferry(args);
+    assert.equal(r.code, 0, `ferry ${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stdout, commands.stdout, `ferry ${args.join(' ')}`);
+  }
 });
 
 test('one relay per data dir: a second one exits naming the first, local commands still work, kill -9 leaves no stale lock', { timeout: 60_000 }, async (t) => {

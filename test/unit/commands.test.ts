@@ -84,6 +84,9 @@ describe('help and unknown commands', () => {
   test('no command, help and --help print the usage', () => {
     for (const words of [[], ['help'], ['--help']]) assert.deepEqual(runCommand(ctx(), words), { code: 0, stdout: USAGE + '\n', stderr: '' });
     assert.deepEqual(runCommand(ctx({ name: 'op', role: 'operator' }), ['help']).code, 0, 'operators get help too');
+    for (const words of [['devices', '--help'], ['token', 'create', '-h'], ['device', 'label', '--help']]) {
+      assert.deepEqual(runCommand(ctx(), words), { code: 0, stdout: USAGE + '\n', stderr: '' }, words.join(' '));
+    }
   });
 
   test('an unknown command is a usage error with the full usage', () => {
