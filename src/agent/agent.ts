@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../common/clock.ts';
 import { FerryError, isFerryError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { patchSsh2 } from '../net/ssh2-internals.ts';
-import { parseHostPort } from '../net/tcp.ts';
+import { parseHostPort } from '../protocol/host-port.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { AGENT_LOGIN, ENROLL_LOGIN, deviceNameFromHostname } from '../protocol/names.ts';
 import { decodeToken } from '../protocol/token.ts';

@@ -4,7 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDuration } from '../common/duration.ts';
 import { FerryError } from '../common/errors.ts';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../common/log.ts';
-import { parseHostPort } from '../net/tcp.ts';
+import { parseHostPort } from '../protocol/host-port.ts';
 
 /** A flag: its parseArgs type, the environment variable that may set it, and its help line. */
 export interface FlagSpec { type: 'string' | 'boolean'; multiple?: boolean; env?: string; help: string }

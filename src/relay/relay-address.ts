@@ -3,11 +3,11 @@
  * command lines that hints print with it, so that a hint names the relay the operator
  * is actually using. Pure.
  */
+import { parseHostPort } from '../protocol/host-port.ts';
 
 /** HOST and PORT of `publicAddress` (`[v6]:PORT` unbracketed); port 22 when none is given. */
 export function relayHostPort(publicAddress: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(publicAddress);
-  return m ? { host: (m[1] ?? m[2])!, port: Number(m[3]) } : { host: publicAddress, port: 22 };
+  return parseHostPort(publicAddress) ?? { host: publicAddress, port: 22 };
 }
 
 /**
