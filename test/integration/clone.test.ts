@@ -18,10 +18,10 @@ import { relayCommand, sshSetup } from '../helpers/ssh-client.ts';
 const suite = fileCleanup(after);
 
 /** A logger whose JSON lines are kept, for asserting on warnings. */
-function capturingLogger(name: string): { log: ReturnType<typeof createLogger>; lines: () => { level: number; msg: string }[] } {
+function capturingLogger(name: string, level: 'info' | 'debug' = 'info'): { log: ReturnType<typeof createLogger>; lines: () => { level: number; msg: string }[] } {
   let text = '';
   const sink = new Writable({ write(chunk, _enc, done) { text += String(chunk); done(); } });
-  return { log: createLogger('info', name, { format: 'json', destination: sink }), lines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string }) };
+  return { log: createLogger(level, name, { format: 'json', destination: sink }), lines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string }) };
 }
 
 const WARN = 40;
@@ -29,7 +29,8 @@ const WARN = 40;
 test('two agents sharing one state dir: the relay warns once, marks the device, tells the agents, and slows the flapping', { timeout: 90_000 }, async (t) => {
   const dir = tempDir(suite);
   const adminKey = makeKey(dir, 'admin_key');
-  const relayLog = capturingLogger('relay');
+  // Debug level: the relay notes each link it holds off at debug only.
+  const relayLog = capturingLogger('relay', 'debug');
   const relay = await startRelay(testRelayConfig(join(dir, 'relay'), [adminKey.pub]), { log: relayLog.log });
   suite.after(() => relay.stop());
   const admin = sshSetup(dir, { port: relay.sshAddress.port, user: 'admin', keyPath: adminKey.path, relayKeyLine: relay.hostKeyLine });
@@ -63,8 +64,10 @@ test('two agents sharing one state dir: the relay warns once, marks the device, 
   const told = () => [...first.lines(), ...second.lines()].filter((l) => l.level === WARN && /identity is in use by another machine at 127\.0\.0\.1: re-enroll one of them with a new token \(delete its state dir\)/.test(l.msg));
   await eventually(() => told().length > 0 || null, 30_000, 'an agent to warn that another machine uses its identity');
 
-  // Let them contend for a while: without the hold-off they would replace each other about every second.
-  await new Promise((r) => setTimeout(r, 15_000));
+  // Let them contend until the relay has held the other machine off ten times; without
+  // the hold-off they would replace each other about every second and this never happens.
+  const heldOff = () => relayLog.lines().filter((l) => /clone hold-off/.test(l.msg)).length;
+  await eventually(() => heldOff() >= 10 || null, 60_000, 'the relay to hold the other machine off ten times');
   const replaces = relay.store.listAudit({ since: started, device: 'cam', limit: 1_000 })
     .filter((e) => e.action === 'device.connect' && (e.detail as { replaced?: boolean }).replaced === true).length;
   const window = Math.round((Date.now() - started) / 1000);
