@@ -14,11 +14,12 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { Agent } from '../../src/agent/agent.ts';
 import type { RelayConfig } from '../../src/relay/config.ts';
+import { generateKeyPair } from '../../src/common/ssh-keys.ts';
 import { eventually, fileCleanup, makeKey, missing, run } from '../helpers/env.ts';
 import { startFixture, type Fixture } from '../helpers/fixture.ts';
 import { relayCommand, ssh } from '../helpers/ssh-client.ts';
 
-const { Client, utils } = ssh2;
+const { Client } = ssh2;
 type SshClient = InstanceType<typeof Client>;
 
 /** Small limits, so that every one of them is reached quickly. */
@@ -290,7 +291,7 @@ test('too many authentication attempts end the connection (ssh2 client trying ke
       host: '127.0.0.1', port, username: 'admin', readyTimeout: 15_000, ...pinRelay,
       authHandler: (_left, _partial, next) => {
         if (++tries > max) return next(false as unknown as 'none');
-        const { private: key } = utils.generateKeyPairSync('ed25519');
+        const key = generateKeyPair('stranger').privateKey;
         next({ type: 'publickey', username: 'admin', key });
       },
     });

@@ -14,6 +14,7 @@ import ssh2 from 'ssh2';
 import type { Algorithms, Connection } from 'ssh2';
 import { END_OF_WRITE_REQUEST, OPEN_FAILURE, onEndOfWrite, patchSsh2, rejectWithMessage, socketOf, surfaceEndOfWrite } from '../../src/net/ssh2-internals.ts';
 import { SSH_ALGORITHMS } from '../../src/protocol/ssh-algorithms.ts';
+import { generateKeyPair } from '../../src/common/ssh-keys.ts';
 import { ROOT } from '../helpers/fixture.ts';
 import { streamPair } from '../helpers/stream-pair.ts';
 
@@ -51,7 +52,7 @@ test('the installed ssh2 is exactly the version package.json pins', () => {
 /** An ssh2 server and client joined in memory; resolves when the client is ready. */
 async function connectedPair(onConnection: (conn: Connection, serverSide: Duplex) => void, clientConfig: Partial<ssh2.ConnectConfig> = {}): Promise<{ client: InstanceType<typeof ssh2.Client>; end(): void }> {
   const [clientSide, serverSide] = streamPair();
-  const { private: hostKey } = ssh2.utils.generateKeyPairSync('ed25519');
+  const { privateKey: hostKey } = generateKeyPair('host');
   const server = new ssh2.Server({ hostKeys: [hostKey], algorithms: SSH_ALGORITHMS as Algorithms }, (conn) => {
     conn.on('authentication', (ctx) => ctx.accept());
     onConnection(conn, serverSide);
@@ -83,7 +84,7 @@ test('shape: a server connection has _protocol.channelOpenFail(recipient, reason
 
 test('shape: ssh2 reads an injected socket with a data listener of its own, after the listeners already there (front-door.ts relies on it)', async () => {
   const [, serverSide] = streamPair();
-  const { private: hostKey } = ssh2.utils.generateKeyPairSync('ed25519');
+  const { privateKey: hostKey } = generateKeyPair('host');
   const server = new ssh2.Server({ hostKeys: [hostKey] }, () => {});
   // front-door.ts adds its listener before injectSocket, so that it runs first and can pause the socket.
   const ours = () => {};
@@ -302,7 +303,7 @@ function guessingClientHello(kex: string[]): Buffer {
 function serverAnswers(ProtocolClass: Any, serverKex: string[], hello: Buffer): number[] {
   const out: Buffer[] = [];
   const errors: Error[] = [];
-  const key = ssh2.utils.parseKey(ssh2.utils.generateKeyPairSync('ed25519').private);
+  const key = ssh2.utils.parseKey(generateKeyPair('host').privateKey);
   const proto = new ProtocolClass({
     server: true, hostKeys: { 'ssh-ed25519': key }, onWrite: (d: Buffer) => out.push(Buffer.from(d)), onError: (e: Error) => errors.push(e),
     offer: { kex: serverKex, serverHostKey: ['ssh-ed25519'], cs: { cipher: ['aes128-gcm@openssh.com'], mac: ['hmac-sha2-256-etm@openssh.com'], compress: ['none'], lang: [] }, sc: { cipher: ['aes128-gcm@openssh.com'], mac: ['hmac-sha2-256-etm@openssh.com'], compress: ['none'], lang: [] } },
