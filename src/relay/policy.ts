@@ -74,5 +74,5 @@ export function mayHoldLink(device: DeviceRecord | null): Decision {
  */
 export function authorizedKeysFor(device: DeviceRecord | null, users: readonly UserRecord[]): AuthorizedKey[] {
   if (device === null || device.status !== 'approved') return [];
-  return users.flatMap((u) => u.keys.map((k) => ({ user: u.name, line: k.line })));
+  return users.flatMap((u) => u.keys.map((k) => ({ user: u.name, line: k.line, logins: ['*'], forwards: ['*'], roles: [u.role] })));
 }
