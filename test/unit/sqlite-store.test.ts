@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, beforeEach, afterEach, describe, test } from 'node:test';
 import { isFerryError } from '../../src/common/errors.ts';
 import { openSqliteStore } from '../../src/relay/sqlite-store.ts';
+import { writeOldStore } from '../helpers/store-schema-4.ts';
 import type { Store, TokenRecord } from '../../src/relay/store.ts';
 
 const NOW = Date.UTC(2026, 0, 31, 12, 0, 0);
@@ -47,26 +48,25 @@ describe('opening', () => {
   test('migrations set user_version and the journal is WAL', () => {
     const db = new Database(file, { readonly: true });
     try {
-      assert.equal(db.pragma('user_version', { simple: true }), 4);
+      assert.equal(db.pragma('user_version', { simple: true }), 5);
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     } finally { db.close(); }
   });
 
   test('reopening keeps the data and does not migrate again', () => {
-    store.addUser('alice', 'admin', [key('a')], NOW);
+    store.addUser('alice', ['admin'], [key('a')], NOW);
     store.close();
     store = openSqliteStore(file);
     assert.equal(store.countUsers(), 1);
-    assert.equal(store.getUser('alice')?.role, 'admin');
+    assert.deepEqual(store.getUser('alice')?.roles, ['admin']);
   });
 
-  test('a schema 3 store is migrated to 4 with its tokens usable', () => {
-    token({ id: 'kept' });
+  test('a schema 3 store is migrated with its tokens usable', () => {
     store.close();
     // What a relay before migration 4 left: no revoked_at column, user_version 3.
-    const db = new Database(file);
-    db.exec('ALTER TABLE tokens DROP COLUMN revoked_at');
-    db.pragma('user_version = 3');
+    const db = writeOldStore(file = newFile(), 3);
+    db.prepare(`INSERT INTO tokens (id, secret_hash, created_by, created_at, expires_at, uses_left, name, labels, approve)
+      VALUES ('kept', ?, 'admin', ?, ?, 1, NULL, '{}', 0)`).run(hash('s'), NOW, NOW + 1000);
     db.close();
     store = openSqliteStore(file);
     assert.deepEqual(store.listTokens().map((t) => [t.id, t.revokedAt]), [['kept', null]]);
@@ -78,7 +78,7 @@ describe('opening', () => {
     const db = new Database(file);
     db.pragma('user_version = 99');
     db.close();
-    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 4\); upgrade ferry/);
+    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 5\); upgrade ferry/);
     store = openSqliteStore(newFile());
   });
 
@@ -90,39 +90,39 @@ describe('opening', () => {
 describe('users', () => {
   test('add, get, list, count and remove', () => {
     assert.equal(store.countUsers(), 0);
-    store.addUser('bob', 'operator', [key('b2'), key('b1')], NOW);
-    store.addUser('alice', 'admin', [key('a')], NOW + 1);
+    store.addUser('bob', ['operator'], [key('b2'), key('b1')], NOW);
+    store.addUser('alice', ['admin'], [key('a')], NOW + 1);
     assert.equal(store.countUsers(), 2);
-    assert.deepEqual(store.getUser('bob'), { name: 'bob', role: 'operator', createdAt: NOW, keys: [key('b1'), key('b2')] });
+    assert.deepEqual(store.getUser('bob'), { name: 'bob', roles: ['operator'], createdAt: NOW, keys: [key('b1'), key('b2')] });
     assert.deepEqual(store.listUsers().map((u) => u.name), ['alice', 'bob']);
     assert.equal(store.getUser('carol'), null);
     assert.equal(store.removeUser('bob'), true);
     assert.equal(store.removeUser('bob'), false);
     assert.equal(store.getUser('bob'), null);
     // The keys went with the user: another user may now have them.
-    store.addUser('carol', 'operator', [key('b1')], NOW);
+    store.addUser('carol', ['operator'], [key('b1')], NOW);
     assert.deepEqual(store.getUser('carol')?.keys, [key('b1')]);
   });
 
   test('a second user with the same name is a conflict', () => {
-    store.addUser('alice', 'admin', [key('a')], NOW);
-    rejects(() => store.addUser('alice', 'operator', [key('z')], NOW), 'FERRY_CONFLICT', /^user 'alice' exists already; remove it first with 'user rm alice'$/);
-    assert.equal(store.getUser('alice')?.role, 'admin');
+    store.addUser('alice', ['admin'], [key('a')], NOW);
+    rejects(() => store.addUser('alice', ['operator'], [key('z')], NOW), 'FERRY_CONFLICT', /^user 'alice' exists already; remove it first with 'user rm alice'$/);
+    assert.deepEqual(store.getUser('alice')?.roles, ['admin']);
   });
 
   test("another user's key is a conflict, and nothing of the new user is kept", () => {
-    store.addUser('alice', 'admin', [key('a')], NOW);
-    rejects(() => store.addUser('bob', 'operator', [key('b'), key('a')], NOW), 'FERRY_CONFLICT', /^key SHA256:a belongs to user 'alice' already/);
+    store.addUser('alice', ['admin'], [key('a')], NOW);
+    rejects(() => store.addUser('bob', ['operator'], [key('b'), key('a')], NOW), 'FERRY_CONFLICT', /^key SHA256:a belongs to user 'alice' already/);
     assert.equal(store.getUser('bob'), null, 'the transaction rolled back');
-    store.addUser('bob', 'operator', [key('b')], NOW);
+    store.addUser('bob', ['operator'], [key('b')], NOW);
     assert.equal(store.getUser('bob')?.keys.length, 1, 'key b was not left behind either');
   });
 
   test("a device's key cannot become an operator key, nor the other way round", () => {
     token();
     redeem();
-    rejects(() => store.addUser('bob', 'operator', [{ fingerprint: 'SHA256:dev1', line: 'x' }], NOW), 'FERRY_CONFLICT', /is a device's key: operators and devices need different keys/);
-    store.addUser('alice', 'admin', [key('a')], NOW);
+    rejects(() => store.addUser('bob', ['operator'], [{ fingerprint: 'SHA256:dev1', line: 'x' }], NOW), 'FERRY_CONFLICT', /is a device's key: operators and devices need different keys/);
+    store.addUser('alice', ['admin'], [key('a')], NOW);
     token({ id: 'tok2' });
     rejects(() => redeem({ id: 'tok2', keyFingerprint: 'SHA256:a', fallbackName: 'other' }), 'FERRY_CONFLICT', /^this agent key is an operator key/);
   });
@@ -252,7 +252,7 @@ describe('labels', () => {
 
 describe('transactions', () => {
   test('a throw inside transaction() rolls back every write in it, audit rows included', () => {
-    store.addUser('alice', 'admin', [key('a')], NOW);
+    store.addUser('alice', ['admin'], [key('a')], NOW);
     assert.throws(() => store.transaction(() => {
       store.removeUser('alice');
       store.audit({ at: NOW, actor: 'x', action: 'user.rm', target: 'alice', detail: {} });
@@ -315,7 +315,7 @@ describe('audit', () => {
     ];
     for (const e of entries) store.audit(e);
     const all = store.listAudit({ limit: 100 });
-    assert.deepEqual(all.map(({ id: _id, ...rest }) => rest), entries);
+    assert.deepEqual(all.map(({ id: _id, prevHash: _p, hash: _h, ...rest }) => rest), entries.map((e) => ({ ...e, source: 'relay' })));
     assert.ok(all.every((e, i) => i === 0 || e.id > all[i - 1]!.id));
     assert.deepEqual(store.listAudit({ since: NOW + 10, limit: 100 }).map((e) => e.at), [NOW + 10, NOW + 20, NOW + 30]);
     assert.deepEqual(store.listAudit({ device: 'a', limit: 100 }).map((e) => e.action), ['device.approve', 'device.rm']);
@@ -332,7 +332,7 @@ describe('changeCounter', () => {
       const before = store.changeCounter();
       store.listUsers();
       assert.equal(store.changeCounter(), before);
-      other.addUser('alice', 'admin', [key('a')], NOW);
+      other.addUser('alice', ['admin'], [key('a')], NOW);
       const afterOne = store.changeCounter();
       assert.notEqual(afterOne, before);
       assert.equal(store.getUser('alice')?.name, 'alice', 'and the change is visible');
