@@ -50,7 +50,7 @@ export function verifyChain(rows: Iterable<ChainRow>, head: ChainHead | null): C
   const fail = (badId: number, problem: string): ChainVerdict => ({ ok: false, rows: count, badId, problem });
   for (const row of rows) {
     count++;
-    if (row.id <= prev.id) return fail(row.id, `row ${row.id} comes after row ${prev.id}: the rows are out of order`);
+    if (row.id <= prev.id) return fail(row.id, `row ${row.id} comes after row ${prev.id}: the rows are out of order or repeated`);
     if (head === null) return fail(row.id, `row ${row.id} exists but the store never recorded a chain head: the head was deleted, or the rows were written around the store`);
     if (row.id > head.id) return fail(row.id, `row ${row.id} comes after the last row the store wrote (row ${head.id}): it was inserted around the store`);
     // A gap first: ids come from AUTOINCREMENT, which never skips one, so a gap is a deletion
