@@ -9,8 +9,8 @@ import type { AuditEntry, AuditFilter, AuditRecord, AuditSource, AuditVerdict, D
 /** The meta key of the audit chain's head, `{"id":N,"hash":"…"}`. */
 const AUDIT_HEAD = 'audit_head';
 
-/** Rows the migration chains per query: it cannot write while a query is still reading. */
-const CHAIN_BATCH = 1000;
+/** Audit rows read per query when walking the whole log (migration, export, verify). */
+const AUDIT_BATCH = 1000;
 
 /**
  * Migration 5, roles: the two fixed roles become rows in `roles`, each user is bound to the
@@ -58,7 +58,7 @@ function migrateToRoles(db: Database.Database): void {
   const setHash = db.prepare('UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?');
   let head: ChainHead = { id: 0, hash: GENESIS_HASH };
   for (;;) {
-    const rows = batch.all(head.id, CHAIN_BATCH) as AuditRow[];
+    const rows = batch.all(head.id, AUDIT_BATCH) as AuditRow[];
     if (rows.length === 0) break;
     for (const r of rows) {
       const hash = auditRowHash({ ...chainRow(r), prevHash: head.hash });
@@ -269,14 +269,16 @@ class SqliteStore implements Store {
       lastAudit: db.prepare('SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1'),
       insertAudit: db.prepare('INSERT INTO audit (at, actor, action, target, detail, source, prev_hash) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       setAuditHash: db.prepare('UPDATE audit SET hash = ? WHERE id = ?'),
-      allAudit: db.prepare('SELECT * FROM audit ORDER BY id'),
+      auditBatch: db.prepare('SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?'),
     };
   }
 
   close(): void { this.#db.close(); }
   // better-sqlite3 turns a transaction inside another into a savepoint, so the single-call
-  // transactions below nest in this one.
-  transaction<T>(fn: () => T): T { return this.#db.transaction(fn)(); }
+  // transactions below nest in this one. IMMEDIATE takes the write lock at the start: a
+  // transaction that read first and wrote later would otherwise fail (SQLITE_BUSY_SNAPSHOT)
+  // when another process, such as the local CLI, committed in between.
+  transaction<T>(fn: () => T): T { return this.#db.transaction(fn).immediate(); }
   changeCounter(): number { return this.#q.dataVersion.get() as number; }
 
   countUsers(): number { return this.#q.countUsers.get() as number; }
@@ -442,6 +444,7 @@ class SqliteStore implements Store {
   }
 
   audit(e: AuditEntry): AuditRecord {
+    // IMMEDIATE, so that two processes appending at once each chain to the row the other wrote.
     return this.#db.transaction(() => {
       const last = this.#q.lastAudit.get() as { id: number; hash: string | null } | undefined;
       // Chain to the last row actually there; a row deleted behind the store's back then
@@ -453,7 +456,7 @@ class SqliteStore implements Store {
       this.#q.setAuditHash.run(hash, id);
       this.#q.setMeta.run(AUDIT_HEAD, JSON.stringify({ id, hash } satisfies ChainHead));
       return { id, at: row.at, actor: row.actor, action: row.action, target: row.target, detail: e.detail, source: row.source, prevHash, hash };
-    })();
+    }).immediate();
   }
 
   listAudit(f: AuditFilter): AuditRecord[] {
@@ -480,7 +483,20 @@ class SqliteStore implements Store {
   }
 
   *iterateAudit(): IterableIterator<AuditRecord> {
-    for (const r of this.#q.allAudit.iterate() as IterableIterator<AuditRow>) yield toAudit(r);
+    for (const r of this.#auditRows()) yield toAudit(r);
+  }
+
+  // In batches by id rather than one open query: the connection stays free for other calls
+  // (an export may audit itself while it streams), and no read transaction is held open for
+  // as long as a slow reader takes, which would stop the WAL from being checkpointed.
+  *#auditRows(): IterableIterator<AuditRow> {
+    let after = 0;
+    for (;;) {
+      const rows = this.#q.auditBatch.all(after, AUDIT_BATCH) as AuditRow[];
+      yield* rows;
+      if (rows.length < AUDIT_BATCH) return;
+      after = rows.at(-1)!.id;
+    }
   }
 
   verifyAudit(): AuditVerdict {
@@ -489,8 +505,8 @@ class SqliteStore implements Store {
     return this.#db.transaction(() => {
       const text = this.#q.getMeta.get(AUDIT_HEAD) as string | undefined;
       const head = text === undefined ? null : JSON.parse(text) as ChainHead;
-      const rows = function* (q: Database.Statement) { for (const r of q.iterate() as IterableIterator<AuditRow>) yield chainRow(r); };
-      return verifyChain(rows(this.#q.allAudit), head);
+      const rows = function* (source: Iterable<AuditRow>) { for (const r of source) yield chainRow(r); };
+      return verifyChain(rows(this.#auditRows()), head);
     })();
   }
 }

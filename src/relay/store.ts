@@ -108,6 +108,7 @@ export interface Store {
   /**
    * Runs `fn` as one transaction: every store call inside commits together, or none does
    * when `fn` throws. A change and its audit row go in one, so neither is kept without the other.
+   * It holds the write lock from its start, so keep it short.
    */
   transaction<T>(fn: () => T): T;
   /** A number that changes whenever another process commits; cheap to call often. */
@@ -169,7 +170,7 @@ export interface Store {
   audit(entry: AuditEntry): AuditRecord;
   /** The newest `limit` rows that match, oldest first. */
   listAudit(filter: AuditFilter): AuditRecord[];
-  /** Every row in id order, read as it goes (for export and verify); finish or return the iterator before the next store call. */
+  /** Every row in id order, read in batches as it goes (for export and verify); other store calls may run in between. */
   iterateAudit(): IterableIterator<AuditRecord>;
   /** Walks the whole chain and checks it against the head (see audit-chain.ts). */
   verifyAudit(): AuditVerdict;

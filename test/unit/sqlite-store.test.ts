@@ -577,6 +577,30 @@ describe('audit filters and the chain', () => {
     assert.deepEqual(store.verifyAudit(), { ok: true, rows: rows.length, head: all.at(-1)!.hash });
   });
 
+  test('two connections appending in turn chain to each other', () => {
+    const other = openSqliteStore(file);
+    try {
+      const a = other.audit({ at: NOW, actor: 'local:root', action: 'user.add', target: 'x', detail: {} });
+      const b = store.audit({ at: NOW, actor: 'relay', action: 'device.connect', target: 'cam', detail: {} });
+      assert.equal(b.prevHash, a.hash);
+      assert.equal(other.verifyAudit().ok, true);
+      assert.deepEqual(store.verifyAudit(), other.verifyAudit());
+    } finally { other.close(); }
+  });
+
+  test('iterateAudit crosses batch boundaries and lets other store calls run while it streams', () => {
+    store.transaction(() => { for (let i = 0; i < 2500; i++) store.audit({ at: NOW + i, actor: 'x', action: 'bulk', target: null, detail: { i } }); });
+    let n = 0;
+    let last = 0;
+    for (const r of store.iterateAudit()) {
+      assert.ok(r.id > last, 'id order');
+      last = r.id;
+      if (++n === 1500) store.audit({ at: NOW, actor: 'x', action: 'during', target: null, detail: {} });
+    }
+    assert.equal(n, rows.length + 2501, 'every row, and the one written while streaming');
+    assert.deepEqual(store.verifyAudit(), { ok: true, rows: n, head: store.listAudit({ limit: 1 })[0]!.hash });
+  });
+
   test('an empty log verifies', () => {
     const empty = openSqliteStore(newFile());
     try { assert.deepEqual(empty.verifyAudit(), { ok: true, rows: 0, head: null }); } finally { empty.close(); }
