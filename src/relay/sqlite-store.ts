@@ -138,7 +138,7 @@ interface AuditRow {
 }
 
 function chainRow(r: AuditRow): ChainRow {
-  return { id: r.id, at: r.at, actor: r.actor, action: r.action, target: r.target, detailText: r.detail, source: r.source ?? 'relay', prevHash: r.prev_hash, hash: r.hash };
+  return { id: r.id, at: r.at, actor: r.actor, action: r.action, target: r.target, detailText: r.detail, source: r.source, prevHash: r.prev_hash, hash: r.hash };
 }
 
 function toAudit(r: AuditRow): AuditRecord {
@@ -502,12 +502,24 @@ class SqliteStore implements Store {
   verifyAudit(): AuditVerdict {
     // One read transaction: the head and the rows as of the same moment, even while the
     // relay keeps writing.
-    return this.#db.transaction(() => {
+    return this.#db.transaction((): AuditVerdict => {
       const text = this.#q.getMeta.get(AUDIT_HEAD) as string | undefined;
-      const head = text === undefined ? null : JSON.parse(text) as ChainHead;
+      const head = text === undefined ? null : parseHead(text);
+      if (head === 'unreadable') {
+        return { ok: false, rows: 0, badId: 0, problem: `the chain head (meta '${AUDIT_HEAD}') is not an id and a hash: it was changed around the store` };
+      }
       const rows = function* (source: Iterable<AuditRow>) { for (const r of source) yield chainRow(r); };
       return verifyChain(rows(this.#auditRows()), head);
     })();
+  }
+}
+
+function parseHead(text: string): ChainHead | 'unreadable' {
+  try {
+    const h = JSON.parse(text) as Partial<ChainHead>;
+    return Number.isSafeInteger(h.id) && typeof h.hash === 'string' ? { id: h.id!, hash: h.hash } : 'unreadable';
+  } catch {
+    return 'unreadable';
   }
 }
 

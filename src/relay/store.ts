@@ -97,7 +97,7 @@ export interface AuditFilter {
   limit: number;
 }
 
-/** What `verifyAudit` found; on failure `badId` is the changed, inserted or missing row and `problem` says which in words. */
+/** What `verifyAudit` found; on failure `badId` is the changed, inserted or missing row (0: the head itself) and `problem` says which in words. */
 export type AuditVerdict =
   | { ok: true; rows: number; head: string | null }
   | { ok: false; rows: number; badId: number; problem: string };

@@ -184,6 +184,15 @@ describe('migration 5: roles and the audit chain, from a schema 4 store', () => 
     badRow(f, 5, /^the log ends at row 4 but the store wrote up to row 5: row 5 was deleted$/);
   });
 
+  test('a deleted or garbled chain head is found', () => {
+    const f = oldStore();
+    openSqliteStore(f).close();
+    tamper(f, `UPDATE meta SET value = 'x' WHERE key = 'audit_head'`);
+    badRow(f, 0, /^the chain head \(meta 'audit_head'\) is not an id and a hash: it was changed around the store$/);
+    tamper(f, `DELETE FROM meta WHERE key = 'audit_head'`);
+    badRow(f, 1, /^row 1 exists but the store never recorded a chain head/);
+  });
+
   test('inserting a row with sqlite is found, naming the row', () => {
     const f = oldStore();
     openSqliteStore(f).close();
