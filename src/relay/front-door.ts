@@ -258,7 +258,7 @@ export class FrontDoor {
     const user = store.getUser(username);
     const match = user?.keys.find((k) => k.fingerprint === key.fingerprint && sameKey(blobOf(k.line), key.blob));
     if (!user || !match) return null;
-    return { kind: 'operator', op: { name: user.name, role: user.role, keyFingerprint: key.fingerprint } };
+    return { kind: 'operator', op: { name: user.name, role: user.roles.includes('admin') ? 'admin' : 'operator', keyFingerprint: key.fingerprint } };
   }
 }
 

@@ -13,7 +13,7 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { FrontDoor } from './front-door.ts';
 import { patchSsh2 } from '../net/ssh2-internals.ts';
 import { LIMITS } from '../protocol/limits.ts';
-import { authorizedKeysFor } from './policy.ts';
+import { authorizedKeysFor } from './access-policy.ts';
 import { Registry } from './registry.ts';
 import { openSqliteStore } from './sqlite-store.ts';
 import type { Store } from './store.ts';
@@ -83,7 +83,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
     }
     const keys = config.adminKeys.map((line) => parsePublicKey(line));
     store.transaction(() => {
-      store.addUser('admin', 'admin', keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), clock.now());
+      store.addUser('admin', ['admin'], keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), clock.now());
       store.audit({ at: clock.now(), actor: 'relay', action: 'user.add', target: 'admin', detail: { role: 'admin', keys: keys.map((k) => k.fingerprint), bootstrap: true } });
     });
     log.info({ keys: keys.map((k) => k.fingerprint) }, 'created user admin from --admin-key');
@@ -99,7 +99,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   const reconcile = (only?: string) => {
     // One store read per live device: close what was revoked or removed, and push each its
     // current operator keys (a watcher skips what it sent already).
-    const users = store.listUsers();
+    const users = store.listSubjects();
     for (const name of only === undefined ? new Set([...registry.links()].map((l) => l.device)) : [only]) {
       const d = store.getDevice(name);
       const link = registry.get(name);
