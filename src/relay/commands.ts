@@ -40,7 +40,7 @@ export function helpText(publicAddress: string, user: string): string {
   user key rm NAME FINGERPRINT [--json]    rotate keys without removing the user
   user rm NAME [--json]
   users [--json]                           users, their roles and key fingerprints
-  role add NAME --devices SEL [--devices SEL]... --logins L[,L] [--forward T[,T]|none] [--actions A[,A]] [--json]
+  role add NAME --devices SEL|none [--devices SEL]... --logins L[,L]|none [--forward T[,T]|none] [--actions A[,A]|none] [--json]
   role edit NAME [the same flags: those given replace]  [--json]
   role rm NAME [--json]
   role ls [--json]                         roles, what they allow, and who has them
@@ -263,20 +263,20 @@ const ROLE_FLAGS = {
   forward: { type: 'string', multiple: true }, actions: { type: 'string', multiple: true },
 } as const;
 
-/** A role from flags: selectors are whole (they hold commas); the other lists are comma-separated; `--forward none` is none. */
+/** A role from flags: selectors are whole (they hold commas), the other lists comma-separated; `none` alone is the empty list. */
 function roleInput(name: string, values: Values): RoleInput {
-  const forwards = items(values.forward);
+  const noneIsEmpty = (list: string[] | undefined) => (list?.length === 1 && list[0] === 'none' ? [] : list);
   return {
     name,
-    devices: values.devices === undefined ? undefined : (values.devices as string[]),
-    logins: items(values.logins),
-    forwards: forwards?.length === 1 && forwards[0] === 'none' ? [] : forwards,
-    actions: items(values.actions)?.filter((a) => a !== 'none'),
+    devices: noneIsEmpty(values.devices === undefined ? undefined : (values.devices as string[]).map((d) => d.trim())),
+    logins: noneIsEmpty(items(values.logins)),
+    forwards: noneIsEmpty(items(values.forward)),
+    actions: noneIsEmpty(items(values.actions)),
   };
 }
 
 function roleText(r: { name: string; devices: string[]; logins: string[]; forwards: string[]; actions: string[] }): string {
-  return `role '${r.name}': devices ${r.devices.join(' or ')}; logins ${r.logins.join(',')}; forward ${r.forwards.join(',') || 'none'}; actions ${r.actions.join(',') || 'none'}\n`;
+  return `role '${r.name}': devices ${r.devices.join(' or ') || 'none'}; logins ${r.logins.join(',') || 'none'}; forward ${r.forwards.join(',') || 'none'}; actions ${r.actions.join(',') || 'none'}\n`;
 }
 
 function roleCommand(ctx: CommandContext, verb: string | undefined, args: string[]): CommandResult {
@@ -296,7 +296,7 @@ function roleCommand(ctx: CommandContext, verb: string | undefined, args: string
     if (values.json) return json(list);
     return ok(table([
       ['NAME', 'DEVICES', 'LOGINS', 'FORWARD', 'ACTIONS', 'USERS'],
-      ...list.map((r) => [r.name, r.devices.join(' or '), r.logins.join(','), r.forwards.join(',') || 'none', r.actions.join(',') || 'none', r.users.join(',') || '-']),
+      ...list.map((r) => [r.name, r.devices.join(' or ') || 'none', r.logins.join(',') || 'none', r.forwards.join(',') || 'none', r.actions.join(',') || 'none', r.users.join(',') || '-']),
     ]));
   }
   throw new UsageError(`unknown role command '${verb ?? ''}': use add, edit, rm or ls`);

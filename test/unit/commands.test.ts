@@ -492,7 +492,11 @@ describe('role add, edit, rm, ls', () => {
       "forward target 'nowhere' must be HOST:PORT, HOST:*, ADDRESS/PREFIX:PORT (e.g. 10.0.0.0/24:443; [fd00::/64]:22 for IPv6) or '*'",
       actionProblemText('frob'),
     ].join('\n'));
-    usage(run('role add r'), ["give --devices: '*' for every device, or a selector like site=berlin,env!=prod", "give --logins: login names on the devices (pi,root) or '*'"].join('\n'));
+    usage(run('role add r'), ["give --devices: '*' for every device, a selector like site=berlin,env!=prod, or none", "give --logins: login names on the devices (pi,root), '*', or none"].join('\n'));
+    // A role that reaches nothing, for an auditor: none is the empty list.
+    assert.equal(ok(run('role add auditor --devices none --logins none --actions audit.*')).stdout, "role 'auditor': devices none; logins none; forward none; actions audit.*\n");
+    assert.deepEqual(store.getRole('auditor')?.devices, []);
+    store.removeRole('auditor');
     refused(run('role add operator --devices * --logins pi'), "a role named 'operator' exists already: 'role edit operator' changes it");
     assert.deepEqual(store.listRoles().map((r) => r.name), ['admin', 'operator']);
   });

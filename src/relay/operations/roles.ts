@@ -20,8 +20,6 @@ export function normalizeRole(spec: RoleSpec): RoleSpec {
   const problems: string[] = [];
   const p = roleNameProblem(spec.name);
   if (p) problems.push(p);
-  if (spec.devices.length === 0) problems.push("give --devices: '*' for every device, or a selector like site=berlin,env!=prod");
-  if (spec.logins.length === 0) problems.push("give --logins: login names on the devices (pi,root) or '*'");
   const devices = spec.devices.map((text) => {
     const s = parseSelector(text);
     if ('problem' in s) { problems.push(s.problem); return text; }
@@ -55,13 +53,18 @@ export const listRoles: Operation<Record<string, never>, RoleView[]> = {
   },
 };
 
-/** Adds a role; forwards and actions default to none. */
+/** Adds a role; devices and logins must be given (possibly empty), forwards and actions default to none. */
 export const addRole: Operation<RoleInput, RoleSpec> = {
   name: 'role.add',
   action: 'role.add',
   targetOf: (i) => i.name,
   run(ctx, principal, input) {
-    const role = normalizeRole({ name: input.name, devices: input.devices ?? [], logins: input.logins ?? [], forwards: input.forwards ?? [], actions: input.actions ?? [] });
+    // Devices and logins have no default: a role that reaches nothing says so (`none`).
+    badInput([
+      ...(input.devices === undefined ? ["give --devices: '*' for every device, a selector like site=berlin,env!=prod, or none"] : []),
+      ...(input.logins === undefined ? ["give --logins: login names on the devices (pi,root), '*', or none"] : []),
+    ]);
+    const role = normalizeRole({ name: input.name, devices: input.devices!, logins: input.logins!, forwards: input.forwards ?? [], actions: input.actions ?? [] });
     if (ctx.store.getRole(role.name)) throw new FerryError('FERRY_CONFLICT', `a role named '${role.name}' exists already: 'role edit ${role.name}' changes it`);
     ctx.store.transaction(() => {
       ctx.store.addRole(role, ctx.now);
