@@ -9,9 +9,9 @@ import { parseDuration } from '../common/duration.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { labelKeyProblem, parseLabels } from '../protocol/names.ts';
 import {
-  addRole, addUser, addUserKey, approveDevice, createToken, createTokenProblems, editRole, exportAudit, labelDevice, labelDeviceProblems, listDevices, listRoles, listTokens,
+  addRole, addUser, addUserKey, approveDevice, authorize, createToken, createTokenProblems, editRole, exportAudit, labelDevice, labelDeviceProblems, listDevices, listRoles, listTokens,
   listUsers, perform, readAudit, readAuditProblems, removeDevice, removeRole, removeUser, removeUserKey, revokeDevice, revokeToken, setUserRoles, sshConfig,
-  verifyAudit, whoami, type AuditView, type Operation, type OperationContext, type RoleInput,
+  verifyAudit, whoami, type AuditView, type OperationContext, type RoleInput,
 } from './operations/index.ts';
 import type { Principal } from './principal.ts';
 import { relaySsh } from './relay-address.ts';
@@ -161,6 +161,8 @@ function tokenCreate(ctx: CommandContext, args: string[]): CommandResult {
   const { labels, problems: labelProblems } = parseLabels((values.label as string[] | undefined) ?? []);
   const input = { ttlMs, uses, name: (values.name as string | undefined) ?? null, labels, approve: values.approve === true };
   // Every problem at once: what the words alone tell, then what the operation would refuse.
+  // Permission first, so that someone who may not make tokens learns nothing of device names.
+  authorize(ctx, ctx.principal, createToken, input);
   const opProblems = createTokenProblems(ctx, input);
   usageIf([...problems, ...opProblems, ...labelProblems]);
   const t = perform(ctx, ctx.principal, createToken, input);
@@ -353,11 +355,6 @@ function whoamiCommand(ctx: CommandContext, args: string[]): CommandResult {
   const { values } = parse(args, {}, 0);
   const r = perform(ctx, ctx.principal, whoami, {});
   return values.json ? json(r) : ok(`${r.name} (${r.roles.join(', ') || 'no roles'})${r.keyFingerprint ? ` key ${r.keyFingerprint}` : ''}\n`);
-}
-
-/** Runs one operation as the context's principal: for callers that hold a CommandContext. */
-export function runOperation<I, R>(ctx: CommandContext, op: Operation<I, R>, input: I): R {
-  return perform(ctx, ctx.principal, op, input);
 }
 
 /**

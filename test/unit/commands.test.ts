@@ -147,6 +147,13 @@ describe('permissions', () => {
     assert.deepEqual(changed, []);
   });
 
+  test('permission comes before the checks that read the store: no device name leaks through a usage error', () => {
+    store.addUser('olga', ['operator'], [{ fingerprint: keys[3]!.fingerprint, line: keys[3]!.line }], NOW);
+    enrol('cam');
+    refused(run('token create --name cam', ctx(as('olga'))), refusal('olga', 'token.create'));
+    usage(run('token create --name cam'), "a device named 'cam' is enrolled already: 'device rm cam' first, or pick another name");
+  });
+
   test('a user with no roles and an unknown user are refused alike', () => {
     store.addUser('nora', ['operator'], [{ fingerprint: keys[3]!.fingerprint, line: keys[3]!.line }], NOW);
     store.setUserRoles('nora', []);

@@ -50,17 +50,20 @@ export function subjectOf(ctx: OperationContext, principal: Principal): Subject 
 export const LOCAL_ROLE: RoleSpec = { name: 'local', devices: ['*'], logins: ['*'], forwards: ['*'], actions: ['*'] };
 
 /**
- * Runs `op` as `principal`. A refusal names the rule (mayAct's message), is written to the
- * audit log as `action.refused`, and is thrown as FERRY_PERMISSION_DENIED.
+ * Throws unless `principal` may run `op`. A refusal names the rule (mayAct's message), is
+ * written to the audit log as `action.refused`, and is thrown as FERRY_PERMISSION_DENIED.
  */
+export function authorize<I, R>(ctx: OperationContext, principal: Principal, op: Operation<I, R>, input: I): void {
+  if (op.action === null) return;
+  const decision = mayAct(subjectOf(ctx, principal), op.action);
+  if (decision.allow) return;
+  ctx.store.audit({ at: ctx.now, actor: principalName(principal), action: 'action.refused', target: op.targetOf?.(input) ?? null, detail: { action: op.action, why: decision.message } });
+  throw new FerryError('FERRY_PERMISSION_DENIED', decision.message);
+}
+
+/** Runs `op` as `principal`, after `authorize`: the one way every front end runs an operation. */
 export function perform<I, R>(ctx: OperationContext, principal: Principal, op: Operation<I, R>, input: I): R {
-  if (op.action !== null) {
-    const decision = mayAct(subjectOf(ctx, principal), op.action);
-    if (!decision.allow) {
-      ctx.store.audit({ at: ctx.now, actor: principalName(principal), action: 'action.refused', target: op.targetOf?.(input) ?? null, detail: { action: op.action, why: decision.message } });
-      throw new FerryError('FERRY_PERMISSION_DENIED', decision.message);
-    }
-  }
+  authorize(ctx, principal, op, input);
   return op.run(ctx, principal, input);
 }
 
