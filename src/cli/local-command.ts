@@ -42,6 +42,8 @@ export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: No
     const result = runCommand({
       store,
       principal: { kind: 'local', user: `local:${userInfo().username}` },
+      // The whole audit log may not fit in memory: `audit export` writes each row as it reads it.
+      stream: (text) => out.write(text),
       now: Date.now(),
       relay: { publicAddress: publicAddress ?? info.publicAddress, fingerprint: info.fingerprint, hostKeyLine: info.hostKeyLine },
     }, words);

@@ -17,7 +17,14 @@ import type { Principal } from './principal.ts';
 import { relaySsh } from './relay-address.ts';
 
 /** Who runs a command, and what the command may touch. */
-export interface CommandContext extends OperationContext { principal: Principal }
+export interface CommandContext extends OperationContext {
+  principal: Principal;
+  /**
+   * Where output that may be larger than memory goes as it is made (`audit export`): the
+   * local CLI gives its stdout. Without it, that output is collected into `stdout`.
+   */
+  stream?: (text: string) => void;
+}
 
 /** What a command prints and its exit status (0 done, 1 refused or failed, 2 bad usage). */
 export interface CommandResult { code: number; stdout: string; stderr: string }
@@ -324,7 +331,8 @@ function audit(ctx: CommandContext, args: string[]): CommandResult {
     const since = timeArg(ctx, 'since', values.since as string | undefined, problems);
     usageIf(problems);
     let out = '';
-    for (const row of perform(ctx, ctx.principal, exportAudit, { since })) out += JSON.stringify(row) + '\n';
+    const write = ctx.stream ?? ((text: string) => { out += text; });
+    for (const row of perform(ctx, ctx.principal, exportAudit, { since })) write(JSON.stringify(row) + '\n');
     return ok(out);
   }
   const { values } = parse(args, {
