@@ -1,5 +1,5 @@
 /** The audit log: read it, verify its hash chain, export it as JSON lines. */
-import type { AuditRecord } from '../store.ts';
+import type { AuditRecord, AuditVerdict } from '../store.ts';
 import { badInput, iso, type Operation } from './operation.ts';
 import { LIMITS } from '../../protocol/limits.ts';
 
@@ -33,7 +33,7 @@ export const readAudit: Operation<ReadAuditInput, AuditView[]> = {
 };
 
 /** Walks the whole chain: every row's hash, every link, and the head. */
-export const verifyAudit: Operation<Record<string, never>, ReturnType<import('../store.ts').Store['verifyAudit']>> = {
+export const verifyAudit: Operation<Record<string, never>, AuditVerdict> = {
   name: 'audit.verify',
   action: 'audit.verify',
   run(ctx) { return ctx.store.verifyAudit(); },

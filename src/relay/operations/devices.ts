@@ -2,9 +2,9 @@
 import { FerryError } from '../../common/errors.ts';
 import { LIMITS } from '../../protocol/limits.ts';
 import { labelKeyProblem, parseLabels } from '../../protocol/names.ts';
-import { mayAct, mayReach } from '../access-policy.ts';
+import { mayAct, mayReach, type Subject } from '../access-policy.ts';
 import type { CloneEpisode } from '../clone-detector.ts';
-import { principalName, type Principal } from '../principal.ts';
+import { principalName } from '../principal.ts';
 import type { DeviceRecord } from '../store.ts';
 import { badInput, iso, subjectOf, type Operation, type OperationContext } from './operation.ts';
 
@@ -34,9 +34,8 @@ function view(d: DeviceRecord, now: number, clone: CloneEpisode | null | undefin
   };
 }
 
-/** The devices `principal` may see: all with device.list, else those its roles let it reach. */
-export function visibleDevices(ctx: OperationContext, principal: Principal): DeviceRecord[] {
-  const subject = subjectOf(ctx, principal);
+/** The devices `subject` may see: all with device.list, else those its roles let it reach. */
+export function visibleDevices(ctx: OperationContext, subject: Subject): DeviceRecord[] {
   const all = ctx.store.listDevices();
   return mayAct(subject, 'device.list').allow ? all : all.filter((d) => mayReach(subject, d).allow);
 }
@@ -49,7 +48,7 @@ export const listDevices: Operation<ListDevicesInput, { devices: DeviceView[]; v
   name: 'device.list',
   action: null,
   run(ctx, principal, input) {
-    const all = visibleDevices(ctx, principal);
+    const all = visibleDevices(ctx, subjectOf(ctx, principal));
     const wanted = Object.entries(input.labels ?? {});
     const list = all.filter((d) => (input.online === undefined || (d.onlineSince !== null) === input.online) && wanted.every(([k, v]) => d.labels[k] === v));
     return { devices: list.map((d) => view(d, ctx.now, ctx.cloneOf?.(d.name))), visible: all.length };

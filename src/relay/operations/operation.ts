@@ -41,9 +41,13 @@ export interface Operation<I, R> {
 
 /** The subject the policy decides for: the local CLI has every action, as the data dir's owner has anyway. */
 export function subjectOf(ctx: OperationContext, principal: Principal): Subject {
-  if (principal.kind === 'local') return { user: principal.user, roles: [LOCAL_ROLE] };
-  const me = ctx.store.listSubjects().find((s) => s.name === principal.user);
-  return { user: principal.user, roles: me?.roles ?? [] };
+  return principal.kind === 'local' ? { user: principal.user, roles: [LOCAL_ROLE] } : userSubject(ctx, principal.user);
+}
+
+/** A relay user's subject: their roles as the store has them now (none for an unknown user). */
+export function userSubject(ctx: OperationContext, user: string): Subject {
+  const me = ctx.store.listSubjects().find((s) => s.name === user);
+  return { user, roles: me?.roles ?? [] };
 }
 
 /** The role the local CLI acts with: every device, login, forward and action. */

@@ -92,14 +92,17 @@ export const editRole: Operation<RoleInput, RoleSpec> = {
     ctx.store.transaction(() => {
       ctx.store.updateRole(role, ctx.now);
       assertSomeoneManagesAccess(ctx.store);
-      const { name: _n, ...before } = { name: was.name, devices: was.devices, logins: was.logins, forwards: was.forwards, actions: was.actions };
-      const { name: _m, ...after } = role;
-      ctx.store.audit({ at: ctx.now, actor: principalName(principal), action: 'role.edit', target: role.name, detail: { was: before, now: after } });
+      ctx.store.audit({ at: ctx.now, actor: principalName(principal), action: 'role.edit', target: role.name, detail: { was: rules(was), now: rules(role) } });
     });
     ctx.onChange?.();
     return role;
   },
 };
+
+/** What a role allows, without its name and dates: an audit row's before and after. */
+function rules(r: RoleSpec): Omit<RoleSpec, 'name'> {
+  return { devices: r.devices, logins: r.logins, forwards: r.forwards, actions: r.actions };
+}
 
 /** Removes a role and its bindings. */
 export const removeRole: Operation<{ name: string }, { name: string; result: 'removed'; users: string[] }> = {

@@ -1,9 +1,8 @@
 /** What an operator's OpenSSH needs to reach the devices it may reach as NAME.ferry. */
 import { FerryError } from '../../common/errors.ts';
 import { DEVICE_HOST_SUFFIX } from '../../protocol/names.ts';
-import type { Principal } from '../principal.ts';
 import { relayHostPort } from '../relay-address.ts';
-import type { Operation } from './operation.ts';
+import { subjectOf, userSubject, type Operation } from './operation.ts';
 import { visibleDevices } from './devices.ts';
 
 /** `user`: the relay user the config logs in as (default: the caller; the local CLI must give one for the config). */
@@ -21,10 +20,10 @@ export const sshConfig: Operation<SshConfigInput, { config: string | null; known
   run(ctx, principal, input) {
     const user = input.user ?? (principal.kind === 'local' ? null : principal.user);
     // On the relay host, a config for a named user lists what that user may reach.
-    let viewer: Principal = principal;
+    let viewer = subjectOf(ctx, principal);
     if (principal.kind === 'local' && user !== null) {
       if (!ctx.store.getUser(user)) throw new FerryError('FERRY_NOT_FOUND', `no user named '${user}'; 'users' lists them`);
-      viewer = { kind: 'ssh', user, keyFingerprint: '', remoteAddress: '' };
+      viewer = userSubject(ctx, user);
     }
     const { host, port } = relayHostPort(ctx.relay.publicAddress);
     const relayHost = port === 22 ? host : `[${host}]:${port}`;
