@@ -82,6 +82,11 @@ export const LIMITS = Object.freeze({
   /** Enrollment tokens: default and longest lifetime. */
   tokenDefaultTtlMs: 60 * 60 * 1000,
   tokenMaxTtlMs: 30 * 24 * 60 * 60 * 1000,
+  /** The most devices one enrollment token may enrol. */
+  tokenMaxUses: 100_000,
+  /** `audit` lists: the default and the largest number of rows one call returns. */
+  auditDefaultLimit: 100,
+  auditMaxLimit: 10_000,
   /** Labels per device, and the longest key and value. */
   maxLabels: 32,
   maxLabelKeyLength: 63,

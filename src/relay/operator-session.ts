@@ -73,12 +73,12 @@ export function serveOperator(ctx: RelayContext, conn: Connection, op: Operator,
     });
     session.on('exec', (acceptExec, _rejectExec, info) => {
       const ch = acceptExec();
-      runExec(ctx, op, ch, info.command, log);
+      runExec(ctx, op, remote.address, ch, info.command, log);
     });
   });
 }
 
-function runExec(ctx: RelayContext, op: Operator, ch: ServerChannel, command: string, log: RelayContext['log']): void {
+function runExec(ctx: RelayContext, op: Operator, remoteAddress: string, ch: ServerChannel, command: string, log: RelayContext['log']): void {
   const finish = (code: number, stdout: string, stderr: string) => {
     if (stdout) ch.write(stdout);
     if (stderr) ch.stderr.write(stderr);
@@ -91,7 +91,7 @@ function runExec(ctx: RelayContext, op: Operator, ch: ServerChannel, command: st
   try {
     const result = runCommand({
       store: ctx.store,
-      actor: { name: op.name, role: op.role, keyFingerprint: op.keyFingerprint },
+      principal: { kind: 'ssh', user: op.name, keyFingerprint: op.keyFingerprint, remoteAddress },
       now: ctx.clock.now(),
       relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine },
       onChange: (device) => ctx.reconcile(device),
