@@ -16,7 +16,7 @@ function fromRoles(key: AuthorizedKey): string {
 export function loginRefusal(key: AuthorizedKey, login: string): string | null {
   if (loginAllowed(key.logins, login)) return null;
   const allowed = key.logins.length ? `only as ${key.logins.join(', ')}` : 'as nobody';
-  return `ferry: operator '${key.user}' may not log in as '${login}' on this device: ${fromRoles(key)} allow${key.roles.length === 1 ? 's' : ''} logins ${allowed}`;
+  return `ferry: operator '${key.user}' may not log in as '${login}' on this device: ${fromRoles(key)} allow${key.roles.length > 1 ? '' : 's'} logins ${allowed}`;
 }
 
 /**
