@@ -106,7 +106,7 @@ function watchAuthorizedKeys(client: Client, onKeys: ((keys: AuthorizedKey[]) =>
     if (reports) {
       // A relay from before reports reads this channel's input and drops it; one that stops
       // reading holds the queue back through the channel's window, never memory.
-      const writer = { write: (line: string) => stream.writable && stream.write(line), onDrain: (fn: () => void) => { stream.on('drain', fn); } };
+      const writer = { writable: () => stream.writable, write: (line: string) => stream.write(line), onDrain: (fn: () => void) => { stream.on('drain', fn); } };
       reports.attach(writer);
       stream.once('close', () => reports.detach(writer));
     }

@@ -5,8 +5,12 @@
  */
 import { encodeDeviceReport, type DeviceReport } from '../protocol/device-report.ts';
 
-/** Where queued reports go: `write` returns false when the writer wants no more until `onDrain` calls back. */
-export interface ReportWriter { write(line: string): boolean; onDrain(fn: () => void): void }
+/**
+ * Where queued reports go: `write` returns false when the writer wants no more until
+ * `onDrain` calls back; `writable` is false once it is closing (nothing is taken from the
+ * queue then, so nothing is lost to a channel on its way out).
+ */
+export interface ReportWriter { writable(): boolean; write(line: string): boolean; onDrain(fn: () => void): void }
 
 /** A bounded queue of reports for the relay. */
 export class ReportQueue {
@@ -56,7 +60,7 @@ export class ReportQueue {
 
   #flush(): void {
     const w = this.#writer;
-    while (w && !this.#waiting && this.#items.length > 0) {
+    while (w && !this.#waiting && this.#items.length > 0 && w.writable()) {
       let r = this.#items.shift()!;
       // The relay learns how many reports it will never see, on the first one it does.
       if (this.#dropped > 0) {

@@ -13,11 +13,13 @@ function writer(room = Infinity) {
   const lines: string[] = [];
   let drain: (() => void) | null = null;
   let left = room;
-  return {
+  const out = {
     lines,
-    w: { write: (line: string) => { lines.push(line); return --left > 0; }, onDrain: (fn: () => void) => { drain = fn; } },
+    open: true,
+    w: { writable: () => out.open, write: (line: string) => { lines.push(line); return --left > 0; }, onDrain: (fn: () => void) => { drain = fn; } },
     drain(more: number) { left = more; drain?.(); },
   };
+  return out;
 }
 
 test('while no link is up, the queue holds at most its bound: the oldest are dropped and counted', () => {
@@ -53,4 +55,16 @@ test('a full channel holds reports back until it drains; a detached link takes n
   q.push(report(5));
   assert.equal(out.lines.length, 5);
   assert.equal(q.stats.queued, 1);
+});
+
+test('a writer that is closing takes nothing: the reports stay queued for the next link', () => {
+  const q = new ReportQueue(100);
+  const closing = writer();
+  closing.open = false;
+  q.attach(closing.w);
+  q.push(report(1));
+  assert.equal(closing.lines.length, 0);
+  const next = writer();
+  q.attach(next.w);
+  assert.deepEqual(next.lines.map((l) => parseDeviceReport(l.trimEnd())!.at), [1]);
 });
