@@ -139,6 +139,27 @@ test('a list that narrows the logins ends a live session within a second, with t
   assert.equal(end.detail.why, 'access revoked: login no longer allowed');
 });
 
+test('a list that narrows the logins ends a live login shell (PTY) within a second, the reason on stderr', async (t) => {
+  const d = await startDirectEmbedded(t, tempDir(t), DEFAULT_FORWARD_RULES);
+  d.server.setAuthorizedKeys([pushedKey('alice', alice.pub, { logins: [LOGIN], roles: ['ops'] })]);
+  // -tt: a terminal and the user's login shell, which waits at its prompt for input that never comes.
+  const shell = spawnSsh(t, d.setupFor('alice-shell', alice.path, LOGIN), ['-tt', 'device']);
+  const start = await d.waitForReport('session.start', (r) => r.detail.kind === 'shell');
+  assert.equal(start.detail.pty, true);
+  assert.equal(shell.proc.exitCode, null, `the shell runs: ${shell.stderr()}`);
+
+  const started = performance.now();
+  d.server.setAuthorizedKeys([pushedKey('alice', alice.pub, { logins: ['someone-else'], roles: ['ops'] })]);
+  const ended = await Promise.race([shell.exited, new Promise((r) => setTimeout(() => r('still running'), 5_000))]);
+  const ms = Math.round(performance.now() - started);
+  assert.notEqual(ended, 'still running');
+  t.diagnostic(`the shell ended ${ms} ms after the narrowed list`);
+  assert.ok(ms <= 1_000, `within a second: ${ms} ms`);
+  assert.match(shell.stderr(), /may not log in as .* on this device: role ops allows logins only as someone-else; closing the connection/);
+  const end = await d.waitForReport('session.end', (r) => r.detail.session === start.detail.session);
+  assert.equal(end.detail.why, 'access revoked: login no longer allowed');
+});
+
 test('a list that drops a forward target closes that open forward; the login and its other forwards stay', async (t) => {
   const a = await service('hello A\n');
   const b = await service('hello B\n');
