@@ -277,18 +277,27 @@ export class EmbeddedServer {
         socket.destroy();
         return reject();
       }
+      // The list may have changed while the connection was made.
+      const now = this.#listed(login.key);
+      const late = now ? forwardRefusal(now, this.#o.forwardRules, host, port) : 'the key was removed';
+      if (late !== null) {
+        socket.destroy();
+        return refuse(late, OPEN_FAILURE.prohibited);
+      }
       const channel = accept();
       const id = reportId();
       const started = Date.now();
       let bytesIn = 0;
       let bytesOut = 0;
-      let why = 'closed';
-      const forward: OpenForward = { host, port, close: (w) => { why = w; socket.destroy(); } };
+      let why: string | null = null;
+      const forward: OpenForward = { host, port, close: (w) => { why ??= w; socket.destroy(); } };
+      channel.once('end', () => { why ??= 'client closed'; });
+      socket.once('end', () => { why ??= 'target closed'; });
       login.forwards.add(forward);
       this.#report('forward.start', login.operator, login.login, { forward: id, dest });
       pipeBoth(channel, socket, () => {
         login.forwards.delete(forward);
-        this.#report('forward.end', login.operator, login.login, { forward: id, dest, bytesIn, bytesOut, durationMs: Date.now() - started, why: login.endReason ?? why });
+        this.#report('forward.end', login.operator, login.login, { forward: id, dest, bytesIn, bytesOut, durationMs: Date.now() - started, why: login.endReason ?? why ?? 'closed' });
       });
       // Counted beside pipe()'s own readers: bytesIn from the operator to dest, bytesOut back.
       channel.on('data', (d: Buffer) => { bytesIn += d.length; });
