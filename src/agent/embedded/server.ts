@@ -1,7 +1,9 @@
 /**
  * The agent's built-in SSH server. It listens nowhere: the only way in is a channel that
  * arrives over the agent's link to the relay. Logins are by the operator keys the relay
- * pushed for this device; sessions run as the requested local user.
+ * pushed for this device, each limited to the login names and forward targets the list
+ * gives it; sessions run as the requested local user. What happens is reported (`report`)
+ * for the relay's audit record, which cannot see inside these sessions.
  */
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
