@@ -31,7 +31,8 @@ test('forwards: both the key\'s targets and the device\'s rules must allow; * le
 
 test('sftp-server\'s log: a file event per close, write or read with its bytes; other lines and split chunks are handled', () => {
   const events: FileEvent[] = [];
-  const r = sftpLogReader((e) => events.push(e));
+  const other: string[] = [];
+  const r = sftpLogReader((e) => events.push(e), (l) => other.push(l));
   const log = [
     'session opened for local user pi from [UNKNOWN]',
     'open "/home/pi/up.bin" flags WRITE,CREATE,TRUNCATE mode 0644',
@@ -49,4 +50,5 @@ test('sftp-server\'s log: a file event per close, write or read with its bytes; 
     { path: '/home/pi/up.bin', op: 'read', bytes: 1048576 },
     { path: '/home/pi/empty', op: 'write', bytes: 0 },
   ]);
+  assert.deepEqual(other, ['session opened for local user pi from [UNKNOWN]', 'opendir "/home/pi"', 'remove name "/home/pi/x"']);
 });

@@ -96,7 +96,7 @@ export function serveSession(session: Session, user: LocalUser, agentUid: number
     // The SFTP server runs as the login user, so files are read and written with that user's rights.
     const channel = accept();
     begin(channel, 'subsystem', 'sftp');
-    const sftpLog = sftpLogReader((e) => hooks.onFile(e));
+    const sftpLog = sftpLogReader((e) => hooks.onFile(e), (line) => log.debug({ line: line.slice(0, 200) }, 'sftp-server'));
     running = startPipes(channel, asUser(user, [server, ...SFTP_SERVER_ARGS], agentUid), loginEnvironment(user, {}), user.home, onExit, (d) => sftpLog.push(d));
   });
   session.on('close', () => running?.kill('SIGHUP'));

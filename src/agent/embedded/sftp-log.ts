@@ -17,9 +17,10 @@ const CLOSE = /^close "(.*)" bytes read (\d+) written (\d+)$/;
 
 /**
  * A line reader for sftp-server's stderr: `push` each chunk; `onFile` gets one event for each
- * file closed, a write when it wrote anything or was opened for writing, a read otherwise.
+ * file closed, a write when it wrote anything or was opened for writing, a read otherwise;
+ * `onOther` every other line (its other log lines, and errors, which no longer reach the client).
  */
-export function sftpLogReader(onFile: (e: FileEvent) => void): { push(chunk: Buffer): void } {
+export function sftpLogReader(onFile: (e: FileEvent) => void, onOther: (line: string) => void = () => {}): { push(chunk: Buffer): void } {
   let buffered = '';
   // Opened for writing, by path: a file opened to write and closed with 0 bytes (an empty
   // upload) is still a write.
@@ -31,7 +32,7 @@ export function sftpLogReader(onFile: (e: FileEvent) => void): { push(chunk: Buf
       return;
     }
     const close = CLOSE.exec(text);
-    if (!close) return;
+    if (!close) return onOther(text);
     const [path, read, written] = [close[1]!, Number(close[2]), Number(close[3])];
     const wrote = written > 0 || (read === 0 && writing.get(path) === true);
     writing.delete(path);
