@@ -68,6 +68,8 @@ export const LIMITS = Object.freeze({
   relayRedialMs: 1_000,
   /** Agent: how long one connection attempt (TCP + SSH handshake + auth) may take. */
   connectTimeoutMs: 15_000,
+  /** Agent: reports (device-report.ts) held while no link is up; beyond this the oldest are dropped and counted. */
+  maxQueuedReports: 1_000,
   /**
    * Bytes a socket may hold queued for writing before a stream piped into it pauses (Node's
    * default is 16 KiB, less than one 32 KiB SSH data packet, which made every packet its own write).
