@@ -15,6 +15,7 @@ import { patchSsh2 } from '../net/ssh2-internals.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { authorizedKeysFor } from './policy.ts';
 import { Registry } from './registry.ts';
+import { SessionTracker } from './sessions.ts';
 import { openSqliteStore } from './sqlite-store.ts';
 import type { Store } from './store.ts';
 
@@ -28,6 +29,8 @@ export interface Relay {
   readonly publicAddress: string;
   readonly store: Store;
   readonly registry: Registry;
+  /** Every live connection and reach (sessions.ts). */
+  readonly sessions: SessionTracker;
   /** SSH handshakes running and connections queued for one, per lane (see admission.ts). */
   handshakes(): Record<Lane, { running: number; waiting: number }>;
   /** Bring live links in line with the store now (tests; the watcher does it on its own). */
@@ -94,8 +97,8 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   if (stale > 0) log.info({ devices: stale }, 'marked devices offline after a restart');
 
   const registry = new Registry(clock);
-  const operatorConnections: RelayContext['operatorConnections'] = new Map();
   const keyWatchers: RelayContext['keyWatchers'] = new Map();
+  const sessions = new SessionTracker({ clock, limits: config, audit: (e) => store.audit(e) });
   const reconcile = (only?: string) => {
     // One store read per live device: close what was revoked or removed, and push each its
     // current operator keys (a watcher skips what it sent already).
@@ -103,19 +106,26 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
     for (const name of only === undefined ? new Set([...registry.links()].map((l) => l.device)) : [only]) {
       const d = store.getDevice(name);
       const link = registry.get(name);
-      if (link && d === null) link.close('removed');
-      else if (link && d?.status === 'revoked') link.close('revoked');
+      const gone = d === null ? 'removed' : d.status === 'revoked' ? 'revoked' : null;
+      if (link && gone) {
+        // Said before the link goes, so that its reaches end as revoked and not as a lost link.
+        sessions.endReaches((r) => (r.device === name ? `access revoked: device '${name}' was ${gone}` : null));
+        link.close(gone);
+      }
       keyWatchers.get(name)?.(authorizedKeysFor(d, users));
     }
     if (only === undefined) {
-      for (const [name, conns] of operatorConnections) {
-        const user = store.getUser(name);
-        for (const c of conns) if (!user?.keys.some((k) => k.fingerprint === c.keyFingerprint)) c.end();
-      }
+      sessions.endConnections((p) => {
+        if (p.kind === 'local') return null;
+        const user = users.find((u) => u.name === p.user);
+        if (!user) return `user '${p.user}' was removed`;
+        if (p.kind === 'ssh' && !user.keys.some((k) => k.fingerprint === p.keyFingerprint)) return `key ${p.keyFingerprint} of '${p.user}' was removed`;
+        return null;
+      });
     }
   };
   const ctx: { -readonly [K in keyof RelayContext]: RelayContext[K] } = {
-    config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, hostKeyLine: hostKey.publicKey.line, reconcile, operatorConnections, keyWatchers, publicAddress: '',
+    config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, hostKeyLine: hostKey.publicKey.line, reconcile, sessions, keyWatchers, publicAddress: '',
   };
   const door = new FrontDoor(ctx, hostKey.privateKey);
   let sshAddress;
@@ -147,7 +157,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
 
   let stopped = false;
   return {
-    sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry,
+    sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry, sessions,
     reconcile: () => reconcile(),
     handshakes: () => door.handshakes(),
     async stop() {
@@ -162,7 +172,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
         store.markOffline(link.device, now, 'relay shutdown');
         link.close('relay shutdown');
       }
-      for (const conns of operatorConnections.values()) for (const c of conns) c.end();
+      sessions.shutdown();
       await closing;
       store.close();
       lock.release();

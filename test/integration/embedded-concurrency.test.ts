@@ -18,7 +18,7 @@ before(async () => {
 });
 
 /** How many channels the relay has opened to the device so far (one per SSH connection to it). */
-const reaches = () => e.f.relay.store.listAudit({ device: DEV, limit: 10_000 }).filter((a) => a.action === 'device.reach' && a.target === DEV).length;
+const reaches = () => e.f.relay.store.listAudit({ device: DEV, limit: 10_000 }).filter((a) => a.action === 'reach.start' && a.target === DEV).length;
 
 function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
