@@ -51,6 +51,7 @@ export class FrontDoor {
   #unidentified = 0;
   /** Bounds the relay.login.refused rows: a flood of bad logins must not flood the audit log. */
   readonly #refusals: AuditRateLimit;
+  #stopped = false;
 
   constructor(ctx: RelayContext, hostKey: string) {
     this.#ctx = ctx;
@@ -94,7 +95,9 @@ export class FrontDoor {
   close(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
     const timer = this.#ctx.clock.setTimeout(() => { for (const s of this.#sockets) s.destroy(); }, graceMs);
-    return closed.finally(() => timer.cancel());
+    // The summary of refused logins left out goes in now, while the store is still open;
+    // a connection that closes after this is not written (the store closes next).
+    return closed.finally(() => { timer.cancel(); this.#refusals.flush(); this.#stopped = true; });
   }
 
   /** SSH handshakes running and connections queued for one, per lane. */
@@ -260,7 +263,7 @@ export class FrontDoor {
    * within the rate limit: past it, one summary row per window says how many were left out.
    */
   #auditRefusal(state: PendingState): void {
-    if (!this.#refusals.take()) return;
+    if (this.#stopped || !this.#refusals.take()) return;
     const r = state.refused!;
     this.#ctx.store.audit({ at: this.#ctx.clock.now(), actor: r.user, action: 'relay.login.refused', target: null, detail: { user: r.user, key: r.key, remote: state.address, why: r.why, attempts: state.attempts } });
   }

@@ -33,6 +33,8 @@ export interface Relay {
   readonly sessions: SessionTracker;
   /** SSH handshakes running and connections queued for one, per lane (see admission.ts). */
   handshakes(): Record<Lane, { running: number; waiting: number }>;
+  /** SSH connections open now, authenticated or not. */
+  connections(): number;
   /** Bring live links in line with the store now (tests; the watcher does it on its own). */
   reconcile(): void;
   /** Closes every link (reason: relay shutdown), the listener and the store. */
@@ -160,6 +162,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
     sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry, sessions,
     reconcile: () => reconcile(),
     handshakes: () => door.handshakes(),
+    connections: () => door.connections,
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -183,9 +183,15 @@ export class SessionTracker {
     }, ms);
   }
 
+  /**
+   * Ends a reach from the relay's side. Its row is written now rather than when both
+   * channels report 'close': ssh2 emits that only once the peer's CHANNEL_CLOSE has been
+   * read, which a peer that is going away may never send.
+   */
   #end(reach: Reach, why: ReachEndReason): void {
     reach.why ??= why;
     reach.close();
+    reach.finish();
   }
 
   /** Ends every live reach for which `why` returns a reason (the caller's policy); returns how many. */
@@ -220,15 +226,9 @@ export class SessionTracker {
     return n;
   }
 
-  /**
-   * Ends everything: the relay is stopping. The reach.end rows are written now, with the
-   * bytes counted so far, while the store is still open.
-   */
+  /** Ends everything: the relay is stopping (the rows are written now, while the store is open). */
   shutdown(): void {
-    for (const r of [...this.#reaches]) {
-      this.#end(r, 'relay shutdown');
-      r.finish();
-    }
+    for (const r of [...this.#reaches]) this.#end(r, 'relay shutdown');
     for (const c of [...this.#connections]) c.end('relay shutdown');
     this.#connections.clear();
   }
