@@ -11,9 +11,12 @@ import { LIMITS } from '../protocol/limits.ts';
 import { DEVICE_HOST_SUFFIX, deviceNameProblem, labelKeyProblem, parseLabels, userNameProblem } from '../protocol/names.ts';
 import { encodeToken } from '../protocol/token.ts';
 import type { CloneEpisode } from './clone-detector.ts';
-import { mayRunCommand } from './policy.ts';
+import { mayRunCommand, type Role } from './policy.ts';
 import { relayHostPort, relaySsh } from './relay-address.ts';
-import { ROLES, type DeviceRecord, type Role, type Store, type StoredToken } from './store.ts';
+import type { DeviceRecord, Store, StoredToken } from './store.ts';
+
+/** The roles `user add --role` takes until the operations layer takes any stored role. */
+const ROLES: readonly Role[] = ['admin', 'operator'];
 
 /** Who runs a command, and what the command may touch. */
 export interface CommandContext {
@@ -295,7 +298,7 @@ function userCommand(ctx: CommandContext, verb: string | undefined, args: string
     }
     if (problems.length) throw new UsageError(problems.join('\n'));
     ctx.store.transaction(() => {
-      ctx.store.addUser(name, role as Role, keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), ctx.now);
+      ctx.store.addUser(name, [role], keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), ctx.now);
       ctx.store.audit({ at: ctx.now, actor: ctx.actor.name, action: 'user.add', target: name, detail: { role, keys: keys.map((k) => k.fingerprint) } });
     });
     ctx.onChange?.();
@@ -307,7 +310,7 @@ function userCommand(ctx: CommandContext, verb: string | undefined, args: string
     if (name === ctx.actor.name) throw new FerryError('FERRY_CONFLICT', 'you cannot remove yourself; ask another admin');
     const user = ctx.store.getUser(name);
     if (!user) throw new FerryError('FERRY_NOT_FOUND', `no user named '${name}'; 'users' lists them`);
-    if (user.role === 'admin' && ctx.store.listUsers().filter((u) => u.role === 'admin').length === 1) {
+    if (user.roles.includes('admin') && ctx.store.listUsers().filter((u) => u.roles.includes('admin')).length === 1) {
       throw new FerryError('FERRY_CONFLICT', `'${name}' is the last admin; add another admin first`);
     }
     ctx.store.transaction(() => {
@@ -323,8 +326,8 @@ function userCommand(ctx: CommandContext, verb: string | undefined, args: string
 function users(ctx: CommandContext, args: string[]): CommandResult {
   const { values } = parse(args, {}, 0);
   const list = ctx.store.listUsers();
-  if (values.json) return json(list.map((u) => ({ name: u.name, role: u.role, createdAt: iso(u.createdAt), keys: u.keys.map((k) => k.fingerprint) })));
-  return ok(table([['NAME', 'ROLE', 'KEYS'], ...list.map((u) => [u.name, u.role, u.keys.map((k) => k.fingerprint).join(' ')])]));
+  if (values.json) return json(list.map((u) => ({ name: u.name, role: u.roles.join(','), createdAt: iso(u.createdAt), keys: u.keys.map((k) => k.fingerprint) })));
+  return ok(table([['NAME', 'ROLE', 'KEYS'], ...list.map((u) => [u.name, u.roles.join(','), u.keys.map((k) => k.fingerprint).join(' ')])]));
 }
 
 function audit(ctx: CommandContext, args: string[]): CommandResult {

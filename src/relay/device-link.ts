@@ -10,7 +10,7 @@ import { DEVICE_SSH_PORT } from '../protocol/limits.ts';
 import { OPEN_FAILURE, rejectWithMessage, socketOf } from '../net/ssh2-internals.ts';
 import { AUTHORIZED_KEYS_COMMAND, encodeAuthorizedKeys, type AuthorizedKey } from '../protocol/authorized-keys.ts';
 import type { RelayContext } from './context.ts';
-import { authorizedKeysFor } from './policy.ts';
+import { authorizedKeysFor } from './access-policy.ts';
 import type { Link } from './registry.ts';
 import { AuditRateLimit } from './audit-rate.ts';
 import { parseReports, reportAuditEntry, ReportLines } from './device-reports.ts';
@@ -59,7 +59,7 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
       ch.on('close', () => { if (ctx.keyWatchers.get(device) === push) ctx.keyWatchers.delete(device); });
       ch.on('error', () => {});
       readReports(ctx, device, ch, log);
-      push(authorizedKeysFor(ctx.store.getDevice(device), ctx.store.listUsers()));
+      push(authorizedKeysFor(ctx.store.getDevice(device), ctx.store.listSubjects()));
     });
     for (const request of ['pty', 'shell', 'subsystem', 'env', 'x11', 'auth-agent'] as const) {
       session.on(request, (_a: unknown, rejectRequest: () => void) => rejectRequest?.());

@@ -12,6 +12,7 @@ import { helpText, runCommand } from './commands.ts';
 import { splitCommandLine } from './command-line.ts';
 import type { RelayContext } from './context.ts';
 import { mayReach } from './policy.ts';
+import { mayReach as mayRoleReach } from './access-policy.ts';
 import type { Principal } from './principal.ts';
 import type { DeviceRecord } from './store.ts';
 import { relayJump } from './relay-address.ts';
@@ -98,7 +99,7 @@ function runExec(ctx: RelayContext, p: SshPrincipal, ch: ServerChannel, command:
   try {
     const result = runCommand({
       store: ctx.store,
-      actor: { name: p.user, role: ctx.store.getUser(p.user)?.role ?? 'operator', keyFingerprint: p.keyFingerprint },
+      actor: { name: p.user, role: ctx.store.getUser(p.user)?.roles.includes('admin') ? 'admin' : 'operator', keyFingerprint: p.keyFingerprint },
       now: ctx.clock.now(),
       relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine },
       onChange: (device) => ctx.reconcile(device),
@@ -120,5 +121,8 @@ function runExec(ctx: RelayContext, p: SshPrincipal, ch: ServerChannel, command:
 function reachDecision(ctx: RelayContext, p: SshPrincipal, host: string, port: number, device: DeviceRecord | null, online: boolean): { allow: true } | { allow: false; kind: 'prohibited' | 'unavailable'; message: string } {
   const basic = mayReach({ name: p.user, role: 'operator', keyFingerprint: p.keyFingerprint }, host, port, device, online, ctx.clock.now(), ctx.publicAddress);
   if (!basic.allow || device === null) return basic;
-  return { allow: true };
+  const user = ctx.store.getUser(p.user);
+  const roles = (user?.roles ?? []).flatMap((name) => ctx.store.getRole(name) ?? []);
+  const decision = mayRoleReach({ user: p.user, roles }, device);
+  return decision.allow ? decision : { allow: false, kind: 'prohibited', message: decision.message };
 }

@@ -3,9 +3,11 @@
  * The relay is never an open proxy: the only destinations are registered device names.
  */
 import { DEVICE_SSH_PORT } from '../protocol/limits.ts';
-import type { AuthorizedKey } from '../protocol/authorized-keys.ts';
 import { relaySsh } from './relay-address.ts';
-import type { DeviceRecord, Role, UserRecord } from './store.ts';
+import type { DeviceRecord } from './store.ts';
+
+/** The two roles commands know until the operations layer decides by each role's actions. */
+export type Role = 'admin' | 'operator';
 
 /** An authenticated operator. */
 export interface Operator { name: string; role: Role; keyFingerprint: string }
@@ -66,13 +68,4 @@ export function mayHoldLink(device: DeviceRecord | null): Decision {
   if (device === null) return { allow: false, kind: 'prohibited', message: 'this agent key is not enrolled: enrol again with a new token' };
   if (device.status === 'revoked') return { allow: false, kind: 'prohibited', message: `device '${device.name}' is revoked` };
   return ALLOW;
-}
-
-/**
- * The operator keys a device's built-in SSH server should accept: the keys of everyone who
- * may reach it. Today every operator and admin may reach every approved device.
- */
-export function authorizedKeysFor(device: DeviceRecord | null, users: readonly UserRecord[]): AuthorizedKey[] {
-  if (device === null || device.status !== 'approved') return [];
-  return users.flatMap((u) => u.keys.map((k) => ({ user: u.name, line: k.line, logins: ['*'], forwards: ['*'], roles: [u.role] })));
 }

@@ -13,11 +13,12 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { FrontDoor } from './front-door.ts';
 import { patchSsh2 } from '../net/ssh2-internals.ts';
 import { LIMITS } from '../protocol/limits.ts';
-import { authorizedKeysFor } from './policy.ts';
+import { authorizedKeysFor, mayReach } from './access-policy.ts';
+import type { Principal } from './principal.ts';
 import { Registry } from './registry.ts';
 import { SessionTracker } from './sessions.ts';
 import { openSqliteStore } from './sqlite-store.ts';
-import type { Store } from './store.ts';
+import type { DeviceRecord, Store, SubjectRecord } from './store.ts';
 
 /** A running relay. */
 export interface Relay {
@@ -88,7 +89,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
     }
     const keys = config.adminKeys.map((line) => parsePublicKey(line));
     store.transaction(() => {
-      store.addUser('admin', 'admin', keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), clock.now());
+      store.addUser('admin', ['admin'], keys.map((k) => ({ fingerprint: k.fingerprint, line: k.line })), clock.now());
       store.audit({ at: clock.now(), actor: 'relay', action: 'user.add', target: 'admin', detail: { role: 'admin', keys: keys.map((k) => k.fingerprint), bootstrap: true } });
     });
     log.info({ keys: keys.map((k) => k.fingerprint) }, 'created user admin from --admin-key');
@@ -102,28 +103,33 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   const keyWatchers: RelayContext['keyWatchers'] = new Map();
   const sessions = new SessionTracker({ clock, limits: config, audit: (e) => store.audit(e) });
   const reconcile = (only?: string) => {
-    // One store read per live device: close what was revoked or removed, and push each its
-    // current operator keys (a watcher skips what it sent already).
-    const users = store.listUsers();
+    // One read of who may do what; then every live session is held against it, and every
+    // live device gets its current key list (a watcher skips what it sent already).
+    const subjects = new Map(store.listSubjects().map((u) => [u.name, u]));
+    const devices = new Map<string, DeviceRecord | null>();
+    const deviceOf = (name: string) => {
+      if (!devices.has(name)) devices.set(name, store.getDevice(name));
+      return devices.get(name)!;
+    };
+    const gone = (p: Principal) => {
+      if (p.kind === 'local') return null;
+      const user = subjects.get(p.user);
+      if (!user) return `user '${p.user}' was removed`;
+      if (p.kind === 'ssh' && !user.keys.some((k) => k.fingerprint === p.keyFingerprint)) return `key ${p.keyFingerprint} of '${p.user}' was removed`;
+      return null;
+    };
+    // Reaches first, so that each ends with the rule that ended it, not as a lost link.
+    sessions.endReaches((r) => {
+      const why = gone(r.principal) ?? reachRevoked(subjects.get(r.user)!, deviceOf(r.device));
+      return why === null ? null : `access revoked: ${why}`;
+    });
+    sessions.endConnections(gone);
     for (const name of only === undefined ? new Set([...registry.links()].map((l) => l.device)) : [only]) {
-      const d = store.getDevice(name);
+      const d = deviceOf(name);
       const link = registry.get(name);
-      const gone = d === null ? 'removed' : d.status === 'revoked' ? 'revoked' : null;
-      if (link && gone) {
-        // Said before the link goes, so that its reaches end as revoked and not as a lost link.
-        sessions.endReaches((r) => (r.device === name ? `access revoked: device '${name}' was ${gone}` : null));
-        link.close(gone);
-      }
-      keyWatchers.get(name)?.(authorizedKeysFor(d, users));
-    }
-    if (only === undefined) {
-      sessions.endConnections((p) => {
-        if (p.kind === 'local') return null;
-        const user = users.find((u) => u.name === p.user);
-        if (!user) return `user '${p.user}' was removed`;
-        if (p.kind === 'ssh' && !user.keys.some((k) => k.fingerprint === p.keyFingerprint)) return `key ${p.keyFingerprint} of '${p.user}' was removed`;
-        return null;
-      });
+      if (link && d === null) link.close('removed');
+      else if (link && d?.status === 'revoked') link.close('revoked');
+      keyWatchers.get(name)?.(authorizedKeysFor(d, [...subjects.values()]));
     }
   };
   const ctx: { -readonly [K in keyof RelayContext]: RelayContext[K] } = {
@@ -181,4 +187,12 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       lock.release();
     },
   };
+}
+
+/** Why `subject` may no longer reach `device` (removed, revoked, or no role covers it now), or null when it still may. */
+function reachRevoked(subject: SubjectRecord, device: DeviceRecord | null): string | null {
+  if (device === null) return 'the device was removed';
+  if (device.status !== 'approved') return `device '${device.name}' is ${device.status}`;
+  const decision = mayReach({ user: subject.name, roles: subject.roles }, device);
+  return decision.allow ? null : decision.message;
 }

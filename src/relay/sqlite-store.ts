@@ -2,10 +2,78 @@
 import Database from 'better-sqlite3';
 import { timingSafeEqual } from 'node:crypto';
 import { FerryError } from '../common/errors.ts';
-import type { AuditRecord, DeviceRecord, DeviceStatus, DisconnectReason, Role, Store, StoredToken, TokenRecord, UserRecord } from './store.ts';
+import type { RoleSpec } from './access-policy.ts';
+import { auditRowHash, GENESIS_HASH, verifyChain, type ChainHead, type ChainRow } from './audit-chain.ts';
+import type { AuditEntry, AuditFilter, AuditRecord, AuditSource, AuditVerdict, DeviceRecord, DeviceStatus, DisconnectReason, RoleRecord, Store, StoredToken, SubjectRecord, TokenRecord, UserKey, UserRecord } from './store.ts';
+
+/** The meta key of the audit chain's head, `{"id":N,"hash":"…"}`. */
+const AUDIT_HEAD = 'audit_head';
+
+/** Audit rows read per query when walking the whole log (migration, export, verify). */
+const AUDIT_BATCH = 1000;
+
+/**
+ * Migration 5, roles: the two fixed roles become rows in `roles`, each user is bound to the
+ * one its `users.role` named, and that column goes. The audit rows get a source and a hash
+ * chain, and the rows already there are chained in id order.
+ */
+function migrateToRoles(db: Database.Database): void {
+  const now = Date.now();
+  db.exec(`
+    CREATE TABLE roles (
+      name TEXT PRIMARY KEY,
+      devices TEXT NOT NULL,
+      logins TEXT NOT NULL,
+      forwards TEXT NOT NULL,
+      actions TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE user_roles (
+      user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+      role_name TEXT NOT NULL REFERENCES roles(name) ON DELETE CASCADE,
+      PRIMARY KEY (user_name, role_name)
+    ) STRICT;
+    CREATE INDEX user_roles_role ON user_roles(role_name);
+  `);
+  const role = db.prepare('INSERT INTO roles (name, devices, logins, forwards, actions, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const all = JSON.stringify(['*']);
+  // What the two roles allowed before roles could be defined: both reach every device as any
+  // login with any forward; only admins run the commands that change things.
+  role.run('admin', all, all, all, all, now, now);
+  role.run('operator', all, all, all, '[]', now, now);
+  db.exec(`
+    INSERT INTO user_roles (user_name, role_name) SELECT name, role FROM users;
+    CREATE TABLE users_new (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL) STRICT;
+    INSERT INTO users_new (name, created_at) SELECT name, created_at FROM users;
+    DROP TABLE users;
+    ALTER TABLE users_new RENAME TO users;
+    ALTER TABLE audit ADD COLUMN source TEXT NOT NULL DEFAULT 'relay' CHECK (source IN ('relay', 'device'));
+    ALTER TABLE audit ADD COLUMN prev_hash TEXT;
+    ALTER TABLE audit ADD COLUMN hash TEXT;
+    CREATE INDEX audit_actor ON audit(actor, at);
+    CREATE INDEX audit_action ON audit(action, at);
+  `);
+  const batch = db.prepare('SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?');
+  const setHash = db.prepare('UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?');
+  let head: ChainHead = { id: 0, hash: GENESIS_HASH };
+  for (;;) {
+    const rows = batch.all(head.id, AUDIT_BATCH) as AuditRow[];
+    if (rows.length === 0) break;
+    for (const r of rows) {
+      const hash = auditRowHash({ ...chainRow(r), prevHash: head.hash });
+      setHash.run(head.hash, hash, r.id);
+      head = { id: r.id, hash };
+    }
+  }
+  if (head.id > 0) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(AUDIT_HEAD, JSON.stringify(head));
+}
+
+/** One step of the schema: SQL, or a function of the database when SQL alone cannot say it. */
+type Migration = string | ((db: Database.Database) => void);
 
 /** Schema versions, applied in order; PRAGMA user_version says how many have run. */
-const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly Migration[] = [
   `
   CREATE TABLE users (
     name TEXT PRIMARY KEY,
@@ -61,7 +129,33 @@ const MIGRATIONS: readonly string[] = [
   // When an admin revoked a token (`token rm`). The row stays, so that the agent holding it
   // is told it was revoked rather than unknown, and `token ls --all` still shows it.
   `ALTER TABLE tokens ADD COLUMN revoked_at INTEGER;`,
+  migrateToRoles,
 ];
+
+interface AuditRow {
+  id: number; at: number; actor: string; action: string; target: string | null; detail: string;
+  source: AuditSource; prev_hash: string | null; hash: string | null;
+}
+
+function chainRow(r: AuditRow): ChainRow {
+  return { id: r.id, at: r.at, actor: r.actor, action: r.action, target: r.target, detailText: r.detail, source: r.source, prevHash: r.prev_hash, hash: r.hash };
+}
+
+function toAudit(r: AuditRow): AuditRecord {
+  return {
+    id: r.id, at: r.at, actor: r.actor, action: r.action, target: r.target, detail: JSON.parse(r.detail) as Record<string, unknown>,
+    source: r.source, prevHash: r.prev_hash ?? '', hash: r.hash ?? '',
+  };
+}
+
+interface RoleRow { name: string; devices: string; logins: string; forwards: string; actions: string; created_at: number; updated_at: number }
+
+function toRole(r: RoleRow): RoleRecord {
+  const list = (text: string) => JSON.parse(text) as string[];
+  return { name: r.name, devices: list(r.devices), logins: list(r.logins), forwards: list(r.forwards), actions: list(r.actions), createdAt: r.created_at, updatedAt: r.updated_at };
+}
+
+const specOf = (r: RoleRecord): RoleSpec => ({ name: r.name, devices: r.devices, logins: r.logins, forwards: r.forwards, actions: r.actions });
 
 interface DeviceRow {
   name: string; status: DeviceStatus; key_fingerprint: string; key_line: string; labels: string; created_at: number;
@@ -97,18 +191,26 @@ export function openSqliteStore(file: string): Store {
     db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > MIGRATIONS.length) {
       throw new FerryError('FERRY_STORE', `${file} was written by a newer ferry (schema ${version}, this one knows ${MIGRATIONS.length}); upgrade ferry`);
     }
+    // Foreign keys stay off while migrating: rebuilding a table means dropping the old one,
+    // which would otherwise cascade into every table that refers to it (user_keys, user_roles).
+    // The check at the end of each step keeps the references sound all the same.
+    db.pragma('foreign_keys = OFF');
     for (let v = version; v < MIGRATIONS.length; v++) {
       db.transaction(() => {
-        db.exec(MIGRATIONS[v]!);
+        const step = MIGRATIONS[v]!;
+        if (typeof step === 'string') db.exec(step);
+        else step(db);
+        const broken = db.pragma('foreign_key_check') as { table: string }[];
+        if (broken.length) throw new Error(`migration ${v + 1} left ${broken.length} broken references (first in table ${broken[0]!.table})`);
         db.pragma(`user_version = ${v + 1}`);
       })();
     }
+    db.pragma('foreign_keys = ON');
   } catch (err) {
     if (err instanceof FerryError) throw err;
     throw new FerryError('FERRY_STORE', `cannot open the store ${file}: ${(err as Error).message}`, { cause: err });
@@ -125,12 +227,25 @@ class SqliteStore implements Store {
     this.#q = {
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
       countUsers: db.prepare('SELECT count(*) FROM users').pluck(),
-      insertUser: db.prepare('INSERT INTO users (name, role, created_at) VALUES (?, ?, ?)'),
+      insertUser: db.prepare('INSERT INTO users (name, created_at) VALUES (?, ?)'),
       insertKey: db.prepare('INSERT INTO user_keys (fingerprint, user_name, line) VALUES (?, ?, ?)'),
+      keyOwner: db.prepare('SELECT user_name FROM user_keys WHERE fingerprint = ?').pluck(),
+      deleteKey: db.prepare('DELETE FROM user_keys WHERE user_name = ? AND fingerprint = ?'),
       deleteUser: db.prepare('DELETE FROM users WHERE name = ?'),
-      users: db.prepare('SELECT name, role, created_at FROM users ORDER BY name'),
-      user: db.prepare('SELECT name, role, created_at FROM users WHERE name = ?'),
+      users: db.prepare('SELECT name, created_at FROM users ORDER BY name'),
+      user: db.prepare('SELECT name, created_at FROM users WHERE name = ?'),
       keysOf: db.prepare('SELECT fingerprint, line FROM user_keys WHERE user_name = ? ORDER BY fingerprint'),
+      allKeys: db.prepare('SELECT user_name, fingerprint, line FROM user_keys ORDER BY user_name, fingerprint'),
+      rolesOf: db.prepare('SELECT role_name FROM user_roles WHERE user_name = ? ORDER BY role_name').pluck(),
+      bindings: db.prepare('SELECT user_name, role_name FROM user_roles ORDER BY user_name, role_name'),
+      bind: db.prepare('INSERT INTO user_roles (user_name, role_name) VALUES (?, ?)'),
+      unbindAll: db.prepare('DELETE FROM user_roles WHERE user_name = ?'),
+      role: db.prepare('SELECT * FROM roles WHERE name = ?'),
+      roles: db.prepare('SELECT * FROM roles ORDER BY name'),
+      insertRole: db.prepare(`INSERT INTO roles (name, devices, logins, forwards, actions, created_at, updated_at)
+        VALUES (@name, @devices, @logins, @forwards, @actions, @now, @now)`),
+      updateRole: db.prepare('UPDATE roles SET devices = @devices, logins = @logins, forwards = @forwards, actions = @actions, updated_at = @now WHERE name = @name'),
+      deleteRole: db.prepare('DELETE FROM roles WHERE name = ?'),
       insertToken: db.prepare(`INSERT INTO tokens (id, secret_hash, created_by, created_at, expires_at, uses_left, name, labels, approve)
         VALUES (@id, @secretHash, @createdBy, @createdAt, @expiresAt, @usesLeft, @name, @labels, @approve)`),
       token: db.prepare('SELECT * FROM tokens WHERE id = ?'),
@@ -151,44 +266,116 @@ class SqliteStore implements Store {
       allOffline: db.prepare('UPDATE devices SET last_seen = max(online_since, ?), online_since = NULL, last_disconnect_reason = ? WHERE online_since IS NOT NULL'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
-      insertAudit: db.prepare('INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)'),
+      lastAudit: db.prepare('SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1'),
+      insertAudit: db.prepare('INSERT INTO audit (at, actor, action, target, detail, source, prev_hash) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      setAuditHash: db.prepare('UPDATE audit SET hash = ? WHERE id = ?'),
+      auditBatch: db.prepare('SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?'),
     };
   }
 
   close(): void { this.#db.close(); }
   // better-sqlite3 turns a transaction inside another into a savepoint, so the single-call
-  // transactions below nest in this one.
-  transaction<T>(fn: () => T): T { return this.#db.transaction(fn)(); }
+  // transactions below nest in this one. IMMEDIATE takes the write lock at the start: a
+  // transaction that read first and wrote later would otherwise fail (SQLITE_BUSY_SNAPSHOT)
+  // when another process, such as the local CLI, committed in between.
+  transaction<T>(fn: () => T): T { return this.#db.transaction(fn).immediate(); }
   changeCounter(): number { return this.#q.dataVersion.get() as number; }
 
   countUsers(): number { return this.#q.countUsers.get() as number; }
 
-  addUser(name: string, role: Role, keys: { fingerprint: string; line: string }[], now: number): void {
+  addUser(name: string, roles: string[], keys: UserKey[], now: number): void {
     this.#db.transaction(() => {
       if (this.#q.user.get(name)) throw new FerryError('FERRY_CONFLICT', `user '${name}' exists already; remove it first with 'user rm ${name}'`);
-      this.#q.insertUser.run(name, role, now);
-      for (const k of keys) {
-        const owner = this.#db.prepare('SELECT user_name FROM user_keys WHERE fingerprint = ?').pluck().get(k.fingerprint) as string | undefined;
-        if (owner !== undefined) throw new FerryError('FERRY_CONFLICT', `key ${k.fingerprint} belongs to user '${owner}' already: every operator needs a key of their own`);
-        if (this.#q.deviceByKey.get(k.fingerprint)) throw new FerryError('FERRY_CONFLICT', `key ${k.fingerprint} is a device's key: operators and devices need different keys`);
-        this.#q.insertKey.run(k.fingerprint, name, k.line);
-      }
+      this.#q.insertUser.run(name, now);
+      this.#bind(name, roles);
+      for (const k of keys) this.#addKey(name, k);
     })();
   }
 
   removeUser(name: string): boolean { return this.#q.deleteUser.run(name).changes > 0; }
 
   listUsers(): UserRecord[] {
-    return (this.#q.users.all() as { name: string; role: Role; created_at: number }[]).map((u) => this.#userWithKeys(u));
+    return (this.#q.users.all() as { name: string; created_at: number }[]).map((u) => this.#userRecord(u));
   }
 
   getUser(name: string): UserRecord | null {
-    const u = this.#q.user.get(name) as { name: string; role: Role; created_at: number } | undefined;
-    return u ? this.#userWithKeys(u) : null;
+    const u = this.#q.user.get(name) as { name: string; created_at: number } | undefined;
+    return u ? this.#userRecord(u) : null;
   }
 
-  #userWithKeys(u: { name: string; role: Role; created_at: number }): UserRecord {
-    return { name: u.name, role: u.role, createdAt: u.created_at, keys: this.#q.keysOf.all(u.name) as { fingerprint: string; line: string }[] };
+  getUserByKey(fingerprint: string): UserRecord | null {
+    const owner = this.#q.keyOwner.get(fingerprint) as string | undefined;
+    return owner === undefined ? null : this.getUser(owner);
+  }
+
+  setUserRoles(name: string, roles: string[]): boolean {
+    return this.#db.transaction(() => {
+      if (!this.#q.user.get(name)) return false;
+      this.#q.unbindAll.run(name);
+      this.#bind(name, roles);
+      return true;
+    })();
+  }
+
+  addUserKey(name: string, key: UserKey): void {
+    this.#db.transaction(() => {
+      if (!this.#q.user.get(name)) throw new FerryError('FERRY_NOT_FOUND', `there is no user '${name}'; 'users' lists them`);
+      this.#addKey(name, key);
+    })();
+  }
+
+  removeUserKey(name: string, fingerprint: string): boolean { return this.#q.deleteKey.run(name, fingerprint).changes > 0; }
+
+  listSubjects(): SubjectRecord[] {
+    // One read transaction, so that users, keys and roles are seen as of the same moment.
+    return this.#db.transaction(() => {
+      const roles = new Map(this.listRoles().map((r) => [r.name, specOf(r)]));
+      const subjects = new Map<string, SubjectRecord>();
+      for (const u of this.#q.users.all() as { name: string }[]) subjects.set(u.name, { name: u.name, keys: [], roles: [] });
+      for (const k of this.#q.allKeys.all() as { user_name: string; fingerprint: string; line: string }[]) {
+        subjects.get(k.user_name)?.keys.push({ fingerprint: k.fingerprint, line: k.line });
+      }
+      for (const b of this.#q.bindings.all() as { user_name: string; role_name: string }[]) {
+        const role = roles.get(b.role_name);
+        if (role) subjects.get(b.user_name)?.roles.push(role);
+      }
+      return [...subjects.values()];
+    })();
+  }
+
+  #userRecord(u: { name: string; created_at: number }): UserRecord {
+    return { name: u.name, roles: this.#q.rolesOf.all(u.name) as string[], createdAt: u.created_at, keys: this.#q.keysOf.all(u.name) as UserKey[] };
+  }
+
+  #bind(name: string, roles: string[]): void {
+    for (const role of new Set(roles)) {
+      if (!this.#q.role.get(role)) throw new FerryError('FERRY_NOT_FOUND', `there is no role '${role}'; 'role ls' lists them`);
+      this.#q.bind.run(name, role);
+    }
+  }
+
+  #addKey(name: string, k: UserKey): void {
+    const owner = this.#q.keyOwner.get(k.fingerprint) as string | undefined;
+    if (owner !== undefined) throw new FerryError('FERRY_CONFLICT', `key ${k.fingerprint} belongs to user '${owner}' already: every operator needs a key of their own`);
+    if (this.#q.deviceByKey.get(k.fingerprint)) throw new FerryError('FERRY_CONFLICT', `key ${k.fingerprint} is a device's key: operators and devices need different keys`);
+    this.#q.insertKey.run(k.fingerprint, name, k.line);
+  }
+
+  addRole(role: RoleSpec, now: number): void {
+    this.#db.transaction(() => {
+      if (this.#q.role.get(role.name)) throw new FerryError('FERRY_CONFLICT', `role '${role.name}' exists already; change it with 'role edit ${role.name}'`);
+      this.#q.insertRole.run(roleParams(role, now));
+    })();
+  }
+
+  updateRole(role: RoleSpec, now: number): boolean { return this.#q.updateRole.run(roleParams(role, now)).changes > 0; }
+  // The bindings go with the role: user_roles refers to it ON DELETE CASCADE.
+  removeRole(name: string): boolean { return this.#q.deleteRole.run(name).changes > 0; }
+  listRoles(): RoleRecord[] { return (this.#q.roles.all() as RoleRow[]).map(toRole); }
+
+  getRole(name: string): RoleRecord | null {
+    const r = this.#q.role.get(name) as RoleRow | undefined;
+    return r ? toRole(r) : null;
   }
 
   createToken(t: TokenRecord, secretHash: Buffer): void {
@@ -220,7 +407,7 @@ class SqliteStore implements Store {
       if (name === null) throw new FerryError('FERRY_TOKEN_REFUSED', 'no device name: the token does not fix one and the host name is not usable; start the agent with --name NAME');
       if (this.#q.device.get(name)) throw new FerryError('FERRY_CONFLICT', `a device named '${name}' is enrolled already: pick another --name, or have an admin run 'device rm ${name}' first`);
       if (mine) throw new FerryError('FERRY_CONFLICT', 'this agent key is enrolled already as another device');
-      if (this.#db.prepare('SELECT 1 FROM user_keys WHERE fingerprint = ?').get(a.keyFingerprint)) throw new FerryError('FERRY_CONFLICT', 'this agent key is an operator key: devices need keys of their own');
+      if (this.#q.keyOwner.get(a.keyFingerprint) !== undefined) throw new FerryError('FERRY_CONFLICT', 'this agent key is an operator key: devices need keys of their own');
       this.#q.useToken.run(a.id);
       this.#q.insertDevice.run(name, t.approve ? 'approved' : 'pending', a.keyFingerprint, a.keyLine, t.labels, a.id, a.now, a.hostKeyLine ?? null);
       return toDevice(this.#q.device.get(name) as DeviceRow);
@@ -256,17 +443,86 @@ class SqliteStore implements Store {
     return v === undefined ? null : Number(v);
   }
 
-  audit(e: Omit<AuditRecord, 'id'>): void {
-    this.#q.insertAudit.run(e.at, e.actor, e.action, e.target, JSON.stringify(e.detail));
+  audit(e: AuditEntry): AuditRecord {
+    // IMMEDIATE, so that two processes appending at once each chain to the row the other wrote.
+    return this.#db.transaction(() => {
+      const last = this.#q.lastAudit.get() as { id: number; hash: string | null } | undefined;
+      // Chain to the last row actually there; a row deleted behind the store's back then
+      // still shows as a gap in the ids.
+      const prevHash = last?.hash ?? GENESIS_HASH;
+      const row = { at: e.at, actor: e.actor, action: e.action, target: e.target, detailText: JSON.stringify(e.detail), source: e.source ?? 'relay', prevHash };
+      const id = Number(this.#q.insertAudit.run(row.at, row.actor, row.action, row.target, row.detailText, row.source, prevHash).lastInsertRowid);
+      const hash = auditRowHash({ id, ...row });
+      this.#q.setAuditHash.run(hash, id);
+      this.#q.setMeta.run(AUDIT_HEAD, JSON.stringify({ id, hash } satisfies ChainHead));
+      return { id, at: row.at, actor: row.actor, action: row.action, target: row.target, detail: e.detail, source: row.source, prevHash, hash };
+    }).immediate();
   }
 
-  listAudit(f: { since?: number; device?: string; limit: number }): AuditRecord[] {
+  listAudit(f: AuditFilter): AuditRecord[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (f.since !== undefined) { where.push('at >= ?'); args.push(f.since); }
+    if (f.until !== undefined) { where.push('at < ?'); args.push(f.until); }
     if (f.device !== undefined) { where.push('target = ?'); args.push(f.device); }
+    if (f.user !== undefined) { where.push('actor = ?'); args.push(f.user); }
+    if (f.action !== undefined) {
+      if (f.action.endsWith('.*')) {
+        // A range rather than LIKE, whose '_' and '%' would need escaping: every string that
+        // starts with 'reach.' sorts from 'reach.' up to, not including, 'reach/'.
+        const prefix = f.action.slice(0, -1);
+        where.push('action >= ? AND action < ?');
+        args.push(prefix, prefix.slice(0, -1) + '/');
+      } else {
+        where.push('action = ?');
+        args.push(f.action);
+      }
+    }
     const sql = `SELECT * FROM audit ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
-    const rows = this.#db.prepare(sql).all(...args, f.limit) as { id: number; at: number; actor: string; action: string; target: string | null; detail: string }[];
-    return rows.reverse().map((r) => ({ ...r, detail: JSON.parse(r.detail) as Record<string, unknown> }));
+    return (this.#db.prepare(sql).all(...args, f.limit) as AuditRow[]).reverse().map(toAudit);
   }
+
+  *iterateAudit(): IterableIterator<AuditRecord> {
+    for (const r of this.#auditRows()) yield toAudit(r);
+  }
+
+  // In batches by id rather than one open query: the connection stays free for other calls
+  // (an export may audit itself while it streams), and no read transaction is held open for
+  // as long as a slow reader takes, which would stop the WAL from being checkpointed.
+  *#auditRows(): IterableIterator<AuditRow> {
+    let after = 0;
+    for (;;) {
+      const rows = this.#q.auditBatch.all(after, AUDIT_BATCH) as AuditRow[];
+      yield* rows;
+      if (rows.length < AUDIT_BATCH) return;
+      after = rows.at(-1)!.id;
+    }
+  }
+
+  verifyAudit(): AuditVerdict {
+    // One read transaction: the head and the rows as of the same moment, even while the
+    // relay keeps writing.
+    return this.#db.transaction((): AuditVerdict => {
+      const text = this.#q.getMeta.get(AUDIT_HEAD) as string | undefined;
+      const head = text === undefined ? null : parseHead(text);
+      if (head === 'unreadable') {
+        return { ok: false, rows: 0, badId: 0, problem: `the chain head (meta '${AUDIT_HEAD}') is not an id and a hash: it was changed around the store` };
+      }
+      const rows = function* (source: Iterable<AuditRow>) { for (const r of source) yield chainRow(r); };
+      return verifyChain(rows(this.#auditRows()), head);
+    })();
+  }
+}
+
+function parseHead(text: string): ChainHead | 'unreadable' {
+  try {
+    const h = JSON.parse(text) as Partial<ChainHead>;
+    return Number.isSafeInteger(h.id) && typeof h.hash === 'string' ? { id: h.id!, hash: h.hash } : 'unreadable';
+  } catch {
+    return 'unreadable';
+  }
+}
+
+function roleParams(role: RoleSpec, now: number) {
+  return { name: role.name, devices: JSON.stringify(role.devices), logins: JSON.stringify(role.logins), forwards: JSON.stringify(role.forwards), actions: JSON.stringify(role.actions), now };
 }

@@ -1,12 +1,10 @@
 /**
- * The relay's store interface: users, devices, tokens, presence and audit.
+ * The relay's store interface: users, roles, devices, tokens, presence and audit.
  * SQLite implements it today (sqlite-store.ts); the interface is what a PostgreSQL
  * store for a cluster of relays would implement later.
  */
 
-/** Operator roles: admins manage tokens, devices and users; operators reach devices. */
-export type Role = 'admin' | 'operator';
-export const ROLES: readonly Role[] = ['admin', 'operator'];
+import type { RoleSpec } from './access-policy.ts';
 
 /** Device approval state. */
 export type DeviceStatus = 'pending' | 'approved' | 'revoked';
@@ -22,12 +20,22 @@ export type DisconnectReason =
   | 'relay shutdown'
   | 'relay restarted';
 
+/** A role as stored: what access-policy.ts decides with, and when it was made and last changed. */
+export interface RoleRecord extends RoleSpec { createdAt: number; updatedAt: number }
+
+/** An operator key: its SHA-256 fingerprint and its authorized_keys line. */
+export interface UserKey { fingerprint: string; line: string }
+
+/** An operator: the names of their roles (sorted) and their keys (by fingerprint). */
 export interface UserRecord {
   name: string;
-  role: Role;
+  roles: string[];
   createdAt: number;
-  keys: { fingerprint: string; line: string }[];
+  keys: UserKey[];
 }
+
+/** A user with the roles bound to it resolved: what the policy decides with. */
+export interface SubjectRecord { name: string; keys: UserKey[]; roles: RoleSpec[] }
 
 export interface DeviceRecord {
   name: string;
@@ -61,14 +69,38 @@ export interface TokenRecord {
 /** A token as `token ls` shows it: what was stored at creation, and when it was revoked (null: never). */
 export interface StoredToken extends TokenRecord { revokedAt: number | null }
 
-export interface AuditRecord {
-  id: number;
+/** Who wrote an audit row: the relay itself, or a device reporting what happened on it. */
+export type AuditSource = 'relay' | 'device';
+
+/** An audit row to write; `source` defaults to 'relay'. */
+export interface AuditEntry {
   at: number;
   actor: string;
   action: string;
   target: string | null;
   detail: Record<string, unknown>;
+  source?: AuditSource;
 }
+
+/** An audit row as written, with its place in the hash chain (see audit-chain.ts). */
+export interface AuditRecord extends Required<AuditEntry> { id: number; prevHash: string; hash: string }
+
+/** Which audit rows to list. `action` is exact, or a prefix when it ends in `.*` (`reach.*`). */
+export interface AuditFilter {
+  since?: number;
+  until?: number;
+  /** The row's target. */
+  device?: string;
+  /** The row's actor. */
+  user?: string;
+  action?: string;
+  limit: number;
+}
+
+/** What `verifyAudit` found; on failure `badId` is the changed, inserted or missing row (0: the head itself) and `problem` says which in words. */
+export type AuditVerdict =
+  | { ok: true; rows: number; head: string | null }
+  | { ok: false; rows: number; badId: number; problem: string };
 
 /** What the relay keeps. Every method is a single transaction; `transaction` groups several into one. */
 export interface Store {
@@ -76,16 +108,38 @@ export interface Store {
   /**
    * Runs `fn` as one transaction: every store call inside commits together, or none does
    * when `fn` throws. A change and its audit row go in one, so neither is kept without the other.
+   * It holds the write lock from its start, so keep it short.
    */
   transaction<T>(fn: () => T): T;
   /** A number that changes whenever another process commits; cheap to call often. */
   changeCounter(): number;
 
   countUsers(): number;
-  addUser(name: string, role: Role, keyLines: { fingerprint: string; line: string }[], now: number): void;
+  /** Adds a user bound to `roles`; FERRY_CONFLICT for a name or key in use, FERRY_NOT_FOUND for an unknown role. */
+  addUser(name: string, roles: string[], keys: UserKey[], now: number): void;
   removeUser(name: string): boolean;
   listUsers(): UserRecord[];
   getUser(name: string): UserRecord | null;
+  /** The user holding the key with `fingerprint`, or null. */
+  getUserByKey(fingerprint: string): UserRecord | null;
+  /** Replaces a user's roles; false when there is no such user, FERRY_NOT_FOUND for an unknown role. */
+  setUserRoles(name: string, roles: string[]): boolean;
+  /** Adds a key to a user; FERRY_NOT_FOUND when there is no such user, FERRY_CONFLICT when a user or device has the key. */
+  addUserKey(name: string, key: UserKey): void;
+  /** Removes one of a user's keys; false when that user has no such key. */
+  removeUserKey(name: string, fingerprint: string): boolean;
+  /** Users with their roles resolved, in one read: what authorizedKeysFor and the session checks take. */
+  listSubjects(): SubjectRecord[];
+
+  /** Adds a role; FERRY_CONFLICT when one has that name. */
+  addRole(role: RoleSpec, now: number): void;
+  /** Replaces a role's rules; false when there is no such role. */
+  updateRole(role: RoleSpec, now: number): boolean;
+  /** Removes a role and every binding of a user to it; false when there is no such role. */
+  removeRole(name: string): boolean;
+  /** Every role, by name. */
+  listRoles(): RoleRecord[];
+  getRole(name: string): RoleRecord | null;
 
   createToken(token: TokenRecord, secretHash: Buffer): void;
   /** Every token ever made, newest first; never the secret hash. */
@@ -112,6 +166,12 @@ export interface Store {
   heartbeat(at: number): void;
   lastHeartbeat(): number | null;
 
-  audit(entry: Omit<AuditRecord, 'id'>): void;
-  listAudit(filter: { since?: number; device?: string; limit: number }): AuditRecord[];
+  /** Appends a row to the audit chain and moves its head, in one transaction. */
+  audit(entry: AuditEntry): AuditRecord;
+  /** The newest `limit` rows that match, oldest first. */
+  listAudit(filter: AuditFilter): AuditRecord[];
+  /** Every row in id order, read in batches as it goes (for export and verify); other store calls may run in between. */
+  iterateAudit(): IterableIterator<AuditRecord>;
+  /** Walks the whole chain and checks it against the head (see audit-chain.ts). */
+  verifyAudit(): AuditVerdict;
 }

@@ -359,7 +359,7 @@ test('an operator key that is not Ed25519 is refused', async () => {
 
   // Even a store that somehow holds it (an old row, a hand edit) does not let it in.
   const fp = spawnSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${rsa}.pub`], { encoding: 'utf8' }).stdout.split(' ')[1]!;
-  f.relay.store.addUser('legacy', 'operator', [{ fingerprint: fp, line: rsaLine }], Date.now());
+  f.relay.store.addUser('legacy', ['operator'], [{ fingerprint: fp, line: rsaLine }], Date.now());
   const r = await run('ssh', ['-v', '-F', f.admin.config, '-i', rsa, '-l', 'legacy', 'relay', 'whoami'], { timeoutMs: 20_000 });
   assert.match(r.stderr, /Offering public key: .*rsa_key RSA/, 'OpenSSH should have offered the RSA key to the relay');
   assert.equal(r.code, 255, r.stderr);

@@ -17,6 +17,7 @@ import { encodeDeviceReport } from '../../src/protocol/device-report.ts';
 import { AGENT_LOGIN } from '../../src/protocol/names.ts';
 import { openSqliteStore } from '../../src/relay/sqlite-store.ts';
 import type { Store } from '../../src/relay/store.ts';
+import { parsePublicKey } from '../../src/common/ssh-keys.ts';
 import { eventually, fileCleanup, makeKey } from '../helpers/env.ts';
 import { startFixture, type Fixture } from '../helpers/fixture.ts';
 import { relayCommand, ssh, type SshSetup } from '../helpers/ssh-client.ts';
@@ -97,18 +98,18 @@ test('caps: the N+1th session of a user and of a device is refused with a messag
 });
 
 test('the idle timeout ends a session that moves no byte, as "idle timeout"', { timeout: 60_000 }, async () => {
-  const f = await startFixture(suite, { sessionIdleTimeoutMs: 1_500 });
+  const f = await startFixture(suite, { sessionIdleTimeoutMs: 3_000 });
   await f.device('cam');
+  // A busy session is not idle: this one prints every 0.5 s for 6 s, twice the timeout.
+  const busy = await ssh(f.admin, ['cam', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo $i; sleep 0.5; done']);
+  assert.equal(busy.code, 0, busy.stderr);
+  assert.equal(busy.stdout, '1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n');
   const started = Date.now();
   const s = spawnSsh(f.admin, 'cam', 'sleep 60');
   const exitedAt = await s.exited;
   assert.ok(exitedAt - started < 20_000, 'ssh ended long before its command would have');
-  const end = await eventually(() => rows(f.relay.store, 'reach.end')[0], 10_000, 'the reach.end row');
+  const end = await eventually(() => rows(f.relay.store, 'reach.end')[1], 10_000, 'the reach.end row');
   assert.equal(end.detail.why, 'idle timeout');
-  // A busy session is not idle: this one prints every 0.5 s for 3 s, twice the timeout.
-  const busy = await ssh(f.admin, ['cam', 'for i in 1 2 3 4 5 6; do echo $i; sleep 0.5; done']);
-  assert.equal(busy.code, 0, busy.stderr);
-  assert.equal(busy.stdout, '1\n2\n3\n4\n5\n6\n');
 });
 
 test('removing a user ends their live ProxyJump session and connection at once, audited as access revoked', { timeout: 60_000 }, async () => {
@@ -203,11 +204,76 @@ test('device reports arrive as ssh.* rows from the device; a flood of them is bo
   assert.deepEqual(first.map((a) => [a.action, a.actor, a.target]), [['ssh.login', 'admin', 'cam'], ['ssh.session.end', 'admin', 'cam']]);
   assert.equal(first[1]!.detail.exit, 0);
   assert.equal(first[1]!.detail.login, 'pi');
-  assert.equal((first[1] as { source?: string }).source ?? 'device', 'device');
+  assert.deepEqual(first.map((a) => a.source), ['device', 'device']);
   for (let i = 1; i <= 1000; i++) watch.write(report(i));
   await eventually(() => rows(f.relay.store, 'ssh.session.end').length >= 49 || null, 10_000, 'the flood to be read');
   client.end();
   const summary = await eventually(() => rows(f.relay.store, 'ssh.reports.dropped')[0], 10_000, 'the summary row once the channel closes');
   assert.equal(rows(f.relay.store, 'ssh.session.end').length, 49, 'fifty rows in the window (one was the login), the rest summed up');
   assert.equal(summary.detail.suppressed, 952, 'the login, the first report and the flood: 1002, of which 50 were written');
+});
+
+/** Adds role `role` and user `name` bound to it, with a new key; returns the user's ssh setup and key fingerprint. */
+function userWithRole(f: Fixture, name: string, role: { name: string; devices: string[]; logins?: string[] }) {
+  const key = makeKey(f.dir, `${name}_key`);
+  const pub = parsePublicKey(readFileSync(`${key.path}.pub`, 'utf8').trim());
+  const now = Date.now();
+  f.relay.store.addRole({ logins: ['*'], forwards: [], actions: [], ...role }, now);
+  f.relay.store.addUser(name, [role.name], [{ fingerprint: pub.fingerprint, line: pub.line }], now);
+  f.relay.reconcile();
+  return { setup: f.setupFor(name, key.path), fingerprint: pub.fingerprint };
+}
+
+test('a device no role of the user covers is refused at channel open, with a message naming the rule, and audited', { timeout: 60_000 }, async () => {
+  const f = await startFixture(suite);
+  await f.device('cam');
+  await f.device('door');
+  f.relay.store.setDeviceLabels('cam', { site: 'berlin' });
+  f.relay.store.setDeviceLabels('door', { site: 'paris' });
+  const carol = userWithRole(f, 'carol', { name: 'berlin-ops', devices: ['site=berlin'] });
+  // The relay lets carol through to cam (the device's own sshd then knows no key of hers).
+  await ssh(carol.setup, ['cam', 'echo in']);
+  assert.deepEqual(rows(f.relay.store, 'reach.start').map((r) => [r.actor, r.target]), [['carol', 'cam']]);
+  const no = await ssh(carol.setup, ['door', 'echo in']);
+  assert.equal(no.code, 255);
+  assert.match(no.stderr, /'carol' may not reach device 'door' \(labels site=paris\): no role covers it \(roles berlin-ops: devices site=berlin\)/);
+  const refused = rows(f.relay.store, 'reach.refused');
+  assert.equal(refused.length, 1);
+  assert.deepEqual([refused[0]!.actor, refused[0]!.target], ['carol', 'door']);
+  assert.match(String(refused[0]!.detail.why), /no role covers it/);
+});
+
+test('a role change ends a live ProxyJump session within a second, audited as access revoked', { timeout: 60_000 }, async () => {
+  const f = await startFixture(suite);
+  await f.device('cam');
+  f.relay.store.setDeviceLabels('cam', { site: 'berlin' });
+  const dave = userWithRole(f, 'dave', { name: 'cams', devices: ['site=berlin'] });
+  const s = spawnSsh(dave.setup, 'cam', 'sleep 60');
+  await liveReaches(f, 1, 'cam');
+  const t0 = Date.now();
+  assert.equal(f.relay.store.updateRole({ name: 'cams', devices: ['site=paris'], logins: ['*'], forwards: [], actions: [] }, t0), true);
+  f.relay.reconcile();
+  const exitedAt = await s.exited;
+  const ms = exitedAt - t0;
+  assert.ok(ms < 1_000, `dave's ssh ended ${ms} ms after the role change`);
+  const end = await eventually(() => rows(f.relay.store, 'reach.end')[0], 5_000, 'the reach.end row');
+  assert.equal(end.actor, 'dave');
+  assert.match(String(end.detail.why), /^access revoked: 'dave' may not reach device 'cam' \(labels site=berlin\): no role covers it/);
+  console.log(`# role change to ssh exit: ${ms} ms`);
+});
+
+test('a removed key ends the connection that logged in with it, and its sessions', { timeout: 60_000 }, async () => {
+  const f = await startFixture(suite);
+  await f.device('cam');
+  const erin = userWithRole(f, 'erin', { name: 'all', devices: ['*'] });
+  const s = spawnSsh(erin.setup, 'cam', 'sleep 60');
+  await liveReaches(f, 1, 'cam');
+  const t0 = Date.now();
+  assert.equal(f.relay.store.removeUserKey('erin', erin.fingerprint), true);
+  f.relay.reconcile();
+  const exitedAt = await s.exited;
+  assert.ok(exitedAt - t0 < 1_000, `erin's ssh ended ${exitedAt - t0} ms after the key was removed`);
+  const end = await eventually(() => rows(f.relay.store, 'reach.end')[0], 5_000, 'the reach.end row');
+  assert.equal(end.detail.why, `access revoked: key ${erin.fingerprint} of 'erin' was removed`);
+  assert.equal(f.relay.sessions.connections().filter((c) => c.principal.user === 'erin').length, 0);
 });

@@ -49,7 +49,7 @@ test('small-order keys are refused by user add, and a forged signature logs in n
 
   // A store written before this check may hold such a key: the login still fails.
   const blob = Buffer.from(IDENTITY_KEY.split(' ')[1]!, 'base64');
-  f.relay.store.addUser('mallory', 'admin', [{ fingerprint: fingerprintOf(blob), line: IDENTITY_KEY }], Date.now());
+  f.relay.store.addUser('mallory', ['admin'], [{ fingerprint: fingerprintOf(blob), line: IDENTITY_KEY }], Date.now());
   assert.match(await forgedLogin(port, 'mallory', IDENTITY_KEY), /All configured authentication methods failed/);
   // Enrolment accepts any key that signs; not one that anybody can sign for.
   assert.match(await forgedLogin(port, ENROLL_LOGIN, IDENTITY_KEY), /All configured authentication methods failed/);

@@ -10,7 +10,8 @@ import { LIMITS } from '../../src/protocol/limits.ts';
 import { decodeToken } from '../../src/protocol/token.ts';
 import { helpText, runCommand, type CommandContext, type CommandResult } from '../../src/relay/commands.ts';
 import { openSqliteStore } from '../../src/relay/sqlite-store.ts';
-import type { Role, Store } from '../../src/relay/store.ts';
+import type { Store } from '../../src/relay/store.ts';
+import type { Role } from '../../src/relay/policy.ts';
 
 const NOW = Date.UTC(2026, 0, 31, 12, 0, 0);
 const ISO_NOW = new Date(NOW).toISOString();
@@ -30,7 +31,7 @@ let store: Store;
 let changed: string[];
 beforeEach(() => {
   store = openSqliteStore(join(dir, `store-${++fileCount}.db`));
-  store.addUser('admin', 'admin', [{ fingerprint: adminKey.fingerprint, line: adminKey.line }], NOW - 1000);
+  store.addUser('admin', ['admin'], [{ fingerprint: adminKey.fingerprint, line: adminKey.line }], NOW - 1000);
   changed = [];
 });
 afterEach(() => store.close());
@@ -201,7 +202,7 @@ describe('token create', () => {
     const device = store.redeemToken({ id: claims.id, secretHash: createHash('sha256').update(claims.secret).digest(), requestedName: 'x', fallbackName: null, keyFingerprint: 'SHA256:x', keyLine: 'l', now: NOW + 1 });
     assert.equal(device.status, 'pending');
     const [entry] = store.listAudit({ limit: 10 });
-    assert.deepEqual(entry && { ...entry, id: 0 }, { id: 0, at: NOW, actor: 'admin', action: 'token.create', target: null, detail: { id: claims.id, expiresAt: NOW + LIMITS.tokenDefaultTtlMs, uses: 1, approve: false, labels: {} } });
+    assert.deepEqual(entry && { ...entry, id: 0, prevHash: '', hash: '' }, { id: 0, at: NOW, actor: 'admin', action: 'token.create', target: null, detail: { id: claims.id, expiresAt: NOW + LIMITS.tokenDefaultTtlMs, uses: 1, approve: false, labels: {} }, source: 'relay', prevHash: '', hash: '' });
   });
 
   test('every token is different', () => {
@@ -307,7 +308,7 @@ describe('user add, rm, users', () => {
     assert.deepEqual(store.getUser('bob')?.keys, [{ fingerprint: keys[0]!.fingerprint, line: keys[0]!.line }]);
     assert.deepEqual(jsonOf(run(['user', 'add', 'carol', '--key', keys[1]!.line, '--key', keys[2]!.line, '--role', 'admin', '--json'])),
       { name: 'carol', role: 'admin', keys: [keys[1]!.fingerprint, keys[2]!.fingerprint] });
-    assert.equal(store.getUser('carol')?.role, 'admin');
+    assert.deepEqual(store.getUser('carol')?.roles, ['admin']);
     const entry = store.listAudit({ device: 'carol', limit: 1 })[0]!;
     assert.deepEqual([entry.action, entry.detail], ['user.add', { role: 'admin', keys: [keys[1]!.fingerprint, keys[2]!.fingerprint] }]);
   });
@@ -356,7 +357,7 @@ describe('user add, rm, users', () => {
     const local = ctx({ name: 'local:root', role: 'admin', keyFingerprint: null });
     ok(run('user rm admin', asCarol));
     refused(run('user rm carol', local), "'carol' is the last admin; add another admin first");
-    assert.equal(store.getUser('carol')?.role, 'admin');
+    assert.deepEqual(store.getUser('carol')?.roles, ['admin']);
   });
 
   test('users: table and json', () => {
@@ -395,7 +396,7 @@ describe('audit', () => {
   test('--json with dates', () => {
     const list = jsonOf(run('audit --device cam --json')) as Record<string, unknown>[];
     assert.equal(list.length, 1);
-    assert.deepEqual({ ...list[0], id: 0 }, { id: 0, at: new Date(NOW - 30 * 60_000).toISOString(), actor: 'admin', action: 'device.revoke', target: 'cam', detail: { why: 'lost' } });
+    assert.deepEqual({ ...list[0], id: 0, prevHash: '', hash: '' }, { id: 0, at: new Date(NOW - 30 * 60_000).toISOString(), actor: 'admin', action: 'device.revoke', target: 'cam', detail: { why: 'lost' }, source: 'relay', prevHash: '', hash: '' });
   });
 
   test('--since takes a duration before now or a date', () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, beforeEach, afterEach, describe, test } from 'node:test';
 import { isFerryError } from '../../src/common/errors.ts';
 import { openSqliteStore } from '../../src/relay/sqlite-store.ts';
+import { writeOldStore } from '../helpers/store-schema-4.ts';
 import type { Store, TokenRecord } from '../../src/relay/store.ts';
 
 const NOW = Date.UTC(2026, 0, 31, 12, 0, 0);
@@ -47,26 +48,25 @@ describe('opening', () => {
   test('migrations set user_version and the journal is WAL', () => {
     const db = new Database(file, { readonly: true });
     try {
-      assert.equal(db.pragma('user_version', { simple: true }), 4);
+      assert.equal(db.pragma('user_version', { simple: true }), 5);
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     } finally { db.close(); }
   });
 
   test('reopening keeps the data and does not migrate again', () => {
-    store.addUser('alice', 'admin', [key('a')], NOW);
+    store.addUser('alice', ['admin'], [key('a')], NOW);
     store.close();
     store = openSqliteStore(file);
     assert.equal(store.countUsers(), 1);
-    assert.equal(store.getUser('alice')?.role, 'admin');
+    assert.deepEqual(store.getUser('alice')?.roles, ['admin']);
   });
 
-  test('a schema 3 store is migrated to 4 with its tokens usable', () => {
-    token({ id: 'kept' });
+  test('a schema 3 store is migrated with its tokens usable', () => {
     store.close();
     // What a relay before migration 4 left: no revoked_at column, user_version 3.
-    const db = new Database(file);
-    db.exec('ALTER TABLE tokens DROP COLUMN revoked_at');
-    db.pragma('user_version = 3');
+    const db = writeOldStore(file = newFile(), 3);
+    db.prepare(`INSERT INTO tokens (id, secret_hash, created_by, created_at, expires_at, uses_left, name, labels, approve)
+      VALUES ('kept', ?, 'admin', ?, ?, 1, NULL, '{}', 0)`).run(hash('s'), NOW, NOW + 1000);
     db.close();
     store = openSqliteStore(file);
     assert.deepEqual(store.listTokens().map((t) => [t.id, t.revokedAt]), [['kept', null]]);
@@ -78,7 +78,7 @@ describe('opening', () => {
     const db = new Database(file);
     db.pragma('user_version = 99');
     db.close();
-    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 4\); upgrade ferry/);
+    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 5\); upgrade ferry/);
     store = openSqliteStore(newFile());
   });
 
@@ -87,44 +87,257 @@ describe('opening', () => {
   });
 });
 
+describe('migration 5: roles and the audit chain, from a schema 4 store', () => {
+  /** A store as a relay before roles left it: an admin and an operator with keys, a device, five audit rows. */
+  function oldStore(): string {
+    const f = newFile();
+    const db = writeOldStore(f, 4);
+    const user = db.prepare('INSERT INTO users (name, role, created_at) VALUES (?, ?, ?)');
+    const userKey = db.prepare('INSERT INTO user_keys (fingerprint, user_name, line) VALUES (?, ?, ?)');
+    user.run('alice', 'admin', NOW - 100);
+    user.run('bob', 'operator', NOW - 50);
+    userKey.run('SHA256:a', 'alice', 'ssh-ed25519 AAAAa');
+    userKey.run('SHA256:b1', 'bob', 'ssh-ed25519 AAAAb1');
+    userKey.run('SHA256:b2', 'bob', 'ssh-ed25519 AAAAb2');
+    db.prepare(`INSERT INTO devices (name, status, key_fingerprint, key_line, labels, created_at) VALUES ('cam', 'approved', 'SHA256:dev', 'ssh-ed25519 AAAAdev', '{"site":"berlin"}', ?)`).run(NOW);
+    const audit = db.prepare('INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)');
+    for (let i = 1; i <= 5; i++) audit.run(NOW + i, 'alice', 'device.approve', 'cam', JSON.stringify({ n: i }));
+    db.close();
+    return f;
+  }
+
+  function tamper(f: string, sql: string): void {
+    const db = new Database(f);
+    try { db.exec(sql); } finally { db.close(); }
+  }
+
+  function badRow(f: string, badId: number, problem: RegExp): void {
+    const s = openSqliteStore(f);
+    try {
+      const v = s.verifyAudit();
+      assert.equal(v.ok, false, 'the tampering should be found');
+      if (!v.ok) {
+        assert.equal(v.badId, badId, v.problem);
+        assert.match(v.problem, problem);
+      }
+    } finally { s.close(); }
+  }
+
+  test('users keep their keys and get the role they had; the audit rows are chained and verify', () => {
+    store.close();
+    store = openSqliteStore(file = oldStore());
+    assert.deepEqual(store.listUsers(), [
+      { name: 'alice', roles: ['admin'], createdAt: NOW - 100, keys: [{ fingerprint: 'SHA256:a', line: 'ssh-ed25519 AAAAa' }] },
+      { name: 'bob', roles: ['operator'], createdAt: NOW - 50, keys: [{ fingerprint: 'SHA256:b1', line: 'ssh-ed25519 AAAAb1' }, { fingerprint: 'SHA256:b2', line: 'ssh-ed25519 AAAAb2' }] },
+    ]);
+    assert.deepEqual(store.listRoles().map((r) => [r.name, r.actions]), [['admin', ['*']], ['operator', []]]);
+    assert.equal(store.getDevice('cam')?.labels.site, 'berlin');
+    const audit = [...store.iterateAudit()];
+    assert.deepEqual(audit.map((a) => [a.id, a.source, a.detail]), [1, 2, 3, 4, 5].map((n) => [n, 'relay', { n }]));
+    assert.deepEqual(store.verifyAudit(), { ok: true, rows: 5, head: audit[4]!.hash });
+    const next = store.audit({ at: NOW + 6, actor: 'relay', action: 'user.add', target: 'carol', detail: {} });
+    assert.equal(next.prevHash, audit[4]!.hash, 'new rows chain on from the migrated ones');
+    assert.equal(store.verifyAudit().ok, true);
+
+    const db = new Database(file, { readonly: true });
+    try {
+      assert.equal(db.pragma('user_version', { simple: true }), 5);
+      assert.deepEqual((db.pragma('table_info(users)') as { name: string }[]).map((c) => c.name), ['name', 'created_at'], 'users.role is gone');
+    } finally { db.close(); }
+    // Foreign keys are on again after the migration: removing a user takes its keys and bindings.
+    assert.equal(store.removeUser('bob'), true);
+    assert.equal(store.getUserByKey('SHA256:b1'), null);
+    store.addUser('bob', [], [key('b1')], NOW);
+    assert.deepEqual(store.getUser('bob')?.roles, []);
+  });
+
+  test('a schema 4 store without audit rows has no head and verifies', () => {
+    store.close();
+    const f = newFile();
+    writeOldStore(f, 4).close();
+    store = openSqliteStore(f);
+    assert.deepEqual(store.verifyAudit(), { ok: true, rows: 0, head: null });
+  });
+
+  test("editing one row's detail with sqlite is found, naming the row", () => {
+    const f = oldStore();
+    openSqliteStore(f).close();
+    tamper(f, `UPDATE audit SET detail = '{"n":33}' WHERE id = 3`);
+    badRow(f, 3, /^row 3 was changed: its hash does not match its content$/);
+  });
+
+  test('deleting a middle row is found, even after the relay wrote more rows', () => {
+    const f = oldStore();
+    openSqliteStore(f).close();
+    tamper(f, 'DELETE FROM audit WHERE id = 3');
+    badRow(f, 3, /^row 4 follows row 2: row 3 was deleted$/);
+    const s = openSqliteStore(f);
+    s.audit({ at: NOW, actor: 'x', action: 'y', target: null, detail: {} });
+    s.close();
+    badRow(f, 3, /row 3 was deleted/);
+  });
+
+  test('deleting the last row is found by the head', () => {
+    const f = oldStore();
+    openSqliteStore(f).close();
+    tamper(f, 'DELETE FROM audit WHERE id = 5');
+    badRow(f, 5, /^the log ends at row 4 but the store wrote up to row 5: row 5 was deleted$/);
+  });
+
+  test('a deleted or garbled chain head is found', () => {
+    const f = oldStore();
+    openSqliteStore(f).close();
+    tamper(f, `UPDATE meta SET value = 'x' WHERE key = 'audit_head'`);
+    badRow(f, 0, /^the chain head \(meta 'audit_head'\) is not an id and a hash: it was changed around the store$/);
+    tamper(f, `DELETE FROM meta WHERE key = 'audit_head'`);
+    badRow(f, 1, /^row 1 exists but the store never recorded a chain head/);
+  });
+
+  test('inserting a row with sqlite is found, naming the row', () => {
+    const f = oldStore();
+    openSqliteStore(f).close();
+    tamper(f, `INSERT INTO audit (at, actor, action, target, detail) VALUES (${NOW}, 'mallory', 'user.add', 'mallory', '{}')`);
+    badRow(f, 6, /^row 6 comes after the last row the store wrote \(row 5\): it was inserted around the store$/);
+  });
+});
+
 describe('users', () => {
   test('add, get, list, count and remove', () => {
     assert.equal(store.countUsers(), 0);
-    store.addUser('bob', 'operator', [key('b2'), key('b1')], NOW);
-    store.addUser('alice', 'admin', [key('a')], NOW + 1);
+    store.addUser('bob', ['operator'], [key('b2'), key('b1')], NOW);
+    store.addUser('alice', ['admin'], [key('a')], NOW + 1);
     assert.equal(store.countUsers(), 2);
-    assert.deepEqual(store.getUser('bob'), { name: 'bob', role: 'operator', createdAt: NOW, keys: [key('b1'), key('b2')] });
+    assert.deepEqual(store.getUser('bob'), { name: 'bob', roles: ['operator'], createdAt: NOW, keys: [key('b1'), key('b2')] });
     assert.deepEqual(store.listUsers().map((u) => u.name), ['alice', 'bob']);
     assert.equal(store.getUser('carol'), null);
     assert.equal(store.removeUser('bob'), true);
     assert.equal(store.removeUser('bob'), false);
     assert.equal(store.getUser('bob'), null);
     // The keys went with the user: another user may now have them.
-    store.addUser('carol', 'operator', [key('b1')], NOW);
+    store.addUser('carol', ['operator'], [key('b1')], NOW);
     assert.deepEqual(store.getUser('carol')?.keys, [key('b1')]);
   });
 
   test('a second user with the same name is a conflict', () => {
-    store.addUser('alice', 'admin', [key('a')], NOW);
-    rejects(() => store.addUser('alice', 'operator', [key('z')], NOW), 'FERRY_CONFLICT', /^user 'alice' exists already; remove it first with 'user rm alice'$/);
-    assert.equal(store.getUser('alice')?.role, 'admin');
+    store.addUser('alice', ['admin'], [key('a')], NOW);
+    rejects(() => store.addUser('alice', ['operator'], [key('z')], NOW), 'FERRY_CONFLICT', /^user 'alice' exists already; remove it first with 'user rm alice'$/);
+    assert.deepEqual(store.getUser('alice')?.roles, ['admin']);
   });
 
   test("another user's key is a conflict, and nothing of the new user is kept", () => {
-    store.addUser('alice', 'admin', [key('a')], NOW);
-    rejects(() => store.addUser('bob', 'operator', [key('b'), key('a')], NOW), 'FERRY_CONFLICT', /^key SHA256:a belongs to user 'alice' already/);
+    store.addUser('alice', ['admin'], [key('a')], NOW);
+    rejects(() => store.addUser('bob', ['operator'], [key('b'), key('a')], NOW), 'FERRY_CONFLICT', /^key SHA256:a belongs to user 'alice' already/);
     assert.equal(store.getUser('bob'), null, 'the transaction rolled back');
-    store.addUser('bob', 'operator', [key('b')], NOW);
+    store.addUser('bob', ['operator'], [key('b')], NOW);
     assert.equal(store.getUser('bob')?.keys.length, 1, 'key b was not left behind either');
   });
 
   test("a device's key cannot become an operator key, nor the other way round", () => {
     token();
     redeem();
-    rejects(() => store.addUser('bob', 'operator', [{ fingerprint: 'SHA256:dev1', line: 'x' }], NOW), 'FERRY_CONFLICT', /is a device's key: operators and devices need different keys/);
-    store.addUser('alice', 'admin', [key('a')], NOW);
+    rejects(() => store.addUser('bob', ['operator'], [{ fingerprint: 'SHA256:dev1', line: 'x' }], NOW), 'FERRY_CONFLICT', /is a device's key: operators and devices need different keys/);
+    store.addUser('alice', ['admin'], [key('a')], NOW);
     token({ id: 'tok2' });
     rejects(() => redeem({ id: 'tok2', keyFingerprint: 'SHA256:a', fallbackName: 'other' }), 'FERRY_CONFLICT', /^this agent key is an operator key/);
+  });
+});
+
+describe('roles and bindings', () => {
+  const berlin = { name: 'berlin', devices: ['site=berlin'], logins: ['pi'], forwards: [], actions: ['device.list'] };
+
+  test('a new store has the built-in admin and operator roles', () => {
+    assert.deepEqual(store.listRoles().map(({ createdAt: _c, updatedAt: _u, ...r }) => r), [
+      { name: 'admin', devices: ['*'], logins: ['*'], forwards: ['*'], actions: ['*'] },
+      { name: 'operator', devices: ['*'], logins: ['*'], forwards: ['*'], actions: [] },
+    ]);
+  });
+
+  test('add, get, update, list and remove a role', () => {
+    store.addRole(berlin, NOW);
+    assert.deepEqual(store.getRole('berlin'), { ...berlin, createdAt: NOW, updatedAt: NOW });
+    rejects(() => store.addRole({ ...berlin, logins: ['*'] }, NOW), 'FERRY_CONFLICT', /^role 'berlin' exists already; change it with 'role edit berlin'$/);
+    assert.deepEqual(store.getRole('berlin')?.logins, ['pi'], 'the conflict changed nothing');
+    assert.equal(store.updateRole({ ...berlin, devices: ['site=berlin', 'key'], forwards: ['127.0.0.1:80'] }, NOW + 5), true);
+    assert.deepEqual(store.getRole('berlin'), { ...berlin, devices: ['site=berlin', 'key'], forwards: ['127.0.0.1:80'], createdAt: NOW, updatedAt: NOW + 5 });
+    assert.equal(store.updateRole({ ...berlin, name: 'nope' }, NOW), false);
+    assert.deepEqual(store.listRoles().map((r) => r.name), ['admin', 'berlin', 'operator']);
+    assert.equal(store.removeRole('berlin'), true);
+    assert.equal(store.removeRole('berlin'), false);
+    assert.equal(store.getRole('berlin'), null);
+  });
+
+  test('users are bound to roles; an unknown role is NOT_FOUND and keeps nothing', () => {
+    store.addRole(berlin, NOW);
+    store.addUser('bob', ['operator', 'berlin', 'berlin'], [key('b')], NOW);
+    assert.deepEqual(store.getUser('bob')?.roles, ['berlin', 'operator'], 'sorted, once each');
+    rejects(() => store.addUser('carol', ['operator', 'root'], [key('c')], NOW), 'FERRY_NOT_FOUND', /^there is no role 'root'; 'role ls' lists them$/);
+    assert.equal(store.getUser('carol'), null);
+    assert.equal(store.getUserByKey('SHA256:c'), null, 'nor its key');
+    store.addUser('dave', [], [key('d')], NOW);
+    assert.deepEqual(store.getUser('dave')?.roles, [], 'a user may have no role');
+  });
+
+  test('setUserRoles replaces the bindings; false for no user; an unknown role changes nothing', () => {
+    store.addRole(berlin, NOW);
+    store.addUser('bob', ['operator'], [key('b')], NOW);
+    assert.equal(store.setUserRoles('bob', ['berlin', 'admin']), true);
+    assert.deepEqual(store.getUser('bob')?.roles, ['admin', 'berlin']);
+    rejects(() => store.setUserRoles('bob', ['operator', 'root']), 'FERRY_NOT_FOUND', /no role 'root'/);
+    assert.deepEqual(store.getUser('bob')?.roles, ['admin', 'berlin'], 'rolled back');
+    assert.equal(store.setUserRoles('zed', ['operator']), false);
+    assert.equal(store.setUserRoles('bob', []), true);
+    assert.deepEqual(store.getUser('bob')?.roles, []);
+  });
+
+  test('removing a role removes its bindings, not the users; removing a user removes theirs', () => {
+    store.addRole(berlin, NOW);
+    store.addUser('bob', ['operator', 'berlin'], [key('b')], NOW);
+    store.addUser('carol', ['berlin'], [key('c')], NOW);
+    assert.equal(store.removeRole('berlin'), true);
+    assert.deepEqual(store.listUsers().map((u) => [u.name, u.roles]), [['bob', ['operator']], ['carol', []]]);
+    store.addRole(berlin, NOW);
+    assert.deepEqual(store.getUser('carol')?.roles, [], 'a new role of the same name is not bound to anyone');
+    store.setUserRoles('carol', ['berlin']);
+    store.removeUser('carol');
+    store.addUser('carol', [], [key('c')], NOW);
+    assert.deepEqual(store.getUser('carol')?.roles, [], 'the old binding went with the user');
+    const db = new Database(file, { readonly: true });
+    try { assert.deepEqual(db.prepare('SELECT user_name, role_name FROM user_roles ORDER BY 1, 2').all(), [{ user_name: 'bob', role_name: 'operator' }]); } finally { db.close(); }
+  });
+
+  test('user keys: add, find by key, remove; conflicts with users and devices', () => {
+    store.addUser('bob', ['operator'], [key('b1')], NOW);
+    store.addUser('alice', ['admin'], [key('a')], NOW);
+    store.addUserKey('bob', key('b2'));
+    assert.deepEqual(store.getUser('bob')?.keys, [key('b1'), key('b2')]);
+    assert.deepEqual(store.getUserByKey('SHA256:b2'), { name: 'bob', roles: ['operator'], createdAt: NOW, keys: [key('b1'), key('b2')] });
+    assert.equal(store.getUserByKey('SHA256:nope'), null);
+    rejects(() => store.addUserKey('bob', key('a')), 'FERRY_CONFLICT', /^key SHA256:a belongs to user 'alice' already/);
+    rejects(() => store.addUserKey('bob', key('b1')), 'FERRY_CONFLICT', /belongs to user 'bob' already/);
+    rejects(() => store.addUserKey('zed', key('z')), 'FERRY_NOT_FOUND', /^there is no user 'zed'; 'users' lists them$/);
+    token();
+    redeem();
+    rejects(() => store.addUserKey('bob', { fingerprint: 'SHA256:dev1', line: 'x' }), 'FERRY_CONFLICT', /is a device's key/);
+    assert.equal(store.removeUserKey('alice', 'SHA256:b1'), false, "not alice's key");
+    assert.equal(store.removeUserKey('bob', 'SHA256:b1'), true);
+    assert.equal(store.removeUserKey('bob', 'SHA256:b1'), false);
+    assert.deepEqual(store.getUser('bob')?.keys, [key('b2')]);
+    assert.equal(store.getUserByKey('SHA256:b1'), null);
+  });
+
+  test('listSubjects: every user with keys and resolved roles, what the policy takes', () => {
+    store.addRole(berlin, NOW);
+    store.addUser('bob', ['berlin', 'operator'], [key('b2'), key('b1')], NOW);
+    store.addUser('alice', ['admin'], [key('a')], NOW);
+    store.addUser('nokey', ['operator'], [], NOW);
+    const operator = { name: 'operator', devices: ['*'], logins: ['*'], forwards: ['*'], actions: [] };
+    assert.deepEqual(store.listSubjects(), [
+      { name: 'alice', keys: [key('a')], roles: [{ name: 'admin', devices: ['*'], logins: ['*'], forwards: ['*'], actions: ['*'] }] },
+      { name: 'bob', keys: [key('b1'), key('b2')], roles: [berlin, operator] },
+      { name: 'nokey', keys: [], roles: [operator] },
+    ]);
+    store.updateRole({ ...berlin, logins: ['root'] }, NOW + 1);
+    assert.deepEqual(store.listSubjects()[1]?.roles[0]?.logins, ['root'], 'read at call time');
   });
 });
 
@@ -252,7 +465,7 @@ describe('labels', () => {
 
 describe('transactions', () => {
   test('a throw inside transaction() rolls back every write in it, audit rows included', () => {
-    store.addUser('alice', 'admin', [key('a')], NOW);
+    store.addUser('alice', ['admin'], [key('a')], NOW);
     assert.throws(() => store.transaction(() => {
       store.removeUser('alice');
       store.audit({ at: NOW, actor: 'x', action: 'user.rm', target: 'alice', detail: {} });
@@ -315,13 +528,99 @@ describe('audit', () => {
     ];
     for (const e of entries) store.audit(e);
     const all = store.listAudit({ limit: 100 });
-    assert.deepEqual(all.map(({ id: _id, ...rest }) => rest), entries);
+    assert.deepEqual(all.map(({ id: _id, prevHash: _p, hash: _h, ...rest }) => rest), entries.map((e) => ({ ...e, source: 'relay' })));
     assert.ok(all.every((e, i) => i === 0 || e.id > all[i - 1]!.id));
     assert.deepEqual(store.listAudit({ since: NOW + 10, limit: 100 }).map((e) => e.at), [NOW + 10, NOW + 20, NOW + 30]);
     assert.deepEqual(store.listAudit({ device: 'a', limit: 100 }).map((e) => e.action), ['device.approve', 'device.rm']);
     assert.deepEqual(store.listAudit({ device: 'a', since: NOW + 11, limit: 100 }).map((e) => e.action), ['device.rm']);
     assert.deepEqual(store.listAudit({ limit: 2 }).map((e) => e.at), [NOW + 20, NOW + 30]);
     assert.deepEqual(store.listAudit({ device: 'zz', limit: 100 }), []);
+  });
+});
+
+describe('audit filters and the chain', () => {
+  const rows = [
+    { at: NOW, actor: 'alice', action: 'reach.start', target: 'cam', detail: { session: 1 } },
+    { at: NOW + 10, actor: 'alice', action: 'reach.end', target: 'cam', detail: { session: 1, bytesIn: 5 } },
+    { at: NOW + 20, actor: 'bob', action: 'reach.refused', target: 'gate', detail: { why: 'no role' } },
+    { at: NOW + 30, actor: 'bob', action: 'reachable.check', target: 'gate', detail: {} },
+    { at: NOW + 40, actor: 'pi', action: 'ssh.login', target: 'cam', detail: { login: 'pi' }, source: 'device' as const },
+    { at: NOW + 50, actor: 'alice', action: 'reach', target: null, detail: {} },
+  ];
+  beforeEach(() => { for (const r of rows) store.audit(r); });
+  const actions = (f: Partial<Parameters<Store['listAudit']>[0]>) => store.listAudit({ limit: 100, ...f }).map((a) => a.action);
+
+  test('audit returns the row as written, chained to the one before', () => {
+    const a = store.audit({ at: NOW + 60, actor: 'x', action: 'user.add', target: 'y', detail: { k: 1 } });
+    const b = store.audit({ at: NOW + 61, actor: 'cam', action: 'ssh.file', target: 'cam', detail: {}, source: 'device' });
+    assert.equal(a.id, rows.length + 1);
+    assert.deepEqual({ ...a, hash: '', prevHash: '' }, { id: a.id, at: NOW + 60, actor: 'x', action: 'user.add', target: 'y', detail: { k: 1 }, source: 'relay', prevHash: '', hash: '' });
+    assert.match(a.hash, /^[0-9a-f]{64}$/);
+    assert.equal(b.prevHash, a.hash);
+    assert.equal(b.source, 'device');
+    assert.deepEqual(store.listAudit({ limit: 2 }), [a, b], 'listAudit reads back the same records');
+    assert.equal(store.listAudit({ limit: 100 })[0]?.prevHash, '0'.repeat(64), 'the first row starts from zeros');
+  });
+
+  test('by action: exact, or a prefix ending in .*', () => {
+    assert.deepEqual(actions({ action: 'reach.*' }), ['reach.start', 'reach.end', 'reach.refused']);
+    assert.deepEqual(actions({ action: 'reach' }), ['reach']);
+    assert.deepEqual(actions({ action: 'reach.end' }), ['reach.end']);
+    assert.deepEqual(actions({ action: 'ssh.*' }), ['ssh.login']);
+    assert.deepEqual(actions({ action: 'rea%' }), [], 'no LIKE wildcards');
+    assert.deepEqual(actions({ action: 'reach_start' }), []);
+  });
+
+  test('by user (actor), device (target), since and until (half open), combined, limit keeps the newest', () => {
+    assert.deepEqual(actions({ user: 'bob' }), ['reach.refused', 'reachable.check']);
+    assert.deepEqual(actions({ device: 'cam' }), ['reach.start', 'reach.end', 'ssh.login']);
+    assert.deepEqual(actions({ since: NOW + 10, until: NOW + 30 }), ['reach.end', 'reach.refused']);
+    assert.deepEqual(actions({ user: 'alice', device: 'cam', action: 'reach.*', since: NOW + 1 }), ['reach.end']);
+    assert.deepEqual(actions({ action: 'reach.*', limit: 2 }), ['reach.end', 'reach.refused']);
+    assert.deepEqual(store.listAudit({ limit: 100 }).map((a) => a.source), ['relay', 'relay', 'relay', 'relay', 'device', 'relay']);
+  });
+
+  test('iterateAudit streams every row in id order; verifyAudit passes and names the head', () => {
+    const all = [...store.iterateAudit()];
+    assert.deepEqual(all, store.listAudit({ limit: 100 }));
+    assert.deepEqual(store.verifyAudit(), { ok: true, rows: rows.length, head: all.at(-1)!.hash });
+  });
+
+  test('two connections appending in turn chain to each other', () => {
+    const other = openSqliteStore(file);
+    try {
+      const a = other.audit({ at: NOW, actor: 'local:root', action: 'user.add', target: 'x', detail: {} });
+      const b = store.audit({ at: NOW, actor: 'relay', action: 'device.connect', target: 'cam', detail: {} });
+      assert.equal(b.prevHash, a.hash);
+      assert.equal(other.verifyAudit().ok, true);
+      assert.deepEqual(store.verifyAudit(), other.verifyAudit());
+    } finally { other.close(); }
+  });
+
+  test('iterateAudit crosses batch boundaries and lets other store calls run while it streams', () => {
+    store.transaction(() => { for (let i = 0; i < 2500; i++) store.audit({ at: NOW + i, actor: 'x', action: 'bulk', target: null, detail: { i } }); });
+    let n = 0;
+    let last = 0;
+    for (const r of store.iterateAudit()) {
+      assert.ok(r.id > last, 'id order');
+      last = r.id;
+      if (++n === 1500) store.audit({ at: NOW, actor: 'x', action: 'during', target: null, detail: {} });
+    }
+    assert.equal(n, rows.length + 2501, 'every row, and the one written while streaming');
+    assert.deepEqual(store.verifyAudit(), { ok: true, rows: n, head: store.listAudit({ limit: 1 })[0]!.hash });
+  });
+
+  test('an empty log verifies', () => {
+    const empty = openSqliteStore(newFile());
+    try { assert.deepEqual(empty.verifyAudit(), { ok: true, rows: 0, head: null }); } finally { empty.close(); }
+  });
+
+  test('a rolled-back audit row leaves the chain and its head as they were', () => {
+    const before = store.verifyAudit();
+    assert.throws(() => store.transaction(() => { store.audit({ at: NOW, actor: 'x', action: 'y', target: null, detail: {} }); throw new Error('no'); }), /no/);
+    assert.deepEqual(store.verifyAudit(), before);
+    store.audit({ at: NOW, actor: 'x', action: 'y', target: null, detail: {} });
+    assert.equal(store.verifyAudit().ok, true, 'and the next row chains on');
   });
 });
 
@@ -332,7 +631,7 @@ describe('changeCounter', () => {
       const before = store.changeCounter();
       store.listUsers();
       assert.equal(store.changeCounter(), before);
-      other.addUser('alice', 'admin', [key('a')], NOW);
+      other.addUser('alice', ['admin'], [key('a')], NOW);
       const afterOne = store.changeCounter();
       assert.notEqual(afterOne, before);
       assert.equal(store.getUser('alice')?.name, 'alice', 'and the change is visible');
