@@ -176,12 +176,13 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       clearInterval(heartbeat);
       const closing = door.close(1_000);
       const now = clock.now();
+      // Sessions first: their rows say 'relay shutdown', not 'link lost'.
+      sessions.shutdown();
       for (const link of [...registry.links()]) {
         registry.unregister(link);
         store.markOffline(link.device, now, 'relay shutdown');
         link.close('relay shutdown');
       }
-      sessions.shutdown();
       await closing;
       store.close();
       lock.release();
