@@ -58,7 +58,7 @@ export function serveOperator(ctx: RelayContext, conn: Connection, p: SshPrincip
       // The login name on the device travels inside the end-to-end session: the relay never
       // sees it; the device reports it (ssh.login rows).
       const reach = ticket.start(opStream, deviceStream, pipeBoth);
-      log.info({ device: host, port: info.destPort, session: reach.id }, 'device reached');
+      if (reach) log.info({ device: host, port: info.destPort, session: reach.id }, 'device reached');
     }, (err: unknown) => {
       ticket.cancel();
       const message = isFerryError(err) ? err.message : `device '${host}' could not be reached`;

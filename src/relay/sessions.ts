@@ -52,8 +52,12 @@ export interface LiveConnection {
 
 /** A place taken under the caps by `admit`: `start` turns it into a live reach, `cancel` gives it back. */
 export interface ReachTicket {
-  /** Starts counting and watching the reach once both channels are open; calls `pipe` to join them. */
-  start(client: Duplex, device: Duplex, pipe: (a: Duplex, b: Duplex, onDone: () => void) => void): ReachInfo;
+  /**
+   * Starts counting and watching the reach once both channels are open; calls `pipe` to
+   * join them. Null, with both channels destroyed, when the relay ended the connection
+   * while the device's side was opening (a revocation must not let a late channel through).
+   */
+  start(client: Duplex, device: Duplex, pipe: (a: Duplex, b: Duplex, onDone: () => void) => void): ReachInfo | null;
   /** Gives the place back (the channel to the device could not be opened). */
   cancel(): void;
 }
@@ -133,7 +137,13 @@ export class SessionTracker {
     };
   }
 
-  #start(conn: ConnectionEntry, device: string, link: object, client: Duplex, deviceStream: Duplex, pipe: (a: Duplex, b: Duplex, onDone: () => void) => void, release: () => void): ReachInfo {
+  #start(conn: ConnectionEntry, device: string, link: object, client: Duplex, deviceStream: Duplex, pipe: (a: Duplex, b: Duplex, onDone: () => void) => void, release: () => void): ReachInfo | null {
+    if (!this.#connections.has(conn)) {
+      release();
+      client.destroy();
+      deviceStream.destroy();
+      return null;
+    }
     const now = this.#clock.now();
     let finished = false;
     const reach: Reach = {

@@ -38,7 +38,7 @@ function reach(t: SessionTracker, p: Principal, device: string, link: object = {
   if ('refused' in ticket) throw new Error(ticket.refused);
   const [operator, clientSide] = streamPair();
   const [deviceSide, onDevice] = streamPair();
-  const info = ticket.start(clientSide, deviceSide, pipeBoth);
+  const info = ticket.start(clientSide, deviceSide, pipeBoth)!;
   return { conn, info, operator, onDevice, clientSide, deviceSide };
 }
 
@@ -159,6 +159,20 @@ describe('ends', () => {
     assert.deepEqual(ended, ['key SHA256:a was removed']);
     assert.equal((await row('reach.end')).detail.why, 'access revoked: key SHA256:a was removed');
     assert.deepEqual(t.connections().map((c) => c.principal.user), ['bob']);
+  });
+
+  test('a channel that finishes opening after its connection was ended is not let through', () => {
+    const { t, rows } = tracker({ maxSessionsPerUser: 1 });
+    const conn = t.connect(alice, () => {});
+    const ticket = t.admit(conn, 'cam', {});
+    assert.ok(!('refused' in ticket));
+    t.endConnections(() => 'user removed');
+    const [, clientSide] = streamPair();
+    const [deviceSide] = streamPair();
+    assert.equal(ticket.start(clientSide, deviceSide, pipeBoth), null);
+    assert.ok(clientSide.destroyed && deviceSide.destroyed);
+    assert.deepEqual(rows, []);
+    assert.ok(!('refused' in t.admit(t.connect(alice, () => {}), 'cam', {})), 'the place was given back');
   });
 
   test('shutdown ends everything as "relay shutdown"', async () => {
