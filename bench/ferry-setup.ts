@@ -54,7 +54,7 @@ export async function startFerryRelay(scope: Scope, o: RelayOptions): Promise<Fe
 
 /** Enrolls device `name` with a one-use token and runs `ferry agent` for it, pointed at 127.0.0.1:targetPort. */
 export async function startFerryAgent(scope: Scope, dir: string, relay: FerryRelay, name: string, targetPort: number, profileDir: string | null = null): Promise<Child> {
-  const token = await relay.call({ op: 'token', args: ['--name', name, '--approve'] }) as string;
+  const token = await relay.call({ op: 'token', input: { name, approve: true } }) as string;
   const stateDir = join(dir, `agent-${name}`);
   const agent = startChild(scope, `agent-${name}`, process.execPath, [
     ...profileFlags(profileDir, `agent-${name}`), 'bin/ferry.js', 'agent', '--state-dir', stateDir, '--token', token,

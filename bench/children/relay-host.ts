@@ -9,13 +9,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createLogger } from '../../src/common/log.ts';
 import { parsePublicKey } from '../../src/common/ssh-keys.ts';
-import { runCommand } from '../../src/relay/commands.ts';
+import { createToken, perform, type CreateTokenInput } from '../../src/relay/operations/index.ts';
 import { RELAY_DEFAULTS, type RelayConfig } from '../../src/relay/config.ts';
 import { startRelay } from '../../src/relay/relay.ts';
 
 /** Requests the benchmark sends, and what it gets back. */
 export type RelayRequest =
-  | { id: number; op: 'token'; args: string[] }
+  | { id: number; op: 'token'; input: CreateTokenInput }
   | { id: number; op: 'enroll'; devices: { name: string; keyLine: string }[] }
   | { id: number; op: 'gc' }
   | { id: number; op: 'online' };
@@ -28,15 +28,13 @@ const config: RelayConfig = Object.freeze({
 });
 const log = createLogger('info', 'relay');
 const relay = await startRelay(config, { log });
-const admin = { name: 'admin', role: 'admin' as const, keyFingerprint: null };
+const admin = { kind: 'local', user: 'local:bench' } as const;
 const relayInfo = { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint };
 
 function handle(req: RelayRequest): unknown {
   switch (req.op) {
     case 'token': {
-      const r = runCommand({ store: relay.store, actor: admin, now: Date.now(), relay: relayInfo }, ['token', 'create', ...req.args]);
-      if (r.code !== 0) throw new Error(r.stderr);
-      return r.stdout.trim();
+      return perform({ store: relay.store, now: Date.now(), relay: relayInfo }, admin, createToken, req.input).token;
     }
     case 'enroll': {
       // One token with as many uses as devices, redeemed once per key: what agents would do over SSH, minus the SSH.

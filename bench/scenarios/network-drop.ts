@@ -46,7 +46,7 @@ export const networkDropScenario: Scenario = {
     const relay = await startFerryRelay(ctx.scope, { dataDir: join(ctx.dir, 'relay'), host: HOST_ADDRESS, adminKey: ctx.operatorKey.pub, profileDir: ctx.profileDir });
     const names = Array.from({ length: devices }, (_, i) => `drop-${i}`);
     await Promise.all(names.map(async (name) => {
-      const token = await relay.call({ op: 'token', args: ['--name', name, '--approve'] }) as string;
+      const token = await relay.call({ op: 'token', input: { name, approve: true } }) as string;
       const agent = startChild(ctx.scope, `agent-${name}`, ns.exec[0]!, [...ns.exec.slice(1), process.execPath, 'bin/ferry.js', 'agent',
         '--state-dir', join(ctx.dir, `agent-${name}`), '--token', token, '--relay', `${HOST_ADDRESS}:${relay.port}`,
         '--ssh-target', `127.0.0.1:${BANNER_PORT}`, '--log-level', 'info']);

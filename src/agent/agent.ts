@@ -17,6 +17,7 @@ import { requestEnrollment } from './enroll.ts';
 import { openLink, type OpenLink } from './link.ts';
 import { runLinkLoop, type LinkLoopOptions } from './link-loop.ts';
 import { connectToRelay, isRelayUnreachable } from './relay-connection.ts';
+import { ReportQueue } from './report-queue.ts';
 import { openStateDir, readEnrollment, writeEnrollment, type Enrollment } from './state.ts';
 import type { KeyPair } from '../common/ssh-keys.ts';
 
@@ -133,8 +134,10 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
   // Tells this run from another machine with a copy of the same state dir (see relay-connection.ts).
   const instanceId = randomBytes(8).toString('hex');
   let current: OpenLink | null = null;
+  // What the built-in server reports outlives each link: it waits here for the next one.
+  const reports = new ReportQueue(LIMITS.maxQueuedReports);
   const embedded = e.sshTarget === 'embedded'
-    ? new EmbeddedServer({ hostKey: hostKey.privateKey, forwardRules: config.forwardRules, log: log.child({ part: 'ssh-server' }) })
+    ? new EmbeddedServer({ hostKey: hostKey.privateKey, forwardRules: config.forwardRules, log: log.child({ part: 'ssh-server' }), report: (r) => reports.push(r) })
     : null;
   const target = e.sshTarget === 'embedded' ? embeddedTarget(embedded!) : tcpTarget(e.sshTarget, config.targetConnectTimeoutMs);
 
@@ -152,7 +155,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
     longRetry: { when: isRevoked, delayMs: config.revokedRetryMs },
     attempt: async () => {
       const client = await connectToRelay({ ...relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs, instanceId });
-      const link = await openLink(client, e.name, target, log, embedded ? (keys) => embedded.setAuthorizedKeys(keys) : undefined);
+      const link = await openLink(client, e.name, target, log, embedded ? (keys) => embedded.setAuthorizedKeys(keys) : undefined, embedded ? reports : undefined);
       current = link;
       if (lifetime.signal.aborted) await link.close();
       return link;

@@ -10,6 +10,7 @@ import type { Logger } from '../common/log.ts';
 import { AUTHORIZED_KEYS_COMMAND, MAX_AUTHORIZED_KEYS_LINE, parseAuthorizedKeys, type AuthorizedKey } from '../protocol/authorized-keys.ts';
 import { DEVICE_SSH_PORT } from '../protocol/limits.ts';
 import { OPEN_FAILURE, rejectWithMessage } from '../net/ssh2-internals.ts';
+import type { ReportQueue } from './report-queue.ts';
 
 /**
  * Where a channel from the relay goes. `open` resolves once the target is ready for the
@@ -33,8 +34,11 @@ const MAX_NOTICE_BYTES = 4_096;
 /** How long to wait for the relay's first list of operator keys before calling the link up anyway. */
 const FIRST_KEYS_TIMEOUT_MS = 5_000;
 
-/** Registers the tunnel for `name` on a ready client and serves channels until the link ends. */
-export function openLink(client: Client, name: string, target: ChannelTarget, log: Logger, onAuthorizedKeys?: (keys: AuthorizedKey[]) => void): Promise<OpenLink> {
+/**
+ * Registers the tunnel for `name` on a ready client and serves channels until the link ends.
+ * `reports` (the built-in server's) go to the relay on the key-watch channel while it is open.
+ */
+export function openLink(client: Client, name: string, target: ChannelTarget, log: Logger, onAuthorizedKeys?: (keys: AuthorizedKey[]) => void, reports?: ReportQueue): Promise<OpenLink> {
   let lastError = 'connection lost';
   client.on('error', (err: Error) => { lastError = err.message; });
   const closed = new Promise<string>((resolve) => client.once('close', () => resolve(lastError)));
@@ -72,9 +76,9 @@ export function openLink(client: Client, name: string, target: ChannelTarget, lo
       // login in the first milliseconds would otherwise be refused.
       // Without the built-in server the watch still carries the relay's notices (such as
       // another machine using this identity), but the link does not wait for keys.
-      if (onAuthorizedKeys) watchAuthorizedKeys(client, onAuthorizedKeys, log, () => resolve(link));
+      if (onAuthorizedKeys) watchAuthorizedKeys(client, onAuthorizedKeys, log, () => resolve(link), reports);
       else {
-        watchAuthorizedKeys(client, null, log, () => {});
+        watchAuthorizedKeys(client, null, log, () => {}, reports);
         resolve(link);
       }
     });
@@ -83,9 +87,10 @@ export function openLink(client: Client, name: string, target: ChannelTarget, lo
 
 /**
  * Keeps an exec open on which the relay sends this device's operator keys whenever they
- * change (to `onKeys`; null when the agent has no use for them), and notices on stderr.
+ * change (to `onKeys`; null when the agent has no use for them), and notices on stderr;
+ * the agent's `reports` go the other way on it, as JSON lines (device-report.ts).
  */
-function watchAuthorizedKeys(client: Client, onKeys: ((keys: AuthorizedKey[]) => void) | null, log: Logger, onFirst: () => void): void {
+function watchAuthorizedKeys(client: Client, onKeys: ((keys: AuthorizedKey[]) => void) | null, log: Logger, onFirst: () => void, reports?: ReportQueue): void {
   let first = true;
   const firstDone = () => { if (first) { first = false; onFirst(); } };
   // A relay that never answers must not hold the link down.
@@ -97,6 +102,13 @@ function watchAuthorizedKeys(client: Client, onKeys: ((keys: AuthorizedKey[]) =>
       clearTimeout(timer);
       firstDone();
       return;
+    }
+    if (reports) {
+      // A relay from before reports reads this channel's input and drops it; one that stops
+      // reading holds the queue back through the channel's window, never memory.
+      const writer = { writable: () => stream.writable, write: (line: string) => stream.write(line), onDrain: (fn: () => void) => { stream.on('drain', fn); } };
+      reports.attach(writer);
+      stream.once('close', () => reports.detach(writer));
     }
     let buffered = '';
     // The relay's notices for this agent (such as another machine using its identity).

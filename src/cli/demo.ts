@@ -10,7 +10,7 @@ import { startAgent } from '../agent/agent.ts';
 import { AGENT_DEFAULTS } from '../agent/config.ts';
 import { chooseLogFormat, createLogger } from '../common/log.ts';
 import { generateKeyPair, writePrivateFile } from '../common/ssh-keys.ts';
-import { runCommand } from '../relay/commands.ts';
+import { createToken, perform } from '../relay/operations/index.ts';
 import { RELAY_DEFAULTS } from '../relay/config.ts';
 import { startRelay } from '../relay/relay.ts';
 import { deviceNameProblem } from '../protocol/names.ts';
@@ -63,14 +63,13 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
     cleanups.push(() => relay.stop());
     const relayPort = relay.sshAddress.port;
 
-    const created = runCommand({
-      store: relay.store, actor: { name: 'admin', role: 'admin', keyFingerprint: null }, now: Date.now(),
+    const created = perform({
+      store: relay.store, now: Date.now(),
       relay: { publicAddress: `127.0.0.1:${relayPort}`, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine },
-    }, ['token', 'create', '--name', name, '--approve', '--ttl', '10m']);
-    if (created.code !== 0) throw new Error(created.stderr);
+    }, { kind: 'local', user: `local:${userInfo().username}` }, createToken, { name, approve: true, ttlMs: 10 * 60_000 });
 
     const agent = await startAgent(Object.freeze({
-      ...AGENT_DEFAULTS, stateDir: join(dir, 'agent'), relay: null, token: created.stdout.trim(), name: null,
+      ...AGENT_DEFAULTS, stateDir: join(dir, 'agent'), relay: null, token: created.token, name: null,
       sshTarget: 'embedded', logLevel: level,
     }), { log: createLogger(level, 'agent', output) });
     cleanups.push(() => agent.stop());

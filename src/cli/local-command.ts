@@ -6,9 +6,9 @@ import { runCommand, USAGE } from '../relay/commands.ts';
 import { openDataDir, relayInfoPath, storePath } from '../relay/relay.ts';
 
 /** The commands that also run locally. */
-export const LOCAL_COMMANDS = new Set(['devices', 'token', 'device', 'user', 'users', 'audit', 'whoami', 'ssh-config']);
+export const LOCAL_COMMANDS = new Set(['devices', 'token', 'device', 'user', 'users', 'role', 'audit', 'whoami', 'ssh-config']);
 
-/** Runs one operator command locally, as an admin named after the local user. */
+/** Runs one operator command locally, as the local principal (every action) named after the local user. */
 export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
   const words: string[] = [];
   let dataDir = env.FERRY_DATA_DIR ?? null;
@@ -41,7 +41,9 @@ export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: No
   try {
     const result = runCommand({
       store,
-      actor: { name: `local:${userInfo().username}`, role: 'admin', keyFingerprint: null },
+      principal: { kind: 'local', user: `local:${userInfo().username}` },
+      // The whole audit log may not fit in memory: `audit export` writes each row as it reads it.
+      stream: (text) => out.write(text),
       now: Date.now(),
       relay: { publicAddress: publicAddress ?? info.publicAddress, fingerprint: info.fingerprint, hostKeyLine: info.hostKeyLine },
     }, words);

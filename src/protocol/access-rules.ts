@@ -150,13 +150,14 @@ export function parseAddress(text: string): number[] | null {
   if (!text.includes(':') || text.includes('%')) return null;
   const halves = text.split('::');
   if (halves.length > 2) return null;
-  const groups = (s: string): number[] | null => {
+  // An embedded IPv4 part (::ffff:1.2.3.4) may only end the address, so only the last half may have one.
+  const groups = (s: string, last: boolean): number[] | null => {
     if (s === '') return [];
     const out: number[] = [];
     const parts = s.split(':');
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i]!;
-      if (i === parts.length - 1 && p.includes('.')) {
+      if (last && i === parts.length - 1 && p.includes('.')) {
         const tail = parseIPv4(p);
         if (!tail) return null;
         out.push((tail[0]! << 8) | tail[1]!, (tail[2]! << 8) | tail[3]!);
@@ -168,8 +169,8 @@ export function parseAddress(text: string): number[] | null {
     }
     return out;
   };
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  const head = groups(halves[0]!, halves.length === 1);
+  const tail = halves.length === 2 ? groups(halves[1]!, true) : [];
   if (!head || !tail) return null;
   const missing = 8 - head.length - tail.length;
   if (halves.length === 2 ? missing < 1 : missing !== 0) return null;

@@ -68,6 +68,8 @@ export const LIMITS = Object.freeze({
   relayRedialMs: 1_000,
   /** Agent: how long one connection attempt (TCP + SSH handshake + auth) may take. */
   connectTimeoutMs: 15_000,
+  /** Agent: reports (device-report.ts) held while no link is up; beyond this the oldest are dropped and counted. */
+  maxQueuedReports: 1_000,
   /**
    * Bytes a socket may hold queued for writing before a stream piped into it pauses (Node's
    * default is 16 KiB, less than one 32 KiB SSH data packet, which made every packet its own write).
@@ -97,6 +99,11 @@ export const LIMITS = Object.freeze({
   /** Enrollment tokens: default and longest lifetime. */
   tokenDefaultTtlMs: 60 * 60 * 1000,
   tokenMaxTtlMs: 30 * 24 * 60 * 60 * 1000,
+  /** The most devices one enrollment token may enrol. */
+  tokenMaxUses: 100_000,
+  /** `audit` lists: the default and the largest number of rows one call returns. */
+  auditDefaultLimit: 100,
+  auditMaxLimit: 10_000,
   /** Labels per device, and the longest key and value. */
   maxLabels: 32,
   maxLabelKeyLength: 63,

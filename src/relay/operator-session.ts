@@ -99,7 +99,7 @@ function runExec(ctx: RelayContext, p: SshPrincipal, ch: ServerChannel, command:
   try {
     const result = runCommand({
       store: ctx.store,
-      actor: { name: p.user, role: ctx.store.getUser(p.user)?.roles.includes('admin') ? 'admin' : 'operator', keyFingerprint: p.keyFingerprint },
+      principal: p,
       now: ctx.clock.now(),
       relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine },
       onChange: (device) => ctx.reconcile(device),

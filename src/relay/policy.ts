@@ -52,17 +52,6 @@ export function mayReach(op: Operator, host: string, port: number, device: Devic
   return ALLOW;
 }
 
-/** Commands that change who or what may connect: admins only. */
-const ADMIN_COMMANDS = new Set(['token', 'device', 'user', 'users', 'audit']);
-
-/** May `role` run operator command `command` (its first word)? */
-export function mayRunCommand(role: Role, command: string): Decision {
-  if (ADMIN_COMMANDS.has(command) && role !== 'admin') {
-    return { allow: false, kind: 'prohibited', message: `'${command}' is for admins only; you are an operator` };
-  }
-  return ALLOW;
-}
-
 /** Whether a device may hold its link: pending devices may (they show as waiting); revoked ones may not. */
 export function mayHoldLink(device: DeviceRecord | null): Decision {
   if (device === null) return { allow: false, kind: 'prohibited', message: 'this agent key is not enrolled: enrol again with a new token' };

@@ -4,6 +4,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { FerryError } from '../common/errors.ts';
 import type { RoleSpec } from './access-policy.ts';
 import { auditRowHash, GENESIS_HASH, verifyChain, type ChainHead, type ChainRow } from './audit-chain.ts';
+import { redemptionDecision } from './token-redemption.ts';
 import type { AuditEntry, AuditFilter, AuditRecord, AuditSource, AuditVerdict, DeviceRecord, DeviceStatus, DisconnectReason, RoleRecord, Store, StoredToken, SubjectRecord, TokenRecord, UserKey, UserRecord } from './store.ts';
 
 /** The meta key of the audit chain's head, `{"id":N,"hash":"…"}`. */
@@ -387,30 +388,21 @@ class SqliteStore implements Store {
 
   redeemToken(a: { id: string; secretHash: Buffer; requestedName: string | null; fallbackName: string | null; keyFingerprint: string; keyLine: string; hostKeyLine?: string | null; now: number }): DeviceRecord {
     return this.#db.transaction(() => {
+      // The facts, read in the transaction that writes; the rules are redemptionDecision's.
       const t = this.#q.token.get(a.id) as TokenRow | undefined;
-      // One message for unknown and wrong secret, so that token ids cannot be probed.
-      if (!t || t.secret_hash.length !== a.secretHash.length || !timingSafeEqual(t.secret_hash, a.secretHash)) {
-        throw new FerryError('FERRY_TOKEN_REFUSED', 'the relay does not know this enrollment token: ask an admin for a new one (token create)');
-      }
-      // Before the retry case below: a revoked token gives nothing, not even a device back.
-      if (t.revoked_at !== null) throw new FerryError('FERRY_TOKEN_REFUSED', `this enrollment token was revoked at ${new Date(t.revoked_at).toISOString()} (token rm): ask an admin for a new one`);
-      // The same key redeeming the same token again is an agent that enrolled but died before
-      // saving its state: give it back its device rather than a "used up" token.
       const mine = this.#q.deviceByKey.get(a.keyFingerprint) as (DeviceRow & { token_id: string | null }) | undefined;
-      if (mine && mine.token_id === a.id) return toDevice(mine);
-      if (t.expires_at <= a.now) throw new FerryError('FERRY_TOKEN_REFUSED', `this enrollment token expired at ${new Date(t.expires_at).toISOString()}: ask an admin for a new one`);
-      if (t.uses_left <= 0) throw new FerryError('FERRY_TOKEN_REFUSED', 'this enrollment token has been used up: ask an admin for a new one');
-      if (t.name !== null && a.requestedName !== null && a.requestedName !== t.name) {
-        throw new FerryError('FERRY_TOKEN_REFUSED', `this token is for device '${t.name}', not '${a.requestedName}': drop --name or use a token for that name`);
-      }
-      const name = t.name ?? a.requestedName ?? a.fallbackName;
-      if (name === null) throw new FerryError('FERRY_TOKEN_REFUSED', 'no device name: the token does not fix one and the host name is not usable; start the agent with --name NAME');
-      if (this.#q.device.get(name)) throw new FerryError('FERRY_CONFLICT', `a device named '${name}' is enrolled already: pick another --name, or have an admin run 'device rm ${name}' first`);
-      if (mine) throw new FerryError('FERRY_CONFLICT', 'this agent key is enrolled already as another device');
-      if (this.#q.keyOwner.get(a.keyFingerprint) !== undefined) throw new FerryError('FERRY_CONFLICT', 'this agent key is an operator key: devices need keys of their own');
+      const decision = redemptionDecision({
+        token: t ? { ...toToken(t), secretMatches: t.secret_hash.length === a.secretHash.length && timingSafeEqual(t.secret_hash, a.secretHash) } : null,
+        deviceOfKey: mine ? { name: mine.name, tokenId: mine.token_id } : null,
+        requestedName: a.requestedName, fallbackName: a.fallbackName,
+        nameTaken: (name) => this.#q.device.get(name) !== undefined,
+        keyIsUsers: this.#q.keyOwner.get(a.keyFingerprint) !== undefined,
+        now: a.now,
+      });
+      if (decision.kind === 'existing') return toDevice(mine!);
       this.#q.useToken.run(a.id);
-      this.#q.insertDevice.run(name, t.approve ? 'approved' : 'pending', a.keyFingerprint, a.keyLine, t.labels, a.id, a.now, a.hostKeyLine ?? null);
-      return toDevice(this.#q.device.get(name) as DeviceRow);
+      this.#q.insertDevice.run(decision.name, decision.status, a.keyFingerprint, a.keyLine, t!.labels, a.id, a.now, a.hostKeyLine ?? null);
+      return toDevice(this.#q.device.get(decision.name) as DeviceRow);
     })();
   }
 

@@ -7,7 +7,9 @@ import { join, resolve } from 'node:path';
 import { startAgent, type Agent } from '../../src/agent/agent.ts';
 import { AGENT_DEFAULTS, type AgentConfig } from '../../src/agent/config.ts';
 import { createLogger, silentLogger, type Logger } from '../../src/common/log.ts';
-import { runCommand } from '../../src/relay/commands.ts';
+import { runCommand, type CommandResult } from '../../src/relay/commands.ts';
+import { createToken, perform, type Operation } from '../../src/relay/operations/index.ts';
+import type { Principal } from '../../src/relay/principal.ts';
 import { RELAY_DEFAULTS, type RelayConfig } from '../../src/relay/config.ts';
 import { startRelay, type Relay } from '../../src/relay/relay.ts';
 import { startThrowawaySshd, type ThrowawaySshd } from './throwaway-sshd.ts';
@@ -34,6 +36,24 @@ export function testAgentConfig(stateDir: string, overrides: Partial<AgentConfig
   return Object.freeze({ ...AGENT_DEFAULTS, stateDir, relay: null, token: null, name: null, sshTarget: null, logLevel: 'silent', backoffBaseMs: 100, backoffMaxMs: 1_000, ...overrides });
 }
 
+/** The relay host's own administrator: the principal of `ferry COMMAND --data-dir`, with every action. */
+export const LOCAL_ADMIN: Principal = { kind: 'local', user: 'local:test' };
+
+/** A relay user logged in over SSH, for running operations as them (the key and address are only recorded). */
+export function sshPrincipal(user: string, keyFingerprint = 'SHA256:test'): Principal {
+  return { kind: 'ssh', user, keyFingerprint, remoteAddress: '127.0.0.1' };
+}
+
+/** Runs operation `op` on a running relay's store as `principal` (default the local admin), in this process. */
+export function operate<I, R>(relay: Relay, op: Operation<I, R>, input: I, principal: Principal = LOCAL_ADMIN): R {
+  return perform({ store: relay.store, now: Date.now(), relay: { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine } }, principal, op, input);
+}
+
+/** Runs an argv command on a running relay's store as `principal`, as `ssh relay WORDS…` would (for tests of the text front end). */
+export function commandOn(relay: Relay, words: string[], principal: Principal = LOCAL_ADMIN): CommandResult {
+  return runCommand({ store: relay.store, now: Date.now(), principal, relay: { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine } }, words);
+}
+
 /** A running relay with an admin operator, and a way to add devices. */
 export interface Fixture {
   dir: string;
@@ -42,8 +62,12 @@ export interface Fixture {
   adminKey: { path: string; pub: string };
   /** A throwaway sshd that accepts the admin key: the devices' SSH target. */
   sshd: ThrowawaySshd;
-  /** Creates a token as admin (in process); `args` as for 'token create'. */
-  token(args?: string[]): string;
+  /** Creates a token as the local admin (in process). */
+  token(input?: Parameters<typeof createToken.run>[2]): string;
+  /** Runs an operation as `principal` (default the local admin). */
+  operate<I, R>(op: Operation<I, R>, input: I, principal?: Principal): R;
+  /** Runs an argv command as `principal` (default the local admin), as `ssh relay WORDS…` would. */
+  command(words: string[], principal?: Principal): CommandResult;
   /** Enrols and starts an agent for `name` (approved unless told otherwise), pointed at the throwaway sshd. */
   device(name: string, opts?: { approve?: boolean; config?: Partial<AgentConfig> }): Promise<Agent>;
   /** ssh setup for another operator key. */
@@ -62,16 +86,14 @@ export async function startFixture(t: { after(fn: () => unknown): void }, relayO
     port: relay.sshAddress.port, user, keyPath, relayKeyLine: relay.hostKeyLine, deviceUser: sshd.user,
     deviceKeys: { '*': sshd.hostKeyLine },
   });
-  const token = (args: string[] = []) => {
-    const r = runCommand({ store: relay.store, actor: { name: 'admin', role: 'admin', keyFingerprint: null }, now: Date.now(), relay: { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint } }, ['token', 'create', ...args]);
-    if (r.code !== 0) throw new Error(r.stderr);
-    return r.stdout.trim();
-  };
+  const token = (input: Parameters<typeof createToken.run>[2] = {}) => operate(relay, createToken, input).token;
   return {
     dir, relay, adminKey, sshd, token, setupFor,
+    operate: (op, input, principal) => operate(relay, op, input, principal),
+    command: (words, principal) => commandOn(relay, words, principal),
     admin: setupFor('admin', adminKey.path),
     async device(name, opts = {}) {
-      const tok = token(['--name', name, ...(opts.approve === false ? [] : ['--approve'])]);
+      const tok = token({ name, approve: opts.approve !== false });
       const agent = await startAgent(testAgentConfig(join(dir, `agent-${name}`), {
         token: tok, relay: `127.0.0.1:${relay.sshAddress.port}`, sshTarget: { host: '127.0.0.1', port: sshd.port }, ...opts.config,
       }), { log: testLogger(`agent-${name}`) });

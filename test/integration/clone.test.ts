@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { startAgent } from '../../src/agent/agent.ts';
 import { createLogger } from '../../src/common/log.ts';
-import { runCommand } from '../../src/relay/commands.ts';
+import { createToken } from '../../src/relay/operations/index.ts';
 import { startRelay } from '../../src/relay/relay.ts';
 import { eventually, fileCleanup, makeKey, tempDir } from '../helpers/env.ts';
-import { testAgentConfig, testRelayConfig } from '../helpers/fixture.ts';
+import { operate, testAgentConfig, testRelayConfig } from '../helpers/fixture.ts';
 import { relayCommand, sshSetup } from '../helpers/ssh-client.ts';
 
 const suite = fileCleanup(after);
@@ -34,8 +34,7 @@ test('two agents sharing one state dir: the relay warns once, marks the device, 
   const relay = await startRelay(testRelayConfig(join(dir, 'relay'), [adminKey.pub]), { log: relayLog.log });
   suite.after(() => relay.stop());
   const admin = sshSetup(dir, { port: relay.sshAddress.port, user: 'admin', keyPath: adminKey.path, relayKeyLine: relay.hostKeyLine });
-  const tok = runCommand({ store: relay.store, actor: { name: 'admin', role: 'admin', keyFingerprint: null }, now: Date.now(), relay: { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint } },
-    ['token', 'create', '--name', 'cam', '--approve']).stdout.trim();
+  const tok = operate(relay, createToken, { name: 'cam', approve: true }).token;
 
   const started = Date.now();
   const first = capturingLogger('agent-1');

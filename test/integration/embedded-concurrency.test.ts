@@ -14,7 +14,8 @@ const suite = fileCleanup(after);
 let e: EmbeddedFixture;
 
 before(async () => {
-  e = await startEmbedded(suite, { [DEV]: null });
+  // Twenty sessions at once to one device: more than the relay's default cap of 16 per device.
+  e = await startEmbedded(suite, { [DEV]: null }, { maxSessionsPerDevice: 32 });
 });
 
 /** How many channels the relay has opened to the device so far (one per SSH connection to it). */

@@ -57,7 +57,7 @@ test('small-order keys are refused by user add, and a forged signature logs in n
 
 test('an enrolling device that reports a small-order host key is refused, and nothing is stored', { timeout: 60_000 }, async (t) => {
   const f = await startFixture(t);
-  const decoded = decodeToken(f.token(['--name', 'box', '--approve']));
+  const decoded = decodeToken(f.token({ name: 'box', approve: true }));
   assert.ok('claims' in decoded);
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,7 @@
-// Covers src/relay/policy.ts: mayReach, mayRunCommand and mayHoldLink decisions and their messages.
+// Covers src/relay/policy.ts: mayReach and mayHoldLink (what a role allows is in access-policy.test.ts; relay actions are access-policy's mayAct) decisions and their messages.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { mayHoldLink, mayReach, mayRunCommand, type Operator } from '../../src/relay/policy.ts';
+import { mayHoldLink, mayReach, type Operator } from '../../src/relay/policy.ts';
 import type { DeviceRecord } from '../../src/relay/store.ts';
 
 const NOW = Date.UTC(2026, 0, 31, 12, 0, 0);
@@ -86,19 +86,6 @@ describe('mayReach', () => {
     assert.ok(!d1.allow && /waiting for approval/.test(d1.message));
     const d2 = mayReach(alice, 'garage-cam', 80, device(), false, NOW, RELAY);
     assert.ok(!d2.allow && /only port 22/.test(d2.message));
-  });
-});
-
-describe('mayRunCommand', () => {
-  test('admins may run everything', () => {
-    for (const c of ['whoami', 'devices', 'token', 'device', 'user', 'users', 'audit']) assert.deepEqual(mayRunCommand('admin', c), { allow: true });
-  });
-
-  test('operators may run whoami and devices only', () => {
-    for (const c of ['whoami', 'devices', 'help']) assert.deepEqual(mayRunCommand('operator', c), { allow: true });
-    for (const c of ['token', 'device', 'user', 'users', 'audit']) {
-      assert.deepEqual(mayRunCommand('operator', c), { allow: false, kind: 'prohibited', message: `'${c}' is for admins only; you are an operator` });
-    }
   });
 });
 

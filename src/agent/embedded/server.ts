@@ -1,21 +1,26 @@
 /**
  * The agent's built-in SSH server. It listens nowhere: the only way in is a channel that
  * arrives over the agent's link to the relay. Logins are by the operator keys the relay
- * pushed for this device; sessions run as the requested local user.
+ * pushed for this device, each limited to the login names and forward targets the list
+ * gives it; sessions run as the requested local user. What happens is reported (`report`)
+ * for the relay's audit record, which cannot see inside these sessions.
  */
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { Algorithms, AuthContext, Connection, PublicKeyAuthContext, ServerChannel } from 'ssh2';
+import type { Algorithms, AuthContext, Connection, PublicKeyAuthContext, ServerChannel, Session } from 'ssh2';
 import type { Logger } from '../../common/log.ts';
-import { blobOf, hostKeyForServer, sameKey, verifySignature } from '../../common/ssh-keys.ts';
+import { blobOf, fingerprintOf, hostKeyForServer, sameKey, verifySignature } from '../../common/ssh-keys.ts';
 import { pipeBoth } from '../../net/pipe.ts';
 import { connectTcp } from '../../net/tcp.ts';
 import { OPEN_FAILURE, patchSsh2, rejectWithMessage, socketOf, surfaceEndOfWrite } from '../../net/ssh2-internals.ts';
 import type { AuthorizedKey } from '../../protocol/authorized-keys.ts';
+import type { DeviceEvent, DeviceReport, ReportValue } from '../../protocol/device-report.ts';
 import { LIMITS } from '../../protocol/limits.ts';
 import { SSH_ALGORITHMS } from '../../protocol/ssh-algorithms.ts';
 import { VERSION } from '../../protocol/version.ts';
-import { mayForward, type ForwardRule } from './forward-policy.ts';
+import { forwardRefusal, loginRefusal } from './access.ts';
+import type { ForwardRule } from './forward-policy.ts';
 import { serveSession } from './session.ts';
 import { agentUser, lookupUser, type LocalUser } from './users.ts';
 
@@ -40,6 +45,8 @@ export interface EmbeddedServerOptions {
   log: Logger;
   /** How long a connection has to log in (default LIMITS.loginGraceMs; tests shorten it). */
   loginGraceMs?: number;
+  /** Takes what happens here (logins, sessions, files, forwards) for the relay's audit record. */
+  report?: (r: DeviceReport) => void;
 }
 
 /** How long a connection whose key was removed has to take its goodbye before its transport is destroyed. */
@@ -48,8 +55,29 @@ const REMOVED_KEY_CLOSE_MS = 1_000;
 /** How long a connection whose client's input has ended may take to flush its last bytes before its transport is destroyed. */
 const EOF_CLOSE_MS = 1_000;
 
-/** One logged-in connection, by the key it authenticated with. */
-interface Login { key: Buffer; operator: string; conn: Connection; channels: Set<ServerChannel>; log: Logger; ended: boolean }
+/** Most key fingerprints named in one report of a connection that never logged in. */
+const MAX_REPORTED_KEYS = 4;
+
+/** An open `direct-tcpip` forward of a login; `close` ends it (both sides) for the reason given. */
+interface OpenForward { host: string; port: number; close(why: string): void }
+
+/**
+ * One logged-in connection: the key it authenticated with, the login name it asked for, and
+ * what it has open. `refused` logins got in only to be told why; `endReason` is set once the
+ * device ends it, for the reports of what closes with it.
+ */
+interface Login {
+  key: Buffer; operator: string; login: string; refused: boolean; conn: Connection; channels: Set<ServerChannel>;
+  forwards: Set<OpenForward>; log: Logger; ended: boolean; endReason: string | null;
+}
+
+/** Who authenticated: the operator of the key, the login name asked for and its local user, or why that login is refused. */
+interface Who { user: LocalUser | null; operator: string; login: string; refusal: string | null; key: Buffer }
+
+/** A short random id that ties one session's or forward's reports together. */
+function reportId(): string {
+  return randomBytes(6).toString('hex');
+}
 
 /** The built-in server: hand it each channel that arrives over the link. */
 export class EmbeddedServer {
@@ -71,13 +99,31 @@ export class EmbeddedServer {
 
   /**
    * Replaces who may log in with the relay's latest list, and ends at once every connection
-   * that logged in with a key no longer in it (sessions, forwards, the connection itself):
-   * the relay cannot do that when the operator's hop to the device was someone else's.
+   * that logged in with a key no longer in it or as a login name the key may no longer use
+   * (sessions, forwards, the connection itself), and every forward whose target the key may
+   * no longer reach: the relay cannot do that when the operator's hop to the device was
+   * someone else's.
    */
   setAuthorizedKeys(keys: readonly AuthorizedKey[]): void {
     this.#keys = keys;
     for (const login of this.#logins) {
-      if (!this.#listed(login.key)) this.#endLogin(login);
+      const key = this.#listed(login.key);
+      if (!key) {
+        this.#endLogin(login, `ferry: the relay no longer lets this key log in to this device (operator '${login.operator}'); closing the connection`, 'access revoked: key removed');
+        continue;
+      }
+      if (login.refused) continue;
+      const refusal = loginRefusal(key, login.login);
+      if (refusal) {
+        this.#endLogin(login, `${refusal}; closing the connection`, 'access revoked: login no longer allowed');
+        continue;
+      }
+      for (const forward of login.forwards) {
+        const why = forwardRefusal(key, this.#o.forwardRules, forward.host, forward.port);
+        if (why === null) continue;
+        for (const channel of login.channels) if (channel.writable) channel.stderr.write(`ferry: closed the forward to ${forward.host}:${forward.port}: ${why}\r\n`);
+        forward.close(`access revoked: ${why}`);
+      }
     }
   }
 
@@ -85,11 +131,13 @@ export class EmbeddedServer {
     return this.#keys.find((k) => sameKey(blobOf(k.line), key));
   }
 
-  /** Tells the client why on each session's stderr, closes the sessions (their processes with them), then the connection. */
-  #endLogin(login: Login): void {
+  /** Tells the client why (`message`) on each session's stderr, closes the sessions (their processes with them), then the connection. */
+  #endLogin(login: Login, message: string, why: string): void {
     this.#logins.delete(login);
     login.ended = true;
-    login.log.warn({ operator: login.operator }, 'key removed by the relay: connection closed');
+    login.endReason = why;
+    login.log.warn({ operator: login.operator, why }, 'access revoked by the relay: connection closed');
+    for (const forward of login.forwards) forward.close(why);
     const transport = socketOf(login.conn) as Duplex | undefined;
     const end = () => {
       login.conn.end();
@@ -104,10 +152,9 @@ export class EmbeddedServer {
     if (sessions.length === 0) return end();
     const timer = setTimeout(end, REMOVED_KEY_CLOSE_MS);
     let open = sessions.length;
-    const message = `ferry: the relay no longer lets this key log in to this device (operator '${login.operator}'); closing the connection\r\n`;
     for (const channel of sessions) {
       channel.once('close', () => { if (--open === 0) { clearTimeout(timer); end(); } });
-      if (channel.writable) channel.stderr.write(message);
+      if (channel.writable) channel.stderr.write(`${message}\r\n`);
       channel.close();
     }
   }
@@ -133,15 +180,17 @@ export class EmbeddedServer {
     const origin = arrival?.origin ?? { address: 'unknown', port: 0 };
     const log = this.#o.log.child({ from: origin.address });
     if (!surfaceEndOfWrite(conn)) log.warn('this ssh2 version hides eow@openssh.com: `ssh device CMD | head` will not end the command');
-    let user: LocalUser | null = null;
-    let operator: string | null = null;
-    let key: Buffer | null = null;
-    let refusal: string | null = null;
+    let who: Who | null = null;
     let failures = 0;
+    // Keys offered that are not in the list, and the login name tried: reported once, when a
+    // connection ends without logging in (a client tries its keys one after another).
+    const unknownKeys = new Set<string>();
+    let triedLogin: string | null = null;
     conn.on('error', (err) => log.debug({ err: err.message }, 'embedded connection error'));
     conn.on('authentication', (auth) => {
+      triedLogin = auth.username;
       // ssh2 emits 'ready' inside accept(), so who logged in is recorded before accepting.
-      void this.#authenticate(auth, (who) => { user = who.user; operator = who.operator; refusal = who.refusal; key = who.key; }).then((result) => {
+      void this.#authenticate(auth, (w) => { who = w; }, (fp) => { if (unknownKeys.size < MAX_REPORTED_KEYS) unknownKeys.add(fp); }).then((result) => {
         // Like OpenSSH's MaxAuthTries: only failures count, not the 'none' probe or a key query.
         if (result === 'rejected' && auth.method !== 'none' && ++failures >= LIMITS.maxAuthAttempts) {
           auth.reject();
@@ -149,33 +198,34 @@ export class EmbeddedServer {
         }
       });
     });
+    conn.once('close', () => {
+      if (who === null && unknownKeys.size > 0) {
+        this.#report('login.refused', null, triedLogin, { keys: [...unknownKeys].join(' '), from: origin.address, why: "no key offered is in this device's list from the relay" });
+      }
+    });
     conn.once('ready', () => {
       clearTimeout(arrival?.grace);
-      const login: Login = { key: key!, operator: operator!, conn, channels: new Set(), log, ended: false };
+      const w = who!;
+      const login: Login = { key: w.key, operator: w.operator, login: w.login, refused: w.refusal !== null, conn, channels: new Set(), forwards: new Set(), log, ended: false, endReason: null };
       this.#logins.add(login);
       conn.on('close', () => this.#logins.delete(login));
-      const track = (channel: ServerChannel) => {
-        login.channels.add(channel);
-        channel.once('close', () => login.channels.delete(channel));
-      };
+      const operator = w.operator;
+      const keyFp = fingerprintOf(w.key);
       // The list may have changed while the login user was looked up.
-      if (!this.#listed(login.key)) return this.#endLogin(login);
-      if (refusal !== null) return refuseSessions(conn, refusal, log.child({ operator }));
-      log.info({ operator, user: user!.name }, 'login');
+      if (!this.#listed(login.key)) {
+        this.#report('login.refused', operator, w.login, { key: keyFp, from: origin.address, why: 'key removed by the relay while logging in' });
+        return this.#endLogin(login, `ferry: the relay no longer lets this key log in to this device (operator '${operator}'); closing the connection`, 'access revoked: key removed');
+      }
+      if (w.refusal !== null) {
+        this.#report('login.refused', operator, w.login, { key: keyFp, from: origin.address, why: w.refusal.replace(/^ferry: /, '') });
+        return refuseSessions(conn, w.refusal, log.child({ operator }));
+      }
+      const user = w.user!;
+      log.info({ operator, user: user.name }, 'login');
+      this.#report('login', operator, user.name, { key: keyFp, from: origin.address });
       // Nothing new starts on a connection that is being closed for its key.
-      conn.on('session', (accept, reject) => (login.ended ? reject() : serveSession(accept(), user!, this.#agent.uid, log.child({ operator, user: user!.name }), track)));
-      conn.on('tcpip', (accept, reject, info) => {
-        if (login.ended) return reject();
-        const dest = `${info.destIP}:${info.destPort}`;
-        if (!mayForward(this.#o.forwardRules, info.destIP, info.destPort)) {
-          log.warn({ operator, dest }, 'port forwarding refused: not in the allowlist');
-          return rejectWithMessage(conn, reject, OPEN_FAILURE.prohibited, `${dest} is not in this device's forwarding allowlist (ferry agent --allow-forward)`);
-        }
-        connectTcp(info.destIP, info.destPort, LIMITS.targetConnectTimeoutMs).then(
-          (socket) => pipeBoth(accept(), socket),
-          (err: Error) => rejectWithMessage(conn, reject, OPEN_FAILURE.connectFailed, err.message),
-        );
-      });
+      conn.on('session', (accept, reject) => (login.ended ? reject() : this.#serveSession(login, accept(), user)));
+      conn.on('tcpip', (accept, reject, info) => this.#forward(login, accept, reject, info.destIP, info.destPort));
       // Global requests are refused, except that ssh2 itself, only on a connection with a
       // 'request' listener, takes `no-more-sessions@openssh.com` (OpenSSH sends it after its
       // one session) and refuses every later session channel: hardening against a hijacked
@@ -185,8 +235,83 @@ export class EmbeddedServer {
     });
   }
 
-  /** Decides one authentication request: who logged in, a key query answered yes, or a rejection. */
-  async #authenticate(auth: AuthContext, onSuccess: (who: { user: LocalUser | null; operator: string; refusal: string | null; key: Buffer }) => void): Promise<'accepted' | 'query' | 'rejected'> {
+  /** Sends one report to whoever takes them. */
+  #report(event: DeviceEvent, operator: string | null, login: string | null, detail: Record<string, ReportValue>): void {
+    this.#o.report?.({ event, at: Date.now(), operator, login, detail });
+  }
+
+  /** Serves one session of `login`, reporting its start, its end and the files it reads and writes. */
+  #serveSession(login: Login, session: Session, user: LocalUser): void {
+    const id = reportId();
+    let started = 0;
+    const report = (event: DeviceEvent, detail: Record<string, ReportValue>) => this.#report(event, login.operator, user.name, { session: id, ...detail });
+    serveSession(session, user, this.#agent.uid, login.log.child({ operator: login.operator, user: user.name }), {
+      onChannel: (channel) => {
+        login.channels.add(channel);
+        channel.once('close', () => login.channels.delete(channel));
+      },
+      onStart: ({ kind, command, pty }) => {
+        started = Date.now();
+        report('session.start', { kind, ...(kind === 'subsystem' ? { subsystem: command } : { command }), pty });
+      },
+      onEnd: ({ code, signal }) => {
+        const why = login.endReason ?? (code === null && signal === null ? 'client closed' : null);
+        report('session.end', { ...(signal !== null ? { signal } : { exit: code }), durationMs: Date.now() - started, ...(why !== null ? { why } : {}) });
+      },
+      onFile: (e) => report('file', { path: e.path, op: e.op, bytes: e.bytes }),
+    });
+  }
+
+  /** Opens a `direct-tcpip` forward of `login` when both its key's targets and the device's rules allow it; reports its start, end and bytes. */
+  #forward(login: Login, accept: () => ServerChannel, reject: () => void, host: string, port: number): void {
+    if (login.ended) return reject();
+    const dest = `${host}:${port}`;
+    const key = this.#listed(login.key);
+    const refusal = key ? forwardRefusal(key, this.#o.forwardRules, host, port) : 'the key was removed';
+    const refuse = (why: string, reason: number) => {
+      login.log.warn({ operator: login.operator, dest, why }, 'port forwarding refused');
+      this.#report('forward.refused', login.operator, login.login, { dest, why });
+      rejectWithMessage(login.conn, reject, reason, why);
+    };
+    if (refusal !== null) return refuse(refusal, OPEN_FAILURE.prohibited);
+    connectTcp(host, port, LIMITS.targetConnectTimeoutMs).then((socket) => {
+      if (login.ended) {
+        socket.destroy();
+        return reject();
+      }
+      // The list may have changed while the connection was made.
+      const now = this.#listed(login.key);
+      const late = now ? forwardRefusal(now, this.#o.forwardRules, host, port) : 'the key was removed';
+      if (late !== null) {
+        socket.destroy();
+        return refuse(late, OPEN_FAILURE.prohibited);
+      }
+      const channel = accept();
+      const id = reportId();
+      const started = Date.now();
+      let bytesIn = 0;
+      let bytesOut = 0;
+      let why: string | null = null;
+      const forward: OpenForward = { host, port, close: (w) => { why ??= w; socket.destroy(); } };
+      channel.once('end', () => { why ??= 'client closed'; });
+      socket.once('end', () => { why ??= 'target closed'; });
+      login.forwards.add(forward);
+      this.#report('forward.start', login.operator, login.login, { forward: id, dest });
+      pipeBoth(channel, socket, () => {
+        login.forwards.delete(forward);
+        this.#report('forward.end', login.operator, login.login, { forward: id, dest, bytesIn, bytesOut, durationMs: Date.now() - started, why: login.endReason ?? why ?? 'closed' });
+      });
+      // Counted beside pipe()'s own readers: bytesIn from the operator to dest, bytesOut back.
+      channel.on('data', (d: Buffer) => { bytesIn += d.length; });
+      socket.on('data', (d: Buffer) => { bytesOut += d.length; });
+    }, (err: Error) => refuse(err.message, OPEN_FAILURE.connectFailed));
+  }
+
+  /**
+   * Decides one authentication request: who logged in, a key query answered yes, or a
+   * rejection (`onUnknownKey` learns each key offered that is not listed).
+   */
+  async #authenticate(auth: AuthContext, onSuccess: (who: Who) => void, onUnknownKey: (fingerprint: string) => void): Promise<'accepted' | 'query' | 'rejected'> {
     if (auth.method !== 'publickey') {
       auth.reject(['publickey']);
       return 'rejected';
@@ -194,15 +319,18 @@ export class EmbeddedServer {
     const pk = auth as PublicKeyAuthContext;
     const match = pk.key.algo === 'ssh-ed25519' ? this.#listed(pk.key.data) : undefined;
     if (!match) {
+      onUnknownKey(fingerprintOf(pk.key.data));
       pk.reject(['publickey']);
       return 'rejected';
     }
-    const user = await this.#loginUser(pk.username);
+    // The key's own list of login names first: a name it may not use is not even looked up.
+    const notListed = loginRefusal(match, pk.username);
+    const user = notListed === null ? await this.#loginUser(pk.username) : null;
     // An operator whose key is valid but whose login name is not usable here gets in only to be
     // told why (SSH has no other way to carry a message for a refused login), and can do nothing.
-    const refusal = user !== null ? null : this.#agent.uid === 0
+    const refusal = notListed ?? (user !== null ? null : this.#agent.uid === 0
       ? `ferry: there is no user '${pk.username}' on this device`
-      : `ferry: the agent on this device runs as '${this.#agent.name}', not as root, so it can only log you in as '${this.#agent.name}'`;
+      : `ferry: the agent on this device runs as '${this.#agent.name}', not as root, so it can only log you in as '${this.#agent.name}'`);
     if (!pk.signature) {
       pk.accept();
       return 'query';
@@ -211,7 +339,7 @@ export class EmbeddedServer {
       pk.reject(['publickey']);
       return 'rejected';
     }
-    onSuccess({ user, operator: match.user, refusal, key: pk.key.data });
+    onSuccess({ user, operator: match.user, login: pk.username, refusal, key: pk.key.data });
     pk.accept();
     return 'accepted';
   }

@@ -11,6 +11,7 @@ import * as pty from 'node-pty';
 import type { Logger } from '../../common/log.ts';
 import { onEndOfWrite } from '../../net/ssh2-internals.ts';
 import { openOutputPipe, releaseChildEnd } from './output-pipe.ts';
+import { sftpLogReader, type FileEvent } from './sftp-log.ts';
 import { asUser, envAllowed, loginEnvironment, type LocalUser } from './users.ts';
 
 /** Where Debian's OpenSSH SFTP server lives (package openssh-sftp-server, no sshd needed). */
@@ -21,14 +22,36 @@ const PTY_DRAIN_MS = 200;
 /** Program output waiting for the channel before the program is paused. */
 const OUTPUT_QUEUE_BYTES = 1024 * 1024;
 
+/**
+ * sftp-server's arguments: log to stderr (-e) at INFO, which names every file opened and the
+ * bytes read and written at its close. The agent reads those lines (sftp-log.ts) for its
+ * reports and never sends them to the client.
+ */
+const SFTP_SERVER_ARGS = ['-e', '-l', 'INFO'];
+
+/** What a session tells the server about itself; server.ts turns it into reports. */
+export interface SessionHooks {
+  /** The channel, once a shell, command or subsystem starts. */
+  onChannel(channel: ServerChannel): void;
+  /** A shell, command or subsystem started. */
+  onStart(info: { kind: 'shell' | 'exec' | 'subsystem'; command: string | null; pty: boolean }): void;
+  /** It ended with this exit status or signal; both null when the channel closed before either was sent. */
+  onEnd(info: { code: number | null; signal: string | null }): void;
+  /** sftp-server closed a file it had read or written. */
+  onFile(e: FileEvent): void;
+}
+
+/** Called once a program's exit has been sent to the client. */
+type OnExit = (code: number | null, signal: string | null) => void;
+
 type Running = {
   kill(signal: NodeJS.Signals): void;
   /** The client's reader of our stdout has gone (eow@openssh.com): stop sending it. */
   endOfWrite(): void;
 };
 
-/** Serves one session channel for `user`; `onChannel` learns the channel once a shell, command or subsystem starts. */
-export function serveSession(session: Session, user: LocalUser, agentUid: number, log: Logger, onChannel: (channel: ServerChannel) => void = () => {}): void {
+/** Serves one session channel for `user`, telling `hooks` when it starts and ends and which files it reads and writes. */
+export function serveSession(session: Session, user: LocalUser, agentUid: number, log: Logger, hooks: SessionHooks): void {
   let ptyInfo: PseudoTtyInfo | null = null;
   let running: Running | null = null;
   let resize: ((cols: number, rows: number) => void) | null = null;
@@ -43,14 +66,23 @@ export function serveSession(session: Session, user: LocalUser, agentUid: number
   onEndOfWrite(session, () => running?.endOfWrite());
   for (const refused of ['x11', 'auth-agent'] as const) session.on(refused, (_accept: unknown, reject: () => void) => reject?.());
 
+  // One end per session: the exit sent, or the channel closed without one.
+  let ended = false;
+  const onExit: OnExit = (code, signal) => { if (!ended) { ended = true; hooks.onEnd({ code, signal }); } };
+  const begin = (channel: ServerChannel, kind: 'shell' | 'exec' | 'subsystem', command: string | null) => {
+    hooks.onChannel(channel);
+    hooks.onStart({ kind, command, pty: ptyInfo !== null });
+    channel.once('close', () => onExit(null, null));
+  };
+
   const start = (channel: ServerChannel, command: string | null) => {
-    onChannel(channel);
+    begin(channel, command === null ? 'shell' : 'exec', command);
     const argv = asUser(user, command === null ? [user.shell, '-l'] : [user.shell, '-c', command], agentUid);
     const environment = loginEnvironment(user, { ...env, ...(ptyInfo ? { TERM: ptyInfo.term || 'xterm' } : {}) });
     // The logger is bound to the login user already (server.ts): naming it again would write the key twice.
     log.info({ command: command === null ? '(shell)' : command.slice(0, 200), pty: ptyInfo !== null }, 'session started');
     const owner = agentUid === 0 ? { uid: user.uid, ttyGid: ttyGroup() ?? user.gid } : null;
-    running = ptyInfo ? startPty(channel, argv, environment, user.home, ptyInfo, (r) => { resize = r; }, owner) : startPipes(channel, argv, environment, user.home);
+    running = ptyInfo ? startPty(channel, argv, environment, user.home, ptyInfo, (r) => { resize = r; }, owner, onExit) : startPipes(channel, argv, environment, user.home, onExit);
   };
 
   session.on('shell', (accept) => start(accept(), null));
@@ -63,17 +95,20 @@ export function serveSession(session: Session, user: LocalUser, agentUid: number
     }
     // The SFTP server runs as the login user, so files are read and written with that user's rights.
     const channel = accept();
-    onChannel(channel);
-    running = startPipes(channel, asUser(user, [server], agentUid), loginEnvironment(user, {}), user.home);
+    begin(channel, 'subsystem', 'sftp');
+    const sftpLog = sftpLogReader((e) => hooks.onFile(e), (line) => log.debug({ line: line.slice(0, 200) }, 'sftp-server'));
+    running = startPipes(channel, asUser(user, [server, ...SFTP_SERVER_ARGS], agentUid), loginEnvironment(user, {}), user.home, onExit, (d) => sftpLog.push(d));
   });
   session.on('close', () => running?.kill('SIGHUP'));
 }
 
 /** Sends the exit status (or signal) then ends the channel: clients report -1 otherwise. */
-function reportExit(channel: ServerChannel, code: number | null, signal: string | null): void {
+function reportExit(channel: ServerChannel, code: number | null, signal: string | null, onExit: OnExit): void {
   if (!channel.writable) return;
-  if (signal) channel.exit(signal.replace(/^SIG/, ''), false, '');
+  const name = signal ? signal.replace(/^SIG/, '') : null;
+  if (name) channel.exit(name, false, '');
   else channel.exit(code ?? 255);
+  onExit(name ? null : code ?? 255, name);
   channel.end();
 }
 
@@ -89,8 +124,9 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
  * stderr both wait for window space (see fixSsh2StaleChunks). `drained` runs once both
  * outputs have ended and everything has been handed to ssh2. The function returned closes
  * the program's stdout and drops the rest of its output (see `endOfWrite` in startPipes).
+ * With `stderrSink`, stderr goes there instead of to the client.
  */
-function copyOutputs(stdout: Readable, stderr: Readable, channel: ServerChannel, onDrained: () => void): () => void {
+function copyOutputs(stdout: Readable, stderr: Readable, channel: ServerChannel, onDrained: () => void, stderrSink?: (data: Buffer) => void): () => void {
   let done = false;
   const drained = () => { if (!done) { done = true; onDrained(); } };
   const queue: { err: boolean; data: Buffer }[] = [];
@@ -121,6 +157,7 @@ function copyOutputs(stdout: Readable, stderr: Readable, channel: ServerChannel,
   };
   for (const [stream, err] of [[stdout, false], [stderr, true]] as const) {
     stream.on('data', (data: Buffer) => {
+      if (err && stderrSink) return stderrSink(data);
       if (discarding) return;
       queue.push({ err, data });
       queued += data.length;
@@ -142,7 +179,7 @@ function copyOutputs(stdout: Readable, stderr: Readable, channel: ServerChannel,
   };
 }
 
-function startPipes(channel: ServerChannel, argv: string[], env: Record<string, string>, cwd: string): Running {
+function startPipes(channel: ServerChannel, argv: string[], env: Record<string, string>, cwd: string, onExit: OnExit, stderrSink?: (data: Buffer) => void): Running {
   let child: ChildProcess | null = null;
   let closed = false;
   let closeStdout: (() => void) | null = null;
@@ -165,8 +202,8 @@ function startPipes(channel: ServerChannel, argv: string[], env: Record<string, 
     let drained = false;
     let exit: { code: number | null; signal: string | null } | null = null;
     // The exit is reported only after the last output byte: clients stop reading at exit-status.
-    const finish = () => { if (exit && drained) reportExit(channel, exit.code, exit.signal); };
-    closeStdout = copyOutputs(stdout, c.stderr!, channel, () => { drained = true; finish(); });
+    const finish = () => { if (exit && drained) reportExit(channel, exit.code, exit.signal, onExit); };
+    closeStdout = copyOutputs(stdout, c.stderr!, channel, () => { drained = true; finish(); }, stderrSink);
     c.on('error', (err) => {
       stdout.destroy();
       channel.stderr.write(`ferry: cannot start ${argv[0]}: ${err.message}\r\n`);
@@ -199,7 +236,7 @@ function giveTerminal(term: pty.IPty, owner: { uid: number; ttyGid: number }): v
   } catch { /* the session still works; only opening /dev/tty again would fail */ }
 }
 
-function startPty(channel: ServerChannel, argv: string[], env: Record<string, string>, cwd: string, info: PseudoTtyInfo, onResize: (r: (c: number, r: number) => void) => void, owner: { uid: number; ttyGid: number } | null): Running {
+function startPty(channel: ServerChannel, argv: string[], env: Record<string, string>, cwd: string, info: PseudoTtyInfo, onResize: (r: (c: number, r: number) => void) => void, owner: { uid: number; ttyGid: number } | null, onExit: OnExit): Running {
   const term = pty.spawn(argv[0]!, argv.slice(1), {
     name: info.term || 'xterm', cols: info.cols || 80, rows: info.rows || 24, cwd: existsSync(cwd) ? cwd : '/', env,
     // Bytes, not strings: decoding here would garble anything that is not UTF-8.
@@ -215,7 +252,7 @@ function startPty(channel: ServerChannel, argv: string[], env: Record<string, st
     // node-pty may report the exit before the last output has been read: wait until it is quiet.
     const started = Date.now();
     const check = () => {
-      if (Date.now() - lastData >= 50 || Date.now() - started >= PTY_DRAIN_MS) reportExit(channel, exitCode, signal ? `SIG${signalName(signal)}` : null);
+      if (Date.now() - lastData >= 50 || Date.now() - started >= PTY_DRAIN_MS) reportExit(channel, exitCode, signal ? `SIG${signalName(signal)}` : null, onExit);
       else setTimeout(check, 25);
     };
     setTimeout(check, 25);
