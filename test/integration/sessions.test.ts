@@ -20,6 +20,7 @@ import type { Store } from '../../src/relay/store.ts';
 import { parsePublicKey } from '../../src/common/ssh-keys.ts';
 import { eventually, fileCleanup, makeKey } from '../helpers/env.ts';
 import { startFixture, type Fixture } from '../helpers/fixture.ts';
+import { LOGIN, startEmbedded } from '../helpers/embedded.ts';
 import { relayCommand, ssh, type SshSetup } from '../helpers/ssh-client.ts';
 
 const suite = fileCleanup(after);
@@ -276,4 +277,22 @@ test('a removed key ends the connection that logged in with it, and its sessions
   const end = await eventually(() => rows(f.relay.store, 'reach.end')[0], 5_000, 'the reach.end row');
   assert.equal(end.detail.why, `access revoked: key ${erin.fingerprint} of 'erin' was removed`);
   assert.equal(f.relay.sessions.connections().filter((c) => c.principal.user === 'erin').length, 0);
+});
+
+test('a ProxyJump command to a built-in-server device is on the record: the relay\'s reach rows and the device\'s login and exit status', { timeout: 60_000 }, async () => {
+  const e = await startEmbedded(suite, { cam: null });
+  const r = await ssh(e.admin, [`${LOGIN}@cam`, 'echo hi; exit 3']);
+  assert.equal(r.code, 3, r.stderr);
+  const store = e.f.relay.store;
+  const ended = await eventually(() => rows(store, 'ssh.session.end')[0], 10_000, 'the device\'s ssh.session.end row');
+  assert.equal(ended.source, 'device');
+  assert.equal(ended.actor, 'admin');
+  assert.equal(ended.target, 'cam');
+  assert.equal(ended.detail.exit, 3);
+  assert.equal(ended.detail.login, LOGIN);
+  const login = rows(store, 'ssh.login')[0]!;
+  assert.deepEqual([login.source, login.actor, login.detail.login], ['device', 'admin', LOGIN]);
+  const end = await eventually(() => rows(store, 'reach.end')[0], 10_000, 'the relay\'s reach.end row');
+  assert.equal(end.source, 'relay');
+  assert.ok((end.detail.bytesIn as number) > 0 && (end.detail.bytesOut as number) > 0);
 });
