@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { connectToRelay } from '../../src/agent/relay-connection.ts';
@@ -18,12 +18,20 @@ import { AGENT_LOGIN } from '../../src/protocol/names.ts';
 import { openSqliteStore } from '../../src/relay/sqlite-store.ts';
 import type { Store } from '../../src/relay/store.ts';
 import { parsePublicKey } from '../../src/common/ssh-keys.ts';
-import { eventually, fileCleanup, makeKey } from '../helpers/env.ts';
-import { startFixture, type Fixture } from '../helpers/fixture.ts';
+import { eventually, fileCleanup, makeKey, run } from '../helpers/env.ts';
+import { FERRY, startFixture, type Fixture } from '../helpers/fixture.ts';
 import { LOGIN, startEmbedded } from '../helpers/embedded.ts';
 import { relayCommand, ssh, type SshSetup } from '../helpers/ssh-client.ts';
 
 const suite = fileCleanup(after);
+
+/**
+ * Lets `pub` log in to the fixture's devices too (their throwaway sshd), so that a session
+ * runs until the relay ends it rather than ending when the device refuses the key.
+ */
+function trustOnDevices(f: Fixture, pub: string): void {
+  appendFileSync(join(f.dir, 'sshd', 'authorized_keys'), `${pub}\n`);
+}
 
 /** Audit rows with `action`, oldest first. */
 function rows(store: Store, action: string) {
@@ -80,6 +88,7 @@ test('caps: the N+1th session of a user and of a device is refused with a messag
   const bobKey = makeKey(f.dir, 'bob_key');
   const add = await relayCommand(f.admin, ['user', 'add', 'bob', '--key', bobKey.pub]);
   assert.equal(add.code, 0, add.stderr);
+  trustOnDevices(f, bobKey.pub);
   const bob = f.setupFor('bob', bobKey.path);
   spawnSsh(f.admin, 'cam', 'sleep 60');
   spawnSsh(f.admin, 'cam', 'sleep 60');
@@ -118,6 +127,7 @@ test('removing a user ends their live ProxyJump session and connection at once, 
   await f.device('cam');
   const bobKey = makeKey(f.dir, 'bob_key');
   assert.equal((await relayCommand(f.admin, ['user', 'add', 'bob', '--key', bobKey.pub])).code, 0);
+  trustOnDevices(f, bobKey.pub);
   const s = spawnSsh(f.setupFor('bob', bobKey.path), 'cam', 'sleep 60');
   await liveReaches(f, 1, 'cam');
   const t0 = Date.now();
@@ -222,6 +232,7 @@ function userWithRole(f: Fixture, name: string, role: { name: string; devices: s
   f.relay.store.addRole({ logins: ['*'], forwards: [], actions: [], ...role }, now);
   f.relay.store.addUser(name, [role.name], [{ fingerprint: pub.fingerprint, line: pub.line }], now);
   f.relay.reconcile();
+  trustOnDevices(f, key.pub);
   return { setup: f.setupFor(name, key.path), fingerprint: pub.fingerprint };
 }
 
@@ -232,8 +243,9 @@ test('a device no role of the user covers is refused at channel open, with a mes
   f.relay.store.setDeviceLabels('cam', { site: 'berlin' });
   f.relay.store.setDeviceLabels('door', { site: 'paris' });
   const carol = userWithRole(f, 'carol', { name: 'berlin-ops', devices: ['site=berlin'] });
-  // The relay lets carol through to cam (the device's own sshd then knows no key of hers).
-  await ssh(carol.setup, ['cam', 'echo in']);
+  const ok = await ssh(carol.setup, ['cam', 'echo in']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout, 'in\n');
   assert.deepEqual(rows(f.relay.store, 'reach.start').map((r) => [r.actor, r.target]), [['carol', 'cam']]);
   const no = await ssh(carol.setup, ['door', 'echo in']);
   assert.equal(no.code, 255);
@@ -295,4 +307,21 @@ test('a ProxyJump command to a built-in-server device is on the record: the rela
   const end = await eventually(() => rows(store, 'reach.end')[0], 10_000, 'the relay\'s reach.end row');
   assert.equal(end.source, 'relay');
   assert.ok((end.detail.bytesIn as number) > 0 && (end.detail.bytesOut as number) > 0);
+});
+
+test('a role edited with the local CLI ends a live session within a second of the command (the store watcher)', { timeout: 60_000 }, async () => {
+  const f = await startFixture(suite);
+  await f.device('cam');
+  f.relay.store.setDeviceLabels('cam', { site: 'berlin' });
+  const gina = userWithRole(f, 'gina', { name: 'berliners', devices: ['site=berlin'] });
+  const s = spawnSsh(gina.setup, 'cam', 'sleep 60');
+  await liveReaches(f, 1, 'cam');
+  const edit = await run(process.execPath, [FERRY, 'role', 'edit', 'berliners', '--devices', 'site=paris', '--data-dir', join(f.dir, 'relay')], { timeoutMs: 30_000 });
+  const t0 = Date.now();
+  assert.equal(edit.code, 0, edit.stderr);
+  const ms = (await s.exited) - t0;
+  assert.ok(ms < 1_000, `gina's ssh ended ${ms} ms after the local command exited`);
+  const end = await eventually(() => rows(f.relay.store, 'reach.end')[0], 5_000, 'the reach.end row');
+  assert.match(String(end.detail.why), /^access revoked: 'gina' may not reach device 'cam'/);
+  console.log(`# local role edit to ssh exit: ${ms} ms`);
 });
