@@ -75,7 +75,8 @@ export function serveOperator(ctx: RelayContext, conn: Connection, p: SshPrincip
     session.on('shell', (acceptShell) => {
       const ch = acceptShell();
       const help = helpText(ctx.publicAddress, p.user).replace(/\n/g, '\r\n');
-      ch.write(`You are ${p.user} on the ferry relay. Reach a device with 'ssh -J ${relayJump(ctx.publicAddress, p.user)} USER@DEVICE'.\r\n\r\n${help}\r\n`);
+      const roles = ctx.store.getUser(p.user)?.roles.join(', ') || 'none';
+      ch.write(`You are ${p.user} (roles ${roles}) on the ferry relay. Reach a device with 'ssh -J ${relayJump(ctx.publicAddress, p.user)} USER@DEVICE'.\r\n\r\n${help}\r\n`);
       ch.exit(0);
       ch.end();
     });
@@ -119,6 +120,7 @@ function runExec(ctx: RelayContext, p: SshPrincipal, ch: ServerChannel, command:
  * store now, so that a change applies to the next channel at once).
  */
 function reachDecision(ctx: RelayContext, p: SshPrincipal, host: string, port: number, device: DeviceRecord | null, online: boolean): { allow: true } | { allow: false; kind: 'prohibited' | 'unavailable'; message: string } {
+  // policy.ts reads only the name (for the hint in a refusal); roles decide below.
   const basic = mayReach({ name: p.user, role: 'operator', keyFingerprint: p.keyFingerprint }, host, port, device, online, ctx.clock.now(), ctx.publicAddress);
   if (!basic.allow || device === null) return basic;
   const user = ctx.store.getUser(p.user);
