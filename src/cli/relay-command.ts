@@ -29,6 +29,9 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
   'interactive-handshake-share-per-address': { type: 'string', help: "the same for the operators' handshake slots (default 10)" },
   'handshake-queue-wait': { type: 'string', help: 'longest wait in that queue before being dropped (default 10s)' },
   'channel-open-timeout': { type: 'string', help: 'how long a device has to accept a channel (default 10s)' },
+  'max-sessions-per-user': { type: 'string', help: 'sessions (ssh -J reaches) one user may hold at once (default 32)' },
+  'max-sessions-per-device': { type: 'string', help: 'sessions to one device at once, from everyone (default 16)' },
+  'session-idle-timeout': { type: 'string', help: 'end a session that moves no byte for this long, e.g. 30m; 0 or off: never (default 0)' },
 };
 
 /** Builds and validates the relay's config, and the log format asked for, from argv and the environment. */
@@ -65,6 +68,12 @@ export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
     handshakeQueueWaitMs: o.duration('handshake-queue-wait', d.handshakeQueueWaitMs),
     channelOpenTimeoutMs: o.duration('channel-open-timeout', d.channelOpenTimeoutMs),
     storeWatchIntervalMs: d.storeWatchIntervalMs,
+    maxSessionsPerUser: o.integer('max-sessions-per-user', d.maxSessionsPerUser, 1, 1_000_000),
+    maxSessionsPerDevice: o.integer('max-sessions-per-device', d.maxSessionsPerDevice, 1, 1_000_000),
+    // Off is the default, and a duration of 0 is not one: '0' and 'off' say "never".
+    sessionIdleTimeoutMs: ['0', 'off'].includes(o.string('session-idle-timeout') ?? '') ? 0 : o.duration('session-idle-timeout', d.sessionIdleTimeoutMs),
+    loginRefusalAudit: d.loginRefusalAudit,
+    deviceReportAudit: d.deviceReportAudit,
   };
   const logFormat = o.logFormat();
   o.check(relayConfigProblems(config));

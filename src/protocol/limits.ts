@@ -75,6 +75,21 @@ export const LIMITS = Object.freeze({
    * default is 16 KiB, less than one 32 KiB SSH data packet, which made every packet its own write).
    */
   socketBufferBytes: 256 * 1024,
+  /** Live sessions (reaches through the relay) one user may hold at once, over all their connections. */
+  maxSessionsPerUser: 32,
+  /** Live sessions to one device at once, from everyone. */
+  maxSessionsPerDevice: 16,
+  /** A session that moves no byte either way for this long is ended; 0: never. */
+  sessionIdleTimeoutMs: 0,
+  /**
+   * Refused logins written to the audit log per window; past that, one summary row per
+   * window says how many were left out, so a flood of bad logins cannot flood the log.
+   */
+  loginRefusalAuditPerWindow: 30,
+  /** Device reports recorded per device per window, then one summary row (a device cannot flood the log either). */
+  deviceReportAuditPerWindow: 600,
+  /** The window of both rate limits above. */
+  auditRateWindowMs: 60_000,
   /** Operator command over SSH exec: longest command line accepted. */
   maxCommandBytes: 16_384,
   /** How often the relay checks the store for changes made by another process (revocations). */

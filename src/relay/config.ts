@@ -1,6 +1,7 @@
 /** The relay's configuration: its type, defaults, and a validator that reports every problem at once. */
 import { LIMITS } from '../protocol/limits.ts';
 import type { LogLevel } from '../common/log.ts';
+import type { AuditRate } from './audit-rate.ts';
 
 /** A HOST:PORT to listen on. */
 export interface ListenAddress { host: string; port: number }
@@ -38,6 +39,16 @@ export interface RelayConfig {
   handshakeQueueWaitMs: number;
   channelOpenTimeoutMs: number;
   storeWatchIntervalMs: number;
+  /** Live sessions one user may hold at once (--max-sessions-per-user). */
+  maxSessionsPerUser: number;
+  /** Live sessions to one device at once (--max-sessions-per-device). */
+  maxSessionsPerDevice: number;
+  /** A session idle this long is ended; 0: never (--session-idle-timeout). */
+  sessionIdleTimeoutMs: number;
+  /** Refused logins audited per window before the rest are summed up in one row. */
+  loginRefusalAudit: AuditRate;
+  /** Device reports audited per device per window before the rest are summed up in one row. */
+  deviceReportAudit: AuditRate;
 }
 
 /** Defaults for everything but the data dir and the keys. */
@@ -60,6 +71,11 @@ export const RELAY_DEFAULTS = Object.freeze({
   handshakeQueueWaitMs: LIMITS.handshakeQueueWaitMs,
   channelOpenTimeoutMs: LIMITS.channelOpenTimeoutMs,
   storeWatchIntervalMs: LIMITS.storeWatchIntervalMs,
+  maxSessionsPerUser: LIMITS.maxSessionsPerUser,
+  maxSessionsPerDevice: LIMITS.maxSessionsPerDevice,
+  sessionIdleTimeoutMs: LIMITS.sessionIdleTimeoutMs,
+  loginRefusalAudit: Object.freeze({ perWindow: LIMITS.loginRefusalAuditPerWindow, windowMs: LIMITS.auditRateWindowMs }),
+  deviceReportAudit: Object.freeze({ perWindow: LIMITS.deviceReportAuditPerWindow, windowMs: LIMITS.auditRateWindowMs }),
 });
 
 /** Every problem with `c`, in words a user can act on; empty when it is fine. */
@@ -72,6 +88,7 @@ export function relayConfigProblems(c: RelayConfig): string[] {
     ['keepaliveIntervalMs', 1000], ['loginGraceMs', 1000], ['maxAuthAttempts', 1], ['maxConnections', 1],
     ['maxUnauthenticated', 1], ['maxUnauthenticatedPerAddress', 1],
     ['maxHandshakes', 1], ['maxInteractiveHandshakes', 1], ['maxUnauthenticatedInteractive', 1], ['maxUnidentified', 1], ['handshakeQueueWaitMs', 100], ['channelOpenTimeoutMs', 100], ['storeWatchIntervalMs', 10],
+    ['maxSessionsPerUser', 1], ['maxSessionsPerDevice', 1], ['sessionIdleTimeoutMs', 0],
   ];
   for (const [key, min] of positive) {
     const v = c[key] as number;
@@ -80,6 +97,11 @@ export function relayConfigProblems(c: RelayConfig): string[] {
   for (const key of ['handshakeSharePerAddress', 'interactiveHandshakeSharePerAddress'] as const) {
     if (!Number.isInteger(c[key]) || c[key] < 1 || c[key] > 100) problems.push(`${key} must be a whole percentage from 1 to 100, not ${c[key]}`);
   }
+  for (const key of ['loginRefusalAudit', 'deviceReportAudit'] as const) {
+    const r = c[key];
+    if (!Number.isInteger(r.perWindow) || r.perWindow < 1 || !Number.isFinite(r.windowMs) || r.windowMs < 1000) problems.push(`${key} must allow at least 1 row per window of at least 1000 ms`);
+  }
+  if (c.sessionIdleTimeoutMs > 0 && c.sessionIdleTimeoutMs < 1000) problems.push(`--session-idle-timeout must be 0 (off) or at least 1s, not ${c.sessionIdleTimeoutMs} ms`);
   if (!Number.isInteger(c.keepaliveCountMax) || c.keepaliveCountMax < 1) problems.push('keepaliveCountMax must be a whole number of at least 1');
   return problems;
 }

@@ -3,6 +3,7 @@ import type { Logger } from '../common/log.ts';
 import type { Clock } from '../common/clock.ts';
 import type { RelayConfig } from './config.ts';
 import type { Registry } from './registry.ts';
+import type { SessionTracker } from './sessions.ts';
 import type { Store } from './store.ts';
 
 /** The running relay's shared parts. */
@@ -22,6 +23,6 @@ export interface RelayContext {
   reconcile(device?: string): void;
   /** Per device: where to push its authorized operator keys when they change (see device-link.ts). */
   readonly keyWatchers: Map<string, (keys: import('../protocol/authorized-keys.ts').AuthorizedKey[]) => void>;
-  /** Operator connections by user name, so that removing a user ends its sessions. */
-  readonly operatorConnections: Map<string, Set<{ end(): void; keyFingerprint: string }>>;
+  /** Every live connection and reach, so that a revocation ends each kind at once (sessions.ts). */
+  readonly sessions: SessionTracker;
 }

@@ -3,7 +3,7 @@
  * The relay keys the link on the device's identity, never on a port: a newer link
  * replaces the old one at once.
  */
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { Connection } from 'ssh2';
 import { FerryError } from '../common/errors.ts';
 import { DEVICE_SSH_PORT } from '../protocol/limits.ts';
@@ -12,6 +12,8 @@ import { AUTHORIZED_KEYS_COMMAND, encodeAuthorizedKeys, type AuthorizedKey } fro
 import type { RelayContext } from './context.ts';
 import { authorizedKeysFor } from './access-policy.ts';
 import type { Link } from './registry.ts';
+import { AuditRateLimit } from './audit-rate.ts';
+import { parseReports, reportAuditEntry, ReportLines } from './device-reports.ts';
 import type { DisconnectReason } from './store.ts';
 
 /** How long a closed link's socket may take to flush its goodbye before it is destroyed. */
@@ -56,7 +58,7 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
       ctx.keyWatchers.set(device, push);
       ch.on('close', () => { if (ctx.keyWatchers.get(device) === push) ctx.keyWatchers.delete(device); });
       ch.on('error', () => {});
-      ch.resume();
+      readReports(ctx, device, ch, log);
       push(authorizedKeysFor(ctx.store.getDevice(device), ctx.store.listSubjects()));
     });
     for (const request of ['pty', 'shell', 'subsystem', 'env', 'x11', 'auth-agent'] as const) {
@@ -111,6 +113,8 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
 
   conn.on('close', () => {
     if (link === null) return;
+    // Before the link's channels close (ssh2 closes them after this event): its reaches end as 'link lost'.
+    ctx.sessions.linkClosed(link);
     const reason: DisconnectReason = link.reason ?? (keepaliveTimedOut ? 'keepalive timeout' : 'connection lost');
     if (ctx.registry.unregister(link)) {
       const now = ctx.clock.now();
@@ -164,4 +168,26 @@ function makeLink(ctx: RelayContext, conn: Connection, device: string, remoteAdd
     },
   };
   return link;
+}
+
+/**
+ * Reads the device's reports (device-report.ts) from its key-watch channel and records each
+ * as an `ssh.EVENT` row marked as the device's word. Bounded: one unfinished line at most,
+ * and so many rows per window, then one summary row, so that a device cannot flood the log.
+ */
+function readReports(ctx: RelayContext, device: string, ch: Readable, log: RelayContext['log']): void {
+  const lines = new ReportLines();
+  const record = (entry: ReturnType<typeof reportAuditEntry>) => ctx.store.audit(entry);
+  const limit = new AuditRateLimit(ctx.clock, ctx.config.deviceReportAudit, (left) => record({
+    at: ctx.clock.now(), actor: device, action: 'ssh.reports.dropped', target: device, source: 'device',
+    detail: { suppressed: left.suppressed, from: left.from, until: left.until, why: `the device sent ${left.suppressed} more reports in this window than the relay records (rate limit)` },
+  }));
+  let bad = 0;
+  ch.on('data', (chunk: Buffer) => {
+    const parsed = parseReports(lines.push(chunk));
+    if (parsed.bad > 0 && bad === 0) log.info('the device sent a report line the relay cannot read; it is skipped (a newer agent?)');
+    bad += parsed.bad;
+    for (const r of parsed.reports) if (limit.take()) record(reportAuditEntry(device, r, ctx.clock.now()));
+  });
+  ch.once('close', () => limit.flush());
 }

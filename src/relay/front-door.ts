@@ -18,18 +18,21 @@ import type { RelayContext } from './context.ts';
 import { serveDeviceLink } from './device-link.ts';
 import { serveEnrollment } from './enrollment.ts';
 import { serveOperator } from './operator-session.ts';
-import { mayHoldLink, type Operator } from './policy.ts';
+import { mayHoldLink } from './policy.ts';
+import { AuditRateLimit } from './audit-rate.ts';
 
 const { Server: SshServer } = ssh2;
 
 
 type Principal =
-  | { kind: 'operator'; op: Operator }
+  | { kind: 'operator'; user: string; keyFingerprint: string }
   | { kind: 'device'; name: string }
   | { kind: 'enroll'; key: PublicKey };
 
 interface PendingState {
   address: string; principal: Principal | null; attempts: number; authenticated: boolean;
+  /** The last refused attempt (user name tried, key, why), for the relay.login.refused row if none succeeds. */
+  refused: { user: string; key: string | null; why: string } | null;
   grace: { cancel(): void };
   /** Set while the connection waits for a handshake slot: drops it when it has waited too long. */
   queued: { cancel(): void } | null;
@@ -46,10 +49,17 @@ export class FrontDoor {
   readonly #slots: HandshakeSlots<Socket>;
   /** Connections that have not sent their identification line yet (and so have no lane). */
   #unidentified = 0;
+  /** Bounds the relay.login.refused rows: a flood of bad logins must not flood the audit log. */
+  readonly #refusals: AuditRateLimit;
+  #stopped = false;
 
   constructor(ctx: RelayContext, hostKey: string) {
     this.#ctx = ctx;
     const c = ctx.config;
+    this.#refusals = new AuditRateLimit(ctx.clock, c.loginRefusalAudit, (left) => ctx.store.audit({
+      at: ctx.clock.now(), actor: 'relay', action: 'relay.login.refused', target: null,
+      detail: { suppressed: left.suppressed, from: left.from, until: left.until, why: `${left.suppressed} more refused logins in this window were not written one by one (rate limit)` },
+    }));
     this.#slots = new HandshakeSlots(
       { device: c.maxHandshakes, interactive: c.maxInteractiveHandshakes },
       { device: perAddressShare(c.maxHandshakes, c.handshakeSharePerAddress), interactive: perAddressShare(c.maxInteractiveHandshakes, c.interactiveHandshakeSharePerAddress) },
@@ -85,7 +95,9 @@ export class FrontDoor {
   close(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
     const timer = this.#ctx.clock.setTimeout(() => { for (const s of this.#sockets) s.destroy(); }, graceMs);
-    return closed.finally(() => timer.cancel());
+    // The summary of refused logins left out goes in now, while the store is still open;
+    // a connection that closes after this is not written (the store closes next).
+    return closed.finally(() => { timer.cancel(); this.#refusals.flush(); this.#stopped = true; });
   }
 
   /** SSH handshakes running and connections queued for one, per lane. */
@@ -116,7 +128,7 @@ export class FrontDoor {
     socket.on('error', () => { /* reported through ssh2; a reset must not crash the relay */ });
     this.#unauthByAddress.set(address, fromAddress + 1);
     const state: PendingState = {
-      address, principal: null, attempts: 0, authenticated: false, queued: null,
+      address, principal: null, attempts: 0, authenticated: false, queued: null, refused: null,
       grace: this.#ctx.clock.setTimeout(() => {
         this.#ctx.log.info({ remote: address }, 'login grace time over: connection dropped');
         socket.destroy();
@@ -126,6 +138,7 @@ export class FrontDoor {
     this.#sockets.add(socket);
     socket.once('close', () => {
       this.#sockets.delete(socket);
+      if (state.principal === null && state.refused !== null) this.#auditRefusal(state);
       this.#leaveUnauthenticated(state);
       this.#releaseSlot(socket);
     });
@@ -214,7 +227,7 @@ export class FrontDoor {
       // Anyone may log in to enrol (the token is checked afterwards), so an enrolling
       // connection stays under the per-address limit and the login grace timer.
       if (p.kind !== 'enroll') this.#leaveUnauthenticated(state);
-      if (p.kind === 'operator') serveOperator(this.#ctx, conn, p.op, remote);
+      if (p.kind === 'operator') serveOperator(this.#ctx, conn, { kind: 'ssh', user: p.user, keyFingerprint: p.keyFingerprint, remoteAddress: remote.address }, remote);
       else if (p.kind === 'device') serveDeviceLink(this.#ctx, conn, p.name, remote, { version: agentVersionOf(info.header.versions.software), instance: agentInstanceOf(info.header.comments) });
       else serveEnrollment(this.#ctx, conn, p.key, remote);
     });
@@ -223,9 +236,11 @@ export class FrontDoor {
   #authenticate(conn: Connection, state: PendingState, auth: AuthContext): void {
     // Like OpenSSH's MaxAuthTries, only failures count: not the 'none' probe every client
     // starts with, and not a key query that the relay answers with "this key would do".
-    const fail = () => {
+    const fail = (key: string | null, why: string) => {
+      state.refused = { user: auth.username.slice(0, 64), key, why };
       if (++state.attempts >= this.#ctx.config.maxAuthAttempts) {
         this.#ctx.log.info({ remote: state.address, user: auth.username }, 'too many authentication failures');
+        state.refused.why += '; then too many authentication failures';
         auth.reject();
         conn.end();
         return;
@@ -233,32 +248,45 @@ export class FrontDoor {
       auth.reject(['publickey']);
     };
     if (auth.method === 'none') return auth.reject(['publickey']);
-    if (auth.method !== 'publickey') return fail();
+    if (auth.method !== 'publickey') return fail(null, `method ${auth.method} is not accepted (public keys only)`);
     const pk = auth as PublicKeyAuthContext;
-    const principal = this.#principalFor(pk.username, pk.key.algo, pk.key.data);
-    if (principal === null) return fail();
+    const found = this.#principalFor(pk.username, pk.key.algo, pk.key.data);
+    if ('refused' in found) return fail(found.fingerprint, found.refused);
     if (!pk.signature) return pk.accept(); // The client asks whether this key would do; it still has to sign.
-    if (!verifySignature(pk.key.data, pk.blob, pk.signature, pk.hashAlgo)) return fail();
-    state.principal = principal;
+    if (!verifySignature(pk.key.data, pk.blob, pk.signature, pk.hashAlgo)) return fail(found.fingerprint, 'the signature did not verify');
+    state.principal = found.principal;
     pk.accept();
   }
 
-  /** Who `username` with this key is, or null when the pair is not accepted. */
-  #principalFor(username: string, algo: string, blob: Buffer): Principal | null {
+  /**
+   * Writes the relay.login.refused row of a connection that closed without logging in,
+   * within the rate limit: past it, one summary row per window says how many were left out.
+   */
+  #auditRefusal(state: PendingState): void {
+    if (this.#stopped || !this.#refusals.take()) return;
+    const r = state.refused!;
+    this.#ctx.store.audit({ at: this.#ctx.clock.now(), actor: r.user, action: 'relay.login.refused', target: null, detail: { user: r.user, key: r.key, remote: state.address, why: r.why, attempts: state.attempts } });
+  }
+
+  /** Who `username` with this key is, or why the pair is not accepted (in words for the audit log, never for the client). */
+  #principalFor(username: string, algo: string, blob: Buffer): { principal: Principal; fingerprint: string } | { refused: string; fingerprint: string | null } {
     // Not parsed here: a malformed blob matches no stored key, and fails signature verification.
-    if (algo !== 'ssh-ed25519') return null;
+    if (algo !== 'ssh-ed25519') return { refused: `only Ed25519 keys are accepted, not ${algo.slice(0, 64)}`, fingerprint: null };
     const key = offeredKey(algo, blob);
+    const fingerprint = key.fingerprint;
     const store = this.#ctx.store;
-    if (username === ENROLL_LOGIN) return { kind: 'enroll', key };
+    if (username === ENROLL_LOGIN) return { principal: { kind: 'enroll', key }, fingerprint };
     if (username === AGENT_LOGIN) {
       const device = store.getDeviceByKey(key.fingerprint);
-      if (device === null || !sameKey(blobOf(device.keyLine), key.blob)) return null;
-      return mayHoldLink(device).allow ? { kind: 'device', name: device.name } : null;
+      if (device === null || !sameKey(blobOf(device.keyLine), key.blob)) return { refused: 'no device is enrolled with this key', fingerprint };
+      const hold = mayHoldLink(device);
+      return hold.allow ? { principal: { kind: 'device', name: device.name }, fingerprint } : { refused: hold.message, fingerprint };
     }
     const user = store.getUser(username);
-    const match = user?.keys.find((k) => k.fingerprint === key.fingerprint && sameKey(blobOf(k.line), key.blob));
-    if (!user || !match) return null;
-    return { kind: 'operator', op: { name: user.name, role: user.roles.includes('admin') ? 'admin' : 'operator', keyFingerprint: key.fingerprint } };
+    if (!user) return { refused: 'no such user', fingerprint };
+    const match = user.keys.find((k) => k.fingerprint === key.fingerprint && sameKey(blobOf(k.line), key.blob));
+    if (!match) return { refused: `the key is not one of ${user.name}'s keys`, fingerprint };
+    return { principal: { kind: 'operator', user: user.name, keyFingerprint: key.fingerprint }, fingerprint };
   }
 }
 

@@ -11,48 +11,56 @@ import { OPEN_FAILURE, rejectWithMessage } from '../net/ssh2-internals.ts';
 import { helpText, runCommand } from './commands.ts';
 import { splitCommandLine } from './command-line.ts';
 import type { RelayContext } from './context.ts';
-import { mayReach, type Operator } from './policy.ts';
+import { mayReach } from './policy.ts';
+import { mayReach as mayRoleReach } from './access-policy.ts';
+import type { Principal } from './principal.ts';
+import type { DeviceRecord } from './store.ts';
 import { relayJump } from './relay-address.ts';
 
+/** An operator who logged in over SSH with one of their keys. */
+export type SshPrincipal = Extract<Principal, { kind: 'ssh' }>;
+
 /** Serves an authenticated operator connection until it closes. */
-export function serveOperator(ctx: RelayContext, conn: Connection, op: Operator, remote: { address: string; port: number }): void {
-  const log = ctx.log.child({ user: op.name, remote: remote.address });
+export function serveOperator(ctx: RelayContext, conn: Connection, p: SshPrincipal, remote: { address: string; port: number }): void {
+  const log = ctx.log.child({ user: p.user, remote: remote.address });
   // The front door hands over only connections that authenticated: this is the login.
-  log.info({ key: op.keyFingerprint }, 'operator logged in');
-  const entry = { end: () => conn.end(), keyFingerprint: op.keyFingerprint };
-  let set = ctx.operatorConnections.get(op.name);
-  if (!set) ctx.operatorConnections.set(op.name, (set = new Set()));
-  set.add(entry);
-  conn.on('close', () => {
-    set.delete(entry);
-    if (set.size === 0 && ctx.operatorConnections.get(op.name) === set) ctx.operatorConnections.delete(op.name);
+  log.info({ key: p.keyFingerprint }, 'operator logged in');
+  ctx.store.audit({ at: ctx.clock.now(), actor: p.user, action: 'relay.login', target: null, detail: { key: p.keyFingerprint, remote: remote.address } });
+  const live = ctx.sessions.connect(p, (why) => {
+    log.info({ why }, 'connection ended by the relay');
+    conn.end();
   });
+  conn.on('close', () => ctx.sessions.disconnect(live));
   conn.on('error', (err) => log.debug({ err: err.message }, 'operator connection error'));
   conn.on('request', (_accept, reject) => reject?.());
   conn.on('openssh.streamlocal', (_accept, reject) => reject());
 
   conn.on('tcpip', (accept, reject, info) => {
     const host = deviceNameFromHost(info.destIP);
+    const refuse = (kind: 'prohibited' | 'unavailable', message: string, known: boolean) => {
+      ctx.store.audit({ at: ctx.clock.now(), actor: p.user, action: 'reach.refused', target: known ? host : null, detail: { host: info.destIP, port: info.destPort, kind: 'jump', remote: remote.address, why: message } });
+      log.info({ host: info.destIP, port: info.destPort, why: message }, 'reach refused');
+      rejectWithMessage(conn, reject, kind === 'prohibited' ? OPEN_FAILURE.prohibited : OPEN_FAILURE.connectFailed, message);
+    };
     const device = ctx.store.getDevice(host);
     const link = ctx.registry.get(host);
-    const decision = mayReach(op, host, info.destPort, device, link !== undefined, ctx.clock.now(), ctx.publicAddress);
-    if (!decision.allow) {
-      ctx.store.audit({ at: ctx.clock.now(), actor: op.name, action: 'device.reach.refused', target: device ? host : null, detail: { host: info.destIP, port: info.destPort, why: decision.message } });
-      log.info({ host: info.destIP, port: info.destPort, why: decision.message }, 'reach refused');
-      rejectWithMessage(conn, reject, decision.kind === 'prohibited' ? OPEN_FAILURE.prohibited : OPEN_FAILURE.connectFailed, decision.message);
-      return;
-    }
+    const decision = reachDecision(ctx, p, host, info.destPort, device, link !== undefined);
+    if (!decision.allow) return refuse(decision.kind, decision.message, device !== null);
+    const ticket = ctx.sessions.admit(live, host, link!);
+    if ('refused' in ticket) return refuse('unavailable', ticket.refused, true);
     link!.openChannel(remote, ctx.config.channelOpenTimeoutMs).then((deviceStream) => {
       const opStream = accept();
       if (!opStream) {
+        ticket.cancel();
         deviceStream.destroy();
         return;
       }
-      ctx.store.audit({ at: ctx.clock.now(), actor: op.name, action: 'device.reach', target: host, detail: { port: info.destPort, remote: remote.address } });
-      // The login name on the device travels inside the end-to-end session: the relay never sees it.
-      log.info({ device: host, port: info.destPort }, 'device reached');
-      pipeBoth(opStream, deviceStream);
+      // The login name on the device travels inside the end-to-end session: the relay never
+      // sees it; the device reports it (ssh.login rows).
+      const reach = ticket.start(opStream, deviceStream, pipeBoth);
+      if (reach) log.info({ device: host, port: info.destPort, session: reach.id }, 'device reached');
     }, (err: unknown) => {
+      ticket.cancel();
       const message = isFerryError(err) ? err.message : `device '${host}' could not be reached`;
       log.warn({ host, err: (err as Error).message }, 'channel to device failed');
       rejectWithMessage(conn, reject, OPEN_FAILURE.connectFailed, message);
@@ -66,19 +74,20 @@ export function serveOperator(ctx: RelayContext, conn: Connection, op: Operator,
     session.on('subsystem', (_a, rejectSub) => rejectSub());
     session.on('shell', (acceptShell) => {
       const ch = acceptShell();
-      const help = helpText(ctx.publicAddress, op.name).replace(/\n/g, '\r\n');
-      ch.write(`You are ${op.name} (${op.role}) on the ferry relay. Reach a device with 'ssh -J ${relayJump(ctx.publicAddress, op.name)} USER@DEVICE'.\r\n\r\n${help}\r\n`);
+      const help = helpText(ctx.publicAddress, p.user).replace(/\n/g, '\r\n');
+      const roles = ctx.store.getUser(p.user)?.roles.join(', ') || 'none';
+      ch.write(`You are ${p.user} (roles ${roles}) on the ferry relay. Reach a device with 'ssh -J ${relayJump(ctx.publicAddress, p.user)} USER@DEVICE'.\r\n\r\n${help}\r\n`);
       ch.exit(0);
       ch.end();
     });
     session.on('exec', (acceptExec, _rejectExec, info) => {
       const ch = acceptExec();
-      runExec(ctx, op, remote.address, ch, info.command, log);
+      runExec(ctx, p, ch, info.command, log);
     });
   });
 }
 
-function runExec(ctx: RelayContext, op: Operator, remoteAddress: string, ch: ServerChannel, command: string, log: RelayContext['log']): void {
+function runExec(ctx: RelayContext, p: SshPrincipal, ch: ServerChannel, command: string, log: RelayContext['log']): void {
   const finish = (code: number, stdout: string, stderr: string) => {
     if (stdout) ch.write(stdout);
     if (stderr) ch.stderr.write(stderr);
@@ -91,7 +100,7 @@ function runExec(ctx: RelayContext, op: Operator, remoteAddress: string, ch: Ser
   try {
     const result = runCommand({
       store: ctx.store,
-      principal: { kind: 'ssh', user: op.name, keyFingerprint: op.keyFingerprint, remoteAddress },
+      principal: p,
       now: ctx.clock.now(),
       relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine },
       onChange: (device) => ctx.reconcile(device),
@@ -103,4 +112,19 @@ function runExec(ctx: RelayContext, op: Operator, remoteAddress: string, ch: Ser
     log.error({ err, command: split.words[0] }, 'command failed unexpectedly');
     finish(1, '', 'ferry: internal error while running the command; the relay log has the details\n');
   }
+}
+
+/**
+ * May `p` reach `host:port` now: the device exists, is approved and online, the port is its
+ * SSH target (policy.ts), and one of p's roles covers it (access-policy.ts, read from the
+ * store now, so that a change applies to the next channel at once).
+ */
+function reachDecision(ctx: RelayContext, p: SshPrincipal, host: string, port: number, device: DeviceRecord | null, online: boolean): { allow: true } | { allow: false; kind: 'prohibited' | 'unavailable'; message: string } {
+  // policy.ts reads only the name (for the hint in a refusal); roles decide below.
+  const basic = mayReach({ name: p.user, role: 'operator', keyFingerprint: p.keyFingerprint }, host, port, device, online, ctx.clock.now(), ctx.publicAddress);
+  if (!basic.allow || device === null) return basic;
+  const user = ctx.store.getUser(p.user);
+  const roles = (user?.roles ?? []).flatMap((name) => ctx.store.getRole(name) ?? []);
+  const decision = mayRoleReach({ user: p.user, roles }, device);
+  return decision.allow ? decision : { allow: false, kind: 'prohibited', message: decision.message };
 }

@@ -13,10 +13,12 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { FrontDoor } from './front-door.ts';
 import { patchSsh2 } from '../net/ssh2-internals.ts';
 import { LIMITS } from '../protocol/limits.ts';
-import { authorizedKeysFor } from './access-policy.ts';
+import { authorizedKeysFor, mayReach } from './access-policy.ts';
+import type { Principal } from './principal.ts';
 import { Registry } from './registry.ts';
+import { SessionTracker } from './sessions.ts';
 import { openSqliteStore } from './sqlite-store.ts';
-import type { Store } from './store.ts';
+import type { DeviceRecord, Store, SubjectRecord } from './store.ts';
 
 /** A running relay. */
 export interface Relay {
@@ -28,8 +30,12 @@ export interface Relay {
   readonly publicAddress: string;
   readonly store: Store;
   readonly registry: Registry;
+  /** Every live connection and reach (sessions.ts). */
+  readonly sessions: SessionTracker;
   /** SSH handshakes running and connections queued for one, per lane (see admission.ts). */
   handshakes(): Record<Lane, { running: number; waiting: number }>;
+  /** SSH connections open now, authenticated or not. */
+  connections(): number;
   /** Bring live links in line with the store now (tests; the watcher does it on its own). */
   reconcile(): void;
   /** Closes every link (reason: relay shutdown), the listener and the store. */
@@ -94,28 +100,40 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   if (stale > 0) log.info({ devices: stale }, 'marked devices offline after a restart');
 
   const registry = new Registry(clock);
-  const operatorConnections: RelayContext['operatorConnections'] = new Map();
   const keyWatchers: RelayContext['keyWatchers'] = new Map();
+  const sessions = new SessionTracker({ clock, limits: config, audit: (e) => store.audit(e) });
   const reconcile = (only?: string) => {
-    // One store read per live device: close what was revoked or removed, and push each its
-    // current operator keys (a watcher skips what it sent already).
-    const users = store.listSubjects();
+    // One read of who may do what; then every live session is held against it, and every
+    // live device gets its current key list (a watcher skips what it sent already).
+    const subjects = new Map(store.listSubjects().map((u) => [u.name, u]));
+    const devices = new Map<string, DeviceRecord | null>();
+    const deviceOf = (name: string) => {
+      if (!devices.has(name)) devices.set(name, store.getDevice(name));
+      return devices.get(name)!;
+    };
+    const gone = (p: Principal) => {
+      if (p.kind === 'local') return null;
+      const user = subjects.get(p.user);
+      if (!user) return `user '${p.user}' was removed`;
+      if (p.kind === 'ssh' && !user.keys.some((k) => k.fingerprint === p.keyFingerprint)) return `key ${p.keyFingerprint} of '${p.user}' was removed`;
+      return null;
+    };
+    // Reaches first, so that each ends with the rule that ended it, not as a lost link.
+    sessions.endReaches((r) => {
+      const why = gone(r.principal) ?? reachRevoked(subjects.get(r.user)!, deviceOf(r.device));
+      return why === null ? null : `access revoked: ${why}`;
+    });
+    sessions.endConnections(gone);
     for (const name of only === undefined ? new Set([...registry.links()].map((l) => l.device)) : [only]) {
-      const d = store.getDevice(name);
+      const d = deviceOf(name);
       const link = registry.get(name);
       if (link && d === null) link.close('removed');
       else if (link && d?.status === 'revoked') link.close('revoked');
-      keyWatchers.get(name)?.(authorizedKeysFor(d, users));
-    }
-    if (only === undefined) {
-      for (const [name, conns] of operatorConnections) {
-        const user = store.getUser(name);
-        for (const c of conns) if (!user?.keys.some((k) => k.fingerprint === c.keyFingerprint)) c.end();
-      }
+      keyWatchers.get(name)?.(authorizedKeysFor(d, [...subjects.values()]));
     }
   };
   const ctx: { -readonly [K in keyof RelayContext]: RelayContext[K] } = {
-    config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, hostKeyLine: hostKey.publicKey.line, reconcile, operatorConnections, keyWatchers, publicAddress: '',
+    config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, hostKeyLine: hostKey.publicKey.line, reconcile, sessions, keyWatchers, publicAddress: '',
   };
   const door = new FrontDoor(ctx, hostKey.privateKey);
   let sshAddress;
@@ -147,9 +165,10 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
 
   let stopped = false;
   return {
-    sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry,
+    sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry, sessions,
     reconcile: () => reconcile(),
     handshakes: () => door.handshakes(),
+    connections: () => door.connections,
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -157,15 +176,24 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       clearInterval(heartbeat);
       const closing = door.close(1_000);
       const now = clock.now();
+      // Sessions first: their rows say 'relay shutdown', not 'link lost'.
+      sessions.shutdown();
       for (const link of [...registry.links()]) {
         registry.unregister(link);
         store.markOffline(link.device, now, 'relay shutdown');
         link.close('relay shutdown');
       }
-      for (const conns of operatorConnections.values()) for (const c of conns) c.end();
       await closing;
       store.close();
       lock.release();
     },
   };
+}
+
+/** Why `subject` may no longer reach `device` (removed, revoked, or no role covers it now), or null when it still may. */
+function reachRevoked(subject: SubjectRecord, device: DeviceRecord | null): string | null {
+  if (device === null) return 'the device was removed';
+  if (device.status !== 'approved') return `device '${device.name}' is ${device.status}`;
+  const decision = mayReach({ user: subject.name, roles: subject.roles }, device);
+  return decision.allow ? null : decision.message;
 }

@@ -15,6 +15,7 @@ import { SFTP_SERVER_PATHS } from '../../src/agent/embedded/session.ts';
 import { SETPRIV } from '../../src/agent/embedded/users.ts';
 import { eventually, run } from './env.ts';
 import { startFixture, type Fixture } from './fixture.ts';
+import type { RelayConfig } from '../../src/relay/config.ts';
 import { sshSetup, type SshSetup } from './ssh-client.ts';
 
 type After = { after(fn: () => unknown): void };
@@ -40,8 +41,8 @@ export interface EmbeddedFixture {
  * default rules), each with `--ssh-target embedded`, and pins the devices' host keys: no
  * trust-on-first-use anywhere.
  */
-export async function startEmbedded(t: After, devices: Record<string, readonly ForwardRule[] | null>): Promise<EmbeddedFixture> {
-  const f = await startFixture(t);
+export async function startEmbedded(t: After, devices: Record<string, readonly ForwardRule[] | null>, relayOverrides: Partial<RelayConfig> = {}): Promise<EmbeddedFixture> {
+  const f = await startFixture(t, relayOverrides);
   for (const [name, forwardRules] of Object.entries(devices)) {
     await f.device(name, { config: { sshTarget: 'embedded', ...(forwardRules ? { forwardRules } : {}) } });
   }

@@ -14,11 +14,12 @@ const suite = fileCleanup(after);
 let e: EmbeddedFixture;
 
 before(async () => {
-  e = await startEmbedded(suite, { [DEV]: null });
+  // Twenty sessions at once to one device: more than the relay's default cap of 16 per device.
+  e = await startEmbedded(suite, { [DEV]: null }, { maxSessionsPerDevice: 32 });
 });
 
 /** How many channels the relay has opened to the device so far (one per SSH connection to it). */
-const reaches = () => e.f.relay.store.listAudit({ device: DEV, limit: 10_000 }).filter((a) => a.action === 'device.reach' && a.target === DEV).length;
+const reaches = () => e.f.relay.store.listAudit({ device: DEV, limit: 10_000 }).filter((a) => a.action === 'reach.start' && a.target === DEV).length;
 
 function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }

@@ -61,7 +61,7 @@ test('unknown device names, other ports, pending, revoked and offline devices ar
     assert.match(r.stderr, message, target);
   }
   const audit = await relayCommand(f.admin, ['audit', '--json']);
-  assert.match(audit.stdout, /"device.reach.refused"/);
+  assert.match(audit.stdout, /"reach.refused"/);
 });
 
 test('a pending device becomes reachable as soon as it is approved', async () => {

@@ -72,7 +72,7 @@ test('revoking a device ends its session within a second and keeps it out', { ti
   const s = await setup(t);
   // A long-running session through the tunnel: it must end when the device is revoked.
   const session = run('ssh', ['-F', s.op.config, 'cam', 'sleep 30'], { timeoutMs: 40_000 });
-  await eventually(async () => (await relayCommand(s.op, ['audit', '--device', 'cam', '--json'])).stdout.includes('"device.reach"'), 10_000, 'the session to be open');
+  await eventually(async () => (await relayCommand(s.op, ['audit', '--device', 'cam', '--json'])).stdout.includes('"reach.start"'), 10_000, 'the session to be open');
   const revokedAt = Date.now();
   const revoke = await relayCommand(s.op, ['device', 'revoke', 'cam']);
   assert.equal(revoke.code, 0, revoke.stderr);

@@ -7,6 +7,7 @@ import { after, describe, test } from 'node:test';
 import { FerryError, isFerryError } from '../../src/common/errors.ts';
 import { Options, flagHelp, wantsHelp, type FlagSpec } from '../../src/cli/options.ts';
 import { agentConfigFromArgs } from '../../src/cli/agent-command.ts';
+import { relayConfigFromArgs } from '../../src/cli/relay-command.ts';
 
 const SPECS: Record<string, FlagSpec> = {
   'data-dir': { type: 'string', env: 'FERRY_DATA_DIR', help: 'where data lives' },
@@ -227,5 +228,18 @@ describe('agent flags for a revoked device (issue #9)', () => {
     assert.equal(set.exitOnRevoked, true);
     assert.equal(agentConfigFromArgs(['--state-dir', '/tmp/x'], { FERRY_EXIT_ON_REVOKED: '1' }).config.exitOnRevoked, true);
     assert.throws(() => agentConfigFromArgs(['--state-dir', '/tmp/x', '--revoked-retry', 'soon'], {}), /--revoked-retry 'soon' is not a duration/);
+  });
+});
+
+describe('relay session flags (issue #10)', () => {
+  test('--max-sessions-per-user, --max-sessions-per-device and --session-idle-timeout set the config; by default 32, 16 and off', () => {
+    const defaults = relayConfigFromArgs(['--data-dir', '/tmp/x'], {}).config;
+    assert.deepEqual([defaults.maxSessionsPerUser, defaults.maxSessionsPerDevice, defaults.sessionIdleTimeoutMs], [32, 16, 0]);
+    const set = relayConfigFromArgs(['--data-dir', '/tmp/x', '--max-sessions-per-user', '4', '--max-sessions-per-device', '2', '--session-idle-timeout', '30m'], {}).config;
+    assert.deepEqual([set.maxSessionsPerUser, set.maxSessionsPerDevice, set.sessionIdleTimeoutMs], [4, 2, 30 * 60_000]);
+    assert.equal(relayConfigFromArgs(['--data-dir', '/tmp/x', '--session-idle-timeout', 'off'], {}).config.sessionIdleTimeoutMs, 0);
+    assert.equal(relayConfigFromArgs(['--data-dir', '/tmp/x', '--session-idle-timeout', '0'], {}).config.sessionIdleTimeoutMs, 0);
+    assert.throws(() => relayConfigFromArgs(['--data-dir', '/tmp/x', '--max-sessions-per-user', '0'], {}), /--max-sessions-per-user '0' must be a whole number from 1/);
+    assert.throws(() => relayConfigFromArgs(['--data-dir', '/tmp/x', '--session-idle-timeout', '500ms'], {}), /--session-idle-timeout must be 0 \(off\) or at least 1s/);
   });
 });
