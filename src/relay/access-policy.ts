@@ -84,6 +84,16 @@ export function mayReach(subject: Subject, device: DeviceFacts): AccessDecision 
   return { allow: true, roles: grant.roles };
 }
 
+/**
+ * What a refused operator is told about a device name when they may not list every device
+ * (no `device.list`): the same words whether the device does not exist or exists outside
+ * their roles, so that a refusal reveals neither the device nor its labels. It still names
+ * the rule: the caller's roles and what they cover.
+ */
+export function hiddenDeviceRefusal(subject: Subject, host: string): string {
+  return `'${subject.user}' may reach no device named '${host}' (roles ${rolesText(subject.roles, (r) => `devices ${r.devices.join(' or ')}`)}); 'devices' lists the ones you may reach`;
+}
+
 /** May `subject` log in to `device` as `login`? */
 export function mayLogin(subject: Subject, device: DeviceFacts, login: string): AccessDecision {
   const reach = mayReach(subject, device);

@@ -12,7 +12,7 @@ import { helpText, runCommand } from './commands.ts';
 import { splitCommandLine } from './command-line.ts';
 import type { RelayContext } from './context.ts';
 import { mayReach } from './policy.ts';
-import { mayReach as mayRoleReach } from './access-policy.ts';
+import { mayAct } from './access-policy.ts';
 import type { Principal } from './principal.ts';
 import type { DeviceRecord } from './store.ts';
 import { relayJump } from './relay-address.ts';
@@ -37,15 +37,15 @@ export function serveOperator(ctx: RelayContext, conn: Connection, p: SshPrincip
 
   conn.on('tcpip', (accept, reject, info) => {
     const host = deviceNameFromHost(info.destIP);
-    const refuse = (kind: 'prohibited' | 'unavailable', message: string, known: boolean) => {
-      ctx.store.audit({ at: ctx.clock.now(), actor: p.user, action: 'reach.refused', target: known ? host : null, detail: { host: info.destIP, port: info.destPort, kind: 'jump', remote: remote.address, why: message } });
+    const refuse = (kind: 'prohibited' | 'unavailable', message: string, known: boolean, why = message) => {
+      ctx.store.audit({ at: ctx.clock.now(), actor: p.user, action: 'reach.refused', target: known ? host : null, detail: { host: info.destIP, port: info.destPort, kind: 'jump', remote: remote.address, why } });
       log.info({ host: info.destIP, port: info.destPort, why: message }, 'reach refused');
       rejectWithMessage(conn, reject, kind === 'prohibited' ? OPEN_FAILURE.prohibited : OPEN_FAILURE.connectFailed, message);
     };
     const device = ctx.store.getDevice(host);
     const link = ctx.registry.get(host);
     const decision = reachDecision(ctx, p, host, info.destPort, device, link !== undefined);
-    if (!decision.allow) return refuse(decision.kind, decision.message, device !== null);
+    if (!decision.allow) return refuse(decision.kind, decision.message, device !== null, decision.why);
     const ticket = ctx.sessions.admit(live, host, link!);
     if ('refused' in ticket) return refuse('unavailable', ticket.refused, true);
     link!.openChannel(remote, ctx.config.channelOpenTimeoutMs).then((deviceStream) => {
@@ -115,16 +115,18 @@ function runExec(ctx: RelayContext, p: SshPrincipal, ch: ServerChannel, command:
 }
 
 /**
- * May `p` reach `host:port` now: the device exists, is approved and online, the port is its
- * SSH target (policy.ts), and one of p's roles covers it (access-policy.ts, read from the
- * store now, so that a change applies to the next channel at once).
+ * May `p` reach `host:port` now (policy.ts), with p's roles read from the store now, so that
+ * a change applies to the next channel at once. `message` is what the operator is told;
+ * `why`, for the audit log, is the same decision in full (a device's labels included, which
+ * the operator is not told unless they may list every device).
  */
-function reachDecision(ctx: RelayContext, p: SshPrincipal, host: string, port: number, device: DeviceRecord | null, online: boolean): { allow: true } | { allow: false; kind: 'prohibited' | 'unavailable'; message: string } {
-  // policy.ts reads only the name (for the hint in a refusal); roles decide below.
-  const basic = mayReach({ name: p.user, role: 'operator', keyFingerprint: p.keyFingerprint }, host, port, device, online, ctx.clock.now(), ctx.publicAddress);
-  if (!basic.allow || device === null) return basic;
+function reachDecision(ctx: RelayContext, p: SshPrincipal, host: string, port: number, device: DeviceRecord | null, online: boolean): { allow: true } | { allow: false; kind: 'prohibited' | 'unavailable'; message: string; why: string } {
   const user = ctx.store.getUser(p.user);
-  const roles = (user?.roles ?? []).flatMap((name) => ctx.store.getRole(name) ?? []);
-  const decision = mayRoleReach({ user: p.user, roles }, device);
-  return decision.allow ? decision : { allow: false, kind: 'prohibited', message: decision.message };
+  const subject = { user: p.user, roles: (user?.roles ?? []).flatMap((name) => ctx.store.getRole(name) ?? []) };
+  const seesAll = mayAct(subject, 'device.list').allow;
+  const now = ctx.clock.now();
+  const shown = mayReach(subject, seesAll, host, port, device, online, now, ctx.publicAddress);
+  if (shown.allow) return shown;
+  const full = seesAll ? shown : mayReach(subject, true, host, port, device, online, now, ctx.publicAddress);
+  return { ...shown, why: full.allow ? shown.message : full.message };
 }

@@ -3,14 +3,9 @@
  * The relay is never an open proxy: the only destinations are registered device names.
  */
 import { DEVICE_SSH_PORT } from '../protocol/limits.ts';
+import { hiddenDeviceRefusal, mayReach as rolesReach, type Subject } from './access-policy.ts';
 import { relaySsh } from './relay-address.ts';
 import type { DeviceRecord } from './store.ts';
-
-/** The two roles commands know until the operations layer decides by each role's actions. */
-export type Role = 'admin' | 'operator';
-
-/** An authenticated operator. */
-export interface Operator { name: string; role: Role; keyFingerprint: string }
 
 /** A refusal: `kind` picks the SSH failure code, `message` is what the operator reads. */
 export interface Refusal { allow: false; kind: 'prohibited' | 'unavailable'; message: string }
@@ -27,21 +22,26 @@ function ago(ms: number): string {
 }
 
 /**
- * May `op` open a channel to `host:port` through the relay? `device` is the store's record
- * for `host` (null when none), `online` whether it has a live link now; `relayAddress` is the
- * relay's public HOST:PORT, for the hint in a refusal.
+ * May `subject` open a channel to `host:port` through the relay? `device` is the store's
+ * record for `host` (null when none), `online` whether it has a live link now, `seesAll`
+ * whether the subject may list every device (`device.list`); `relayAddress` is the relay's
+ * public HOST:PORT, for the hint in a refusal. The roles are asked first: a device outside
+ * them is refused in the same words as one that does not exist (unless `seesAll`), so that
+ * its status, labels and very existence stay hidden.
  */
-export function mayReach(op: Operator, host: string, port: number, device: DeviceRecord | null, online: boolean, now: number, relayAddress: string): Decision {
+export function mayReach(subject: Subject, seesAll: boolean, host: string, port: number, device: DeviceRecord | null, online: boolean, now: number, relayAddress: string): Decision {
   if (device === null) {
     const looksLikeAddress = /^[0-9.]+$/.test(host) || host.includes(':') || host === 'localhost';
     return {
       allow: false,
       kind: 'prohibited',
       message: looksLikeAddress
-        ? `ferry connects only to device names, not to addresses like '${host}'; '${relaySsh(relayAddress, op.name)} devices' lists them`
-        : `no device named '${host}' is enrolled; 'devices' lists the names`,
+        ? `ferry connects only to device names, not to addresses like '${host}'; '${relaySsh(relayAddress, subject.user)} devices' lists them`
+        : seesAll ? `no device named '${host}' is enrolled; 'devices' lists the names` : hiddenDeviceRefusal(subject, host),
     };
   }
+  const roles = rolesReach(subject, device);
+  if (!roles.allow) return { allow: false, kind: 'prohibited', message: seesAll ? roles.message : hiddenDeviceRefusal(subject, host) };
   if (device.status === 'pending') return { allow: false, kind: 'prohibited', message: `device '${host}' is waiting for approval: an admin runs 'device approve ${host}'` };
   if (device.status === 'revoked') return { allow: false, kind: 'prohibited', message: `device '${host}' is revoked` };
   if (port !== DEVICE_SSH_PORT) return { allow: false, kind: 'prohibited', message: `only port ${DEVICE_SSH_PORT} (the device's SSH target) is reachable through the relay, not ${port}; use 'ssh -L' inside the device session for other ports` };
