@@ -1,35 +1,9 @@
 // Covers src/agent/link-loop.ts: retries with growing delays, backoff reset, abort and callbacks, driven by a fake clock.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Clock, TimerHandle } from '../../src/common/clock.ts';
 import { runLinkLoop, type LinkLoopOptions } from '../../src/agent/link-loop.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
 
-/** A clock that moves only when the test says so. */
-class FakeClock implements Clock {
-  #now = 1_000_000;
-  #timers: { due: number; fn: () => void; seq: number }[] = [];
-  #seq = 0;
-  now(): number { return this.#now; }
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const timer = { due: this.#now + ms, fn, seq: this.#seq++ };
-    this.#timers.push(timer);
-    return { cancel: () => { this.#timers = this.#timers.filter((t) => t !== timer); } };
-  }
-  /** How many timers are waiting. */
-  get pending(): number { return this.#timers.length; }
-  /** Moves time forward by `ms`, firing due timers in order. */
-  advance(ms: number): void {
-    const end = this.#now + ms;
-    for (;;) {
-      const next = this.#timers.filter((t) => t.due <= end).sort((a, b) => a.due - b.due || a.seq - b.seq)[0];
-      if (!next) break;
-      this.#timers = this.#timers.filter((t) => t !== next);
-      this.#now = next.due;
-      next.fn();
-    }
-    this.#now = end;
-  }
-}
 
 /** One call of `attempt`, which the test settles by hand. */
 interface AttemptCall { succeed(): { close(reason: string): void }; fail(err: unknown): void }
