@@ -42,12 +42,12 @@ export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: No
     const result = runCommand({
       store,
       principal: { kind: 'local', user: `local:${userInfo().username}` },
-      // The whole audit log may not fit in memory: `audit export` writes each row as it reads it.
-      stream: (text) => out.write(text),
       now: Date.now(),
       relay: { publicAddress: publicAddress ?? info.publicAddress, fingerprint: info.fingerprint, hostKeyLine: info.hostKeyLine },
     }, words);
     out.write(result.stdout);
+    // The whole audit log may not fit in memory: `audit export` writes each row as it reads it.
+    for (const text of result.more ?? []) out.write(text);
     err.write(result.stderr);
     return result.code;
   } finally {

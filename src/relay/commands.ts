@@ -19,15 +19,14 @@ import { relaySsh } from './relay-address.ts';
 /** Who runs a command, and what the command may touch. */
 export interface CommandContext extends OperationContext {
   principal: Principal;
-  /**
-   * Where output that may be larger than memory goes as it is made (`audit export`): the
-   * local CLI gives its stdout. Without it, that output is collected into `stdout`.
-   */
-  stream?: (text: string) => void;
 }
 
-/** What a command prints and its exit status (0 done, 1 refused or failed, 2 bad usage). */
-export interface CommandResult { code: number; stdout: string; stderr: string }
+/**
+ * What a command prints and its exit status (0 done, 1 refused or failed, 2 bad usage).
+ * `more` is output that follows `stdout` and may be larger than memory (`audit export`):
+ * made as it is read, for the front end to write with back-pressure.
+ */
+export interface CommandResult { code: number; stdout: string; stderr: string; more?: Iterable<string> }
 
 /** The help text, naming the command line `user` pastes to reach the relay at `publicAddress`. */
 export function helpText(publicAddress: string, user: string): string {
@@ -330,10 +329,8 @@ function audit(ctx: CommandContext, args: string[]): CommandResult {
     const problems: string[] = [];
     const since = timeArg(ctx, 'since', values.since as string | undefined, problems);
     usageIf(problems);
-    let out = '';
-    const write = ctx.stream ?? ((text: string) => { out += text; });
-    for (const row of perform(ctx, ctx.principal, exportAudit, { since })) write(JSON.stringify(row) + '\n');
-    return ok(out);
+    const rows = perform(ctx, ctx.principal, exportAudit, { since });
+    return { ...ok(''), more: (function* lines() { for (const row of rows) yield JSON.stringify(row) + '\n'; })() };
   }
   const { values } = parse(args, {
     since: { type: 'string' }, until: { type: 'string' }, device: { type: 'string' }, user: { type: 'string' }, action: { type: 'string' }, limit: { type: 'string' },

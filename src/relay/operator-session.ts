@@ -94,6 +94,24 @@ function runExec(ctx: RelayContext, p: SshPrincipal, ch: ServerChannel, command:
     ch.exit(code);
     ch.end();
   };
+  // Output that may be larger than memory (`audit export`) goes out as the channel takes
+  // it: one admin's export must not fill the relay's memory, nor block its event loop.
+  const pump = (code: number, stderr: string, more: Iterator<string>) => {
+    let closed = false;
+    ch.once('close', () => { closed = true; });
+    const next = () => {
+      try {
+        for (let n = more.next(); !closed; n = more.next()) {
+          if (n.done) return finish(code, '', stderr);
+          if (!ch.write(n.value)) return void ch.once('drain', next);
+        }
+      } catch (err) {
+        log.error({ err }, 'command output failed unexpectedly');
+        finish(1, '', 'ferry: internal error while writing the output; the relay log has the details\n');
+      }
+    };
+    next();
+  };
   if (Buffer.byteLength(command) > LIMITS.maxCommandBytes) return finish(2, '', `ferry: the command is longer than ${LIMITS.maxCommandBytes} bytes\n`);
   const split = splitCommandLine(command);
   if ('problem' in split) return finish(2, '', `ferry: ${split.problem}\n`);
@@ -106,7 +124,9 @@ function runExec(ctx: RelayContext, p: SshPrincipal, ch: ServerChannel, command:
       onChange: (device) => ctx.reconcile(device),
       cloneOf: (device) => ctx.registry.cloneOf(device),
     }, split.words);
-    finish(result.code, result.stdout, result.stderr);
+    if (!result.more) return finish(result.code, result.stdout, result.stderr);
+    if (result.stdout) ch.write(result.stdout);
+    pump(result.code, result.stderr, result.more[Symbol.iterator]());
   } catch (err) {
     // A bug in one command must not take the relay down; the operator sees a short note, the log the detail.
     log.error({ err, command: split.words[0] }, 'command failed unexpectedly');

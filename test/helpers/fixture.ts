@@ -51,7 +51,8 @@ export function operate<I, R>(relay: Relay, op: Operation<I, R>, input: I, princ
 
 /** Runs an argv command on a running relay's store as `principal`, as `ssh relay WORDS…` would (for tests of the text front end). */
 export function commandOn(relay: Relay, words: string[], principal: Principal = LOCAL_ADMIN): CommandResult {
-  return runCommand({ store: relay.store, now: Date.now(), principal, relay: { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine } }, words);
+  const { more, ...r } = runCommand({ store: relay.store, now: Date.now(), principal, relay: { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine } }, words);
+  return more ? { ...r, stdout: r.stdout + [...more].join('') } : r;
 }
 
 /** A running relay with an admin operator, and a way to add devices. */

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { makeKey, run, tempDir } from '../helpers/env.ts';
 import { FERRY, spawnRelay } from '../helpers/fixture.ts';
 import { relayCommand, sshSetup } from '../helpers/ssh-client.ts';
+import { openSqliteStore } from '../../src/relay/sqlite-store.ts';
 
 test('the local CLI and ssh relay COMMAND give the same output for the same operations', { timeout: 90_000 }, async (t) => {
   const dir = tempDir(t);
@@ -74,4 +75,27 @@ test('the local CLI and ssh relay COMMAND give the same output for the same oper
   // device.* lets bob past the permission check for device actions: the device is what is missing.
   const approve = await relayCommand(asBob, ['device', 'approve', 'ghost']);
   assert.deepEqual({ code: approve.code, stderr: approve.stderr }, { code: 1, stderr: "ferry: no device named 'ghost'; 'devices' lists them\n" });
+});
+
+test('audit export over SSH sends an audit log many times the channel window, every row in order', { timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t);
+  const admin = makeKey(dir, 'admin_key');
+  const dataDir = join(dir, 'relay');
+  const relay = await spawnRelay(t, dataDir, ['--admin-key', `${admin.path}.pub`]);
+  const relayKeyLine = readFileSync(join(dataDir, 'ssh_host_ed25519_key.pub'), 'utf8').trim();
+  const asAdmin = sshSetup(dir, { port: relay.port, user: 'admin', keyPath: admin.path, relayKeyLine });
+  // 30,000 rows of about 400 bytes: some 12 MB, six times the 2 MB window ssh2 opens with,
+  // so the relay has to wait for the client to take the output (back-pressure) many times.
+  const store = openSqliteStore(join(dataDir, 'ferry.db'));
+  store.transaction(() => {
+    for (let i = 0; i < 30_000; i++) store.audit({ at: Date.now(), actor: 'load', action: 'token.create', target: null, detail: { i, pad: 'x'.repeat(200) } });
+  });
+  store.close();
+  const r = await relayCommand(asAdmin, ['audit', 'export'], { timeoutMs: 90_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const rows = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { id: number; actor: string; detail: { i?: number } });
+  const load = rows.filter((row) => row.actor === 'load');
+  assert.equal(load.length, 30_000);
+  assert.ok(load.every((row, i) => row.detail.i === i), 'in order, none lost or repeated');
+  assert.ok(rows.every((row, i) => i === 0 || row.id > rows[i - 1]!.id), 'ids rise');
 });
