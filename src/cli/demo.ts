@@ -91,6 +91,7 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
       `  ssh -F ${cfg} ${name} 'echo hello from $(hostname); exit 3'; echo "exit code $?"`,
       `  ssh -F ${cfg} ferry-relay devices`,
       `  scp -F ${cfg} /etc/hostname ${name}:${join(dir, 'copied-over-ferry')}`,
+      `  ssh -F ${cfg} ferry-relay audit --device ${name}     # who reached it, and what the device says happened (exit 3, the copied file)`,
       `  ssh -i ${join(dir, 'operator_key')} -o UserKnownHostsFile=${join(dir, 'known_hosts')} -p ${relayPort} admin@127.0.0.1 whoami`,
       '',
     ].join('\n'));

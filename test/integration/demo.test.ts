@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { run } from '../helpers/env.ts';
+import { eventually, run } from '../helpers/env.ts';
 import { duplicateKeys } from '../helpers/log-lines.ts';
 import { spawnFerry } from '../helpers/fixture.ts';
 
@@ -35,6 +35,13 @@ test('the demo prints an ssh command that reaches its device, and cleans up on C
   assert.match(devices.stdout, /\ndemo +approved +online/);
   const copy = await run('bash', ['-c', lines.find((l) => l.startsWith('scp -F'))!]);
   assert.equal(copy.code, 0, copy.stderr);
+  // The audit line shows the session and the file as the device reported them (a moment later).
+  const auditLine = lines.find((l) => l.includes('ferry-relay audit'))!;
+  const audited = await eventually(async () => {
+    const a = await run('bash', ['-c', auditLine]);
+    return /ssh\.session\.end demo .*"exit":3/.test(a.stdout) && /ssh\.file demo .*copied-over-ferry/.test(a.stdout) ? a.stdout : null;
+  }, 10_000, 'the device\'s reports of the exit status and the copied file in the audit log');
+  assert.match(audited, /reach\.start demo/);
   const whoami = await run('bash', ['-c', lines.find((l) => l.endsWith('whoami'))!]);
   assert.equal(whoami.stdout.split(' ')[0], 'admin');
   assert.equal(await demo.stop('SIGINT'), 0);
