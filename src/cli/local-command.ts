@@ -44,6 +44,7 @@ export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: No
       principal: { kind: 'local', user: `local:${userInfo().username}` },
       now: Date.now(),
       relay: { publicAddress: publicAddress ?? info.publicAddress, fingerprint: info.fingerprint, hostKeyLine: info.hostKeyLine },
+      dataDir,
     }, words);
     out.write(result.stdout);
     // The whole audit log may not fit in memory: `audit export` writes each row as it reads it.
