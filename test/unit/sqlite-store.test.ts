@@ -78,7 +78,7 @@ describe('opening', () => {
     const db = new Database(file);
     db.pragma('user_version = 99');
     db.close();
-    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 5\); upgrade ferry/);
+    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 6\); upgrade ferry/);
     store = openSqliteStore(newFile());
   });
 
