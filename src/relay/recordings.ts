@@ -110,8 +110,7 @@ export function hashFile(file: string): { sha256: string; bytes: number } | null
  */
 export function closeCrashedRecordings(deps: { store: Store; dataDir: string; now: number }): number {
   let n = 0;
-  for (const r of deps.store.listRecordings({ limit: Number.MAX_SAFE_INTEGER })) {
-    if (r.endedAt !== null) continue;
+  for (const r of deps.store.listRecordings({ unfinished: true, limit: Number.MAX_SAFE_INTEGER })) {
     const file = join(deps.dataDir, r.path);
     const found = hashFile(file) ?? { sha256: createHash('sha256').digest('hex'), bytes: 0 };
     let endedAt = deps.now;

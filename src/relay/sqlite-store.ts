@@ -490,6 +490,7 @@ class SqliteStore implements Store {
     if (f.device !== undefined) { where.push('device = ?'); args.push(f.device); }
     if (f.user !== undefined) { where.push('user = ?'); args.push(f.user); }
     if (f.endedBefore !== undefined) { where.push('ended_at IS NOT NULL AND ended_at < ?'); args.push(f.endedBefore); }
+    if (f.unfinished) where.push('ended_at IS NULL');
     const sql = `SELECT * FROM recordings ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY started_at DESC, id LIMIT ?`;
     return (this.#db.prepare(sql).all(...args, f.limit) as RecordingRow[]).map(toRecording);
   }

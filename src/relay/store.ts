@@ -118,8 +118,8 @@ export interface RecordingRecord {
   sha256: string | null;
 }
 
-/** Which recordings to list, newest first. `endedBefore` finds those past their retention. */
-export interface RecordingFilter { device?: string; user?: string; endedBefore?: number; limit: number }
+/** Which recordings to list, newest first. `endedBefore` finds those past their retention, `unfinished` those without an end. */
+export interface RecordingFilter { device?: string; user?: string; endedBefore?: number; unfinished?: boolean; limit: number }
 
 /** What the relay keeps. Every method is a single transaction; `transaction` groups several into one. */
 export interface Store {

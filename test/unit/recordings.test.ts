@@ -77,6 +77,10 @@ describe('recordings', () => {
     assert.deepEqual(store.listRecordings({ device: 'cam', user: 'bob', limit: 10 }).map((r) => r.id), [c.id]);
     assert.deepEqual(store.listRecordings({ limit: 1 }).map((r) => r.id), [c.id]);
     assert.deepEqual(store.listRecordings({ endedBefore: b.endedAt! + 1, limit: 10 }).map((r) => r.id), [b.id, a.id]);
+    const live = await startRecording({ store, dataDir, clock }, START);
+    assert.deepEqual(store.listRecordings({ unfinished: true, limit: 10 }).map((r) => r.id), [live.id]);
+    assert.deepEqual(store.listRecordings({ endedBefore: clock.now() + 1, limit: 10 }).map((r) => r.id), [c.id, b.id, a.id], 'an unfinished one has not ended');
+    await live.end();
     assert.equal(store.getRecording('0000000000000000'), null);
     assert.equal(store.removeRecording(a.id), true);
     assert.equal(store.removeRecording(a.id), false);
