@@ -87,6 +87,9 @@ export class Recorder {
     return r;
   }
 
+  /** Event bytes held in memory now, queued or being written (what the bound limits). */
+  get bufferedBytes(): number { return this.#pendingBytes + this.#inFlightBytes; }
+
   /** Whether the source should hold off: more than the bound waits for the disk. */
   get paused(): boolean { return this.#paused; }
 

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { systemClock } from '../../src/common/clock.ts';
 import { parseCast } from '../../src/protocol/asciicast.ts';
 import { Recorder, type RecorderOptions } from '../../src/relay/recording.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
@@ -146,6 +147,35 @@ describe('Recorder', () => {
     assert.equal(r.paused, false);
     await r.close();
     assert.equal(specCheck(file).events.map((e) => e[2]).join(''), chunk.repeat(10));
+  });
+
+  test('a flood that honours the pause keeps memory within the bound plus one chunk, and loses nothing', async () => {
+    const file = join(dir, `flood-${++n}`, 'r.cast');
+    let resume: (() => void) | null = null;
+    const max = 256 * 1024;
+    const r = await Recorder.open({ file, width: 80, height: 24, clock: systemClock, maxBufferedBytes: max, onPressure: (p) => { if (!p) resume?.(); } });
+    const chunk = Buffer.alloc(32 * 1024, 'y');
+    const total = 64 * 1024 * 1024;
+    let peak = 0;
+    let pauses = 0;
+    const started = performance.now();
+    for (let sent = 0; sent < total; sent += chunk.length) {
+      const go = r.output(chunk);
+      peak = Math.max(peak, r.bufferedBytes);
+      if (!go) {
+        pauses++;
+        await new Promise<void>((res) => { resume = res; });
+      }
+    }
+    const s = await r.close();
+    const ms = performance.now() - started;
+    assert.ok(pauses > 0, 'the flood outran the disk at least once');
+    assert.ok(peak <= max + chunk.length + 64, `peak buffered ${peak} within ${max} + one chunk`);
+    let got = 0;
+    for (const e of parseCast(readFileSync(file, 'utf8')).events) got += e[2].length;
+    assert.equal(got, total);
+    // Shown with --test-reporter=spec; for the report, not asserted.
+    console.log(`# recorder flood: ${total / 1048576} MiB in ${ms.toFixed(0)} ms (${(total / 1048576 / (ms / 1000)).toFixed(0)} MiB/s), ${pauses} pauses, peak buffered ${(peak / 1024).toFixed(0)} KiB, file ${(s.bytes / 1048576).toFixed(1)} MiB`);
   });
 
   test('close twice is refused', async () => {
