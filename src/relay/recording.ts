@@ -70,9 +70,9 @@ export class Recorder {
 
   /** Creates the file (mode 0600) and writes its header to disk before returning. */
   static async open(o: RecorderOptions): Promise<Recorder> {
-    await mkdir(dirname(o.file), { recursive: true, mode: 0o700 });
     let fh: FileHandle;
     try {
+      await mkdir(dirname(o.file), { recursive: true, mode: 0o700 });
       fh = await open(o.file, 'wx', 0o600);
     } catch (err) {
       throw new FerryError('FERRY_STORE', `cannot create the recording ${o.file}: ${(err as Error).message}; check that the data dir is writable and has space`, { cause: err });
