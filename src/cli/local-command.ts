@@ -6,7 +6,7 @@ import { runCommand, USAGE } from '../relay/commands.ts';
 import { openDataDir, relayInfoPath, storePath } from '../relay/relay.ts';
 
 /** The commands that also run locally. */
-export const LOCAL_COMMANDS = new Set(['devices', 'token', 'device', 'user', 'users', 'role', 'audit', 'whoami', 'ssh-config']);
+export const LOCAL_COMMANDS = new Set(['devices', 'token', 'device', 'user', 'users', 'role', 'audit', 'recordings', 'recording', 'whoami', 'ssh-config']);
 
 /** Runs one operator command locally, as the local principal (every action) named after the local user. */
 export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
@@ -44,6 +44,7 @@ export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: No
       principal: { kind: 'local', user: `local:${userInfo().username}` },
       now: Date.now(),
       relay: { publicAddress: publicAddress ?? info.publicAddress, fingerprint: info.fingerprint, hostKeyLine: info.hostKeyLine },
+      dataDir,
     }, words);
     out.write(result.stdout);
     // The whole audit log may not fit in memory: `audit export` writes each row as it reads it.

@@ -32,6 +32,7 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
   'max-sessions-per-user': { type: 'string', help: 'sessions (ssh -J reaches) one user may hold at once (default 32)' },
   'max-sessions-per-device': { type: 'string', help: 'sessions to one device at once, from everyone (default 16)' },
   'session-idle-timeout': { type: 'string', help: 'end a session that moves no byte for this long, e.g. 30m; 0 or off: never (default 0)' },
+  'recording-retention': { type: 'string', help: 'delete session recordings this long after they end, e.g. 90d; 0 or off: keep forever (default 0)' },
 };
 
 /** Builds and validates the relay's config, and the log format asked for, from argv and the environment. */
@@ -72,6 +73,7 @@ export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
     maxSessionsPerDevice: o.integer('max-sessions-per-device', d.maxSessionsPerDevice, 1, 1_000_000),
     // Off is the default, and a duration of 0 is not one: '0' and 'off' say "never".
     sessionIdleTimeoutMs: ['0', 'off'].includes(o.string('session-idle-timeout') ?? '') ? 0 : o.duration('session-idle-timeout', d.sessionIdleTimeoutMs),
+    recordingRetentionMs: ['0', 'off'].includes(o.string('recording-retention') ?? '') ? 0 : o.duration('recording-retention', d.recordingRetentionMs),
     loginRefusalAudit: d.loginRefusalAudit,
     deviceReportAudit: d.deviceReportAudit,
   };

@@ -214,6 +214,7 @@ export const ACTIONS = [
   'user.list', 'user.add', 'user.remove', 'user.role', 'user.key',
   'role.list', 'role.add', 'role.edit', 'role.remove',
   'audit.read', 'audit.verify',
+  'recording.read',
 ] as const;
 export type Action = typeof ACTIONS[number];
 

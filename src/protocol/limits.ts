@@ -104,6 +104,23 @@ export const LIMITS = Object.freeze({
   /** `audit` lists: the default and the largest number of rows one call returns. */
   auditDefaultLimit: 100,
   auditMaxLimit: 10_000,
+  /**
+   * Recordings: buffered events are written this often, so a crash loses at most this much;
+   * the file is fsynced at close and this often, so a power cut loses at most that much.
+   */
+  recordingFlushIntervalMs: 250,
+  recordingFsyncIntervalMs: 5_000,
+  /**
+   * Recordings: event bytes held in memory, not yet on disk, past which the recorder asks
+   * its source to pause (a terminal producing output faster than the disk takes it).
+   */
+  recordingMaxBufferedBytes: 1024 * 1024,
+  /** Recordings: kept this long after they end; 0 keeps them forever (--recording-retention). */
+  recordingRetentionMs: 0,
+  /** Recordings: how often the relay looks for recordings past their retention. */
+  recordingRetentionSweepMs: 60 * 60 * 1000,
+  /** `recordings` lists: the most rows one call returns. */
+  recordingsListLimit: 1_000,
   /** Labels per device, and the longest key and value. */
   maxLabels: 32,
   maxLabelKeyLength: 63,

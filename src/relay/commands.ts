@@ -10,7 +10,7 @@ import { LIMITS } from '../protocol/limits.ts';
 import { labelKeyProblem, parseLabels } from '../protocol/names.ts';
 import {
   addRole, addUser, addUserKey, approveDevice, authorize, createToken, createTokenProblems, editRole, exportAudit, labelDevice, labelDeviceProblems, listDevices, listRoles, listTokens,
-  listUsers, perform, readAudit, readAuditProblems, removeDevice, removeRole, removeUser, removeUserKey, revokeDevice, revokeToken, setUserRoles, sshConfig,
+  listUsers, listRecordings, getRecording, perform, readAudit, readAuditProblems, removeDevice, removeRole, removeUser, removeUserKey, revokeDevice, revokeToken, setUserRoles, sshConfig,
   verifyAudit, whoami, type AuditView, type OperationContext, type RoleInput,
 } from './operations/index.ts';
 import type { Principal } from './principal.ts';
@@ -53,6 +53,9 @@ export function helpText(publicAddress: string, user: string): string {
   audit [--since 1h] [--until DATE] [--device NAME] [--user NAME] [--action A|GROUP.*] [--limit N] [--json]
   audit verify [--json]                    check the hash chain; names the first bad row
   audit export [--since 1h]                every row as JSON lines, for a SIEM
+  recordings [--device NAME] [--user NAME] [--json]
+                                           console session recordings, newest first: who, device, login, start, length, size, sha256
+  recording cat ID                         the recording as asciicast v2 (.cast), for asciinema play or a player
   ssh-config [--known-hosts] [--user NAME] [--json]
                                            ssh_config for reaching devices as NAME.ferry, or known_hosts lines
   help                                     this text
@@ -347,6 +350,27 @@ function audit(ctx: CommandContext, args: string[]): CommandResult {
   return ok(list.map(auditLine).join('\n') + (list.length ? '\n' : ''));
 }
 
+function recordings(ctx: CommandContext, args: string[]): CommandResult {
+  const { values } = parse(args, { device: { type: 'string' }, user: { type: 'string' } }, 0);
+  const list = perform(ctx, ctx.principal, listRecordings, { device: values.device as string | undefined, user: values.user as string | undefined });
+  if (values.json) return json(list);
+  if (list.length === 0) return ok('', values.device !== undefined || values.user !== undefined ? 'no recording matches\n' : 'no recordings yet: console terminal sessions are recorded\n');
+  return ok(table([
+    ['ID', 'STARTED', 'LENGTH', 'USER', 'DEVICE', 'LOGIN', 'BYTES', 'SHA256'],
+    ...list.map((r) => [
+      r.id, r.startedAt, r.durationMs === null ? 'unfinished' : `${(r.durationMs / 1000).toFixed(1)}s`, r.user, r.device, r.login,
+      r.bytes === null ? '-' : String(r.bytes), r.sha256 ?? '-',
+    ]),
+  ]));
+}
+
+function recordingCommand(ctx: CommandContext, verb: string | undefined, args: string[]): CommandResult {
+  if (verb !== 'cat') throw new UsageError(`unknown recording command '${verb ?? ''}': use cat`);
+  const { positionals } = parse(args, {}, 1);
+  const { cast } = perform(ctx, ctx.principal, getRecording, { id: positionals[0]! });
+  return { ...ok(''), more: cast };
+}
+
 function sshConfigCommand(ctx: CommandContext, args: string[]): CommandResult {
   const { values } = parse(args, { 'known-hosts': { type: 'boolean' }, user: { type: 'string' } }, 0);
   // Run locally on the relay host, the principal is no relay user: the config needs a real one.
@@ -381,6 +405,8 @@ export function runCommand(ctx: CommandContext, words: readonly string[]): Comma
       case 'devices': return devices(ctx, rest);
       case 'users': return users(ctx, rest);
       case 'audit': return audit(ctx, rest);
+      case 'recordings': return recordings(ctx, rest);
+      case 'recording': return recordingCommand(ctx, rest[0], rest.slice(1));
       case 'token':
         if (rest[0] === 'create') return tokenCreate(ctx, rest.slice(1));
         if (rest[0] === 'ls') return tokenLs(ctx, rest.slice(1));

@@ -8,7 +8,7 @@ export interface ListenAddress { host: string; port: number }
 
 /** Everything the relay needs to run. The CLI builds it, validates it, freezes it. */
 export interface RelayConfig {
-  /** Where the store, host key and (later) recordings live. Created at mode 0700. */
+  /** Where the store, host key and recordings live. Created at mode 0700. */
   dataDir: string;
   sshListen: ListenAddress;
   /** HOST:PORT written into enrollment tokens: how devices reach this relay. Null: this host's name and the bound port. */
@@ -45,6 +45,8 @@ export interface RelayConfig {
   maxSessionsPerDevice: number;
   /** A session idle this long is ended; 0: never (--session-idle-timeout). */
   sessionIdleTimeoutMs: number;
+  /** Recordings are deleted this long after they end; 0 keeps them forever (--recording-retention). */
+  recordingRetentionMs: number;
   /** Refused logins audited per window before the rest are summed up in one row. */
   loginRefusalAudit: AuditRate;
   /** Device reports audited per device per window before the rest are summed up in one row. */
@@ -74,6 +76,7 @@ export const RELAY_DEFAULTS = Object.freeze({
   maxSessionsPerUser: LIMITS.maxSessionsPerUser,
   maxSessionsPerDevice: LIMITS.maxSessionsPerDevice,
   sessionIdleTimeoutMs: LIMITS.sessionIdleTimeoutMs,
+  recordingRetentionMs: LIMITS.recordingRetentionMs,
   loginRefusalAudit: Object.freeze({ perWindow: LIMITS.loginRefusalAuditPerWindow, windowMs: LIMITS.auditRateWindowMs }),
   deviceReportAudit: Object.freeze({ perWindow: LIMITS.deviceReportAuditPerWindow, windowMs: LIMITS.auditRateWindowMs }),
 });
@@ -102,6 +105,9 @@ export function relayConfigProblems(c: RelayConfig): string[] {
     if (!Number.isInteger(r.perWindow) || r.perWindow < 1 || !Number.isFinite(r.windowMs) || r.windowMs < 1000) problems.push(`${key} must allow at least 1 row per window of at least 1000 ms`);
   }
   if (c.sessionIdleTimeoutMs > 0 && c.sessionIdleTimeoutMs < 1000) problems.push(`--session-idle-timeout must be 0 (off) or at least 1s, not ${c.sessionIdleTimeoutMs} ms`);
+  if (!Number.isFinite(c.recordingRetentionMs) || c.recordingRetentionMs < 0 || (c.recordingRetentionMs > 0 && c.recordingRetentionMs < 60 * 60 * 1000)) {
+    problems.push(`--recording-retention must be 0 (keep forever) or at least 1h, not ${c.recordingRetentionMs} ms`);
+  }
   if (!Number.isInteger(c.keepaliveCountMax) || c.keepaliveCountMax < 1) problems.push('keepaliveCountMax must be a whole number of at least 1');
   return problems;
 }

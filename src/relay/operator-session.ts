@@ -121,6 +121,7 @@ function runExec(ctx: RelayContext, p: SshPrincipal, ch: ServerChannel, command:
       principal: p,
       now: ctx.clock.now(),
       relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine },
+      dataDir: ctx.config.dataDir,
       onChange: (device) => ctx.reconcile(device),
       cloneOf: (device) => ctx.registry.cloneOf(device),
     }, split.words);

@@ -15,6 +15,7 @@ import { patchSsh2 } from '../net/ssh2-internals.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { authorizedKeysFor, mayReach } from './access-policy.ts';
 import type { Principal } from './principal.ts';
+import { closeCrashedRecordings, startRetention } from './recordings.ts';
 import { Registry } from './registry.ts';
 import { SessionTracker } from './sessions.ts';
 import { openSqliteStore } from './sqlite-store.ts';
@@ -98,6 +99,9 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   // was last seen when the relay last noted that it was running.
   const stale = store.markAllOffline(store.lastHeartbeat() ?? clock.now(), 'relay restarted');
   if (stale > 0) log.info({ devices: stale }, 'marked devices offline after a restart');
+  // Likewise no recording survives a restart: each left open is closed as the disk has it.
+  const cut = closeCrashedRecordings({ store, dataDir: config.dataDir, now: clock.now() });
+  if (cut > 0) log.warn({ recordings: cut }, 'closed recordings cut by a relay crash: each is readable up to its last flush');
 
   const registry = new Registry(clock);
   const keyWatchers: RelayContext['keyWatchers'] = new Map();
@@ -162,6 +166,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   store.heartbeat(clock.now());
   const heartbeat = setInterval(() => store.heartbeat(clock.now()), LIMITS.heartbeatIntervalMs);
   heartbeat.unref();
+  const retention = startRetention({ store, dataDir: config.dataDir, clock, retentionMs: config.recordingRetentionMs, sweepMs: LIMITS.recordingRetentionSweepMs, log });
 
   let stopped = false;
   return {
@@ -174,6 +179,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       stopped = true;
       clearInterval(watcher);
       clearInterval(heartbeat);
+      retention.stop();
       const closing = door.close(1_000);
       const now = clock.now();
       // Sessions first: their rows say 'relay shutdown', not 'link lost'.

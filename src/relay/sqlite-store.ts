@@ -5,7 +5,7 @@ import { FerryError } from '../common/errors.ts';
 import type { RoleSpec } from './access-policy.ts';
 import { auditRowHash, GENESIS_HASH, verifyChain, type ChainHead, type ChainRow } from './audit-chain.ts';
 import { redemptionDecision } from './token-redemption.ts';
-import type { AuditEntry, AuditFilter, AuditRecord, AuditSource, AuditVerdict, DeviceRecord, DeviceStatus, DisconnectReason, RoleRecord, Store, StoredToken, SubjectRecord, TokenRecord, UserKey, UserRecord } from './store.ts';
+import type { AuditEntry, AuditFilter, AuditRecord, AuditSource, AuditVerdict, DeviceRecord, DeviceStatus, DisconnectReason, RecordingFilter, RecordingRecord, RoleRecord, Store, StoredToken, SubjectRecord, TokenRecord, UserKey, UserRecord } from './store.ts';
 
 /** The meta key of the audit chain's head, `{"id":N,"hash":"…"}`. */
 const AUDIT_HEAD = 'audit_head';
@@ -131,7 +131,40 @@ const MIGRATIONS: readonly Migration[] = [
   // is told it was revoked rather than unknown, and `token ls --all` still shows it.
   `ALTER TABLE tokens ADD COLUMN revoked_at INTEGER;`,
   migrateToRoles,
+  // Session recordings: the files are in the data dir, these rows say whose they are and
+  // hold each one's size and sha256 once it ends. No reference to devices: a recording is
+  // evidence and outlives the device it was made on.
+  `
+  CREATE TABLE recordings (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    device TEXT NOT NULL,
+    user TEXT NOT NULL,
+    login TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    path TEXT NOT NULL UNIQUE,
+    bytes INTEGER,
+    sha256 TEXT
+  ) STRICT;
+  CREATE INDEX recordings_started ON recordings(started_at);
+  CREATE INDEX recordings_device ON recordings(device, started_at);
+  CREATE INDEX recordings_user ON recordings(user, started_at);
+  CREATE INDEX recordings_ended ON recordings(ended_at);
+  `,
 ];
+
+interface RecordingRow {
+  id: string; session_id: string; device: string; user: string; login: string; started_at: number;
+  ended_at: number | null; path: string; bytes: number | null; sha256: string | null;
+}
+
+function toRecording(r: RecordingRow): RecordingRecord {
+  return {
+    id: r.id, sessionId: r.session_id, device: r.device, user: r.user, login: r.login, startedAt: r.started_at,
+    endedAt: r.ended_at, path: r.path, bytes: r.bytes, sha256: r.sha256,
+  };
+}
 
 interface AuditRow {
   id: number; at: number; actor: string; action: string; target: string | null; detail: string;
@@ -271,6 +304,11 @@ class SqliteStore implements Store {
       insertAudit: db.prepare('INSERT INTO audit (at, actor, action, target, detail, source, prev_hash) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       setAuditHash: db.prepare('UPDATE audit SET hash = ? WHERE id = ?'),
       auditBatch: db.prepare('SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?'),
+      recording: db.prepare('SELECT * FROM recordings WHERE id = ?'),
+      insertRecording: db.prepare(`INSERT INTO recordings (id, session_id, device, user, login, started_at, path)
+        VALUES (@id, @sessionId, @device, @user, @login, @startedAt, @path)`),
+      finishRecording: db.prepare('UPDATE recordings SET ended_at = @endedAt, bytes = @bytes, sha256 = @sha256 WHERE id = @id'),
+      deleteRecording: db.prepare('DELETE FROM recordings WHERE id = ?'),
     };
   }
 
@@ -434,6 +472,35 @@ class SqliteStore implements Store {
     const v = this.#q.getMeta.get('heartbeat') as string | undefined;
     return v === undefined ? null : Number(v);
   }
+
+  addRecording(r: Omit<RecordingRecord, 'endedAt' | 'bytes' | 'sha256'>): void {
+    this.#db.transaction(() => {
+      if (this.#q.recording.get(r.id)) throw new FerryError('FERRY_CONFLICT', `recording '${r.id}' exists already`);
+      this.#q.insertRecording.run({ id: r.id, sessionId: r.sessionId, device: r.device, user: r.user, login: r.login, startedAt: r.startedAt, path: r.path });
+    })();
+  }
+
+  finishRecording(id: string, end: { endedAt: number; bytes: number; sha256: string }): boolean {
+    return this.#q.finishRecording.run({ id, ...end }).changes > 0;
+  }
+
+  listRecordings(f: RecordingFilter): RecordingRecord[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.device !== undefined) { where.push('device = ?'); args.push(f.device); }
+    if (f.user !== undefined) { where.push('user = ?'); args.push(f.user); }
+    if (f.endedBefore !== undefined) { where.push('ended_at IS NOT NULL AND ended_at < ?'); args.push(f.endedBefore); }
+    if (f.unfinished) where.push('ended_at IS NULL');
+    const sql = `SELECT * FROM recordings ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY started_at DESC, id LIMIT ?`;
+    return (this.#db.prepare(sql).all(...args, f.limit) as RecordingRow[]).map(toRecording);
+  }
+
+  getRecording(id: string): RecordingRecord | null {
+    const r = this.#q.recording.get(id) as RecordingRow | undefined;
+    return r ? toRecording(r) : null;
+  }
+
+  removeRecording(id: string): boolean { return this.#q.deleteRecording.run(id).changes > 0; }
 
   audit(e: AuditEntry): AuditRecord {
     // IMMEDIATE, so that two processes appending at once each chain to the row the other wrote.

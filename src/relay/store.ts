@@ -102,6 +102,25 @@ export type AuditVerdict =
   | { ok: true; rows: number; head: string | null }
   | { ok: false; rows: number; badId: number; problem: string };
 
+/** A session recording (recordings.ts): who, where, when, and its file; size and sha256 once it has ended. */
+export interface RecordingRecord {
+  id: string;
+  sessionId: string;
+  device: string;
+  user: string;
+  login: string;
+  startedAt: number;
+  /** Null while it is being written (or when the relay died before it ended). */
+  endedAt: number | null;
+  /** The .cast file, relative to the data dir (`recordings/YYYY/MM/DD/ID.cast`). */
+  path: string;
+  bytes: number | null;
+  sha256: string | null;
+}
+
+/** Which recordings to list, newest first. `endedBefore` finds those past their retention, `unfinished` those without an end. */
+export interface RecordingFilter { device?: string; user?: string; endedBefore?: number; unfinished?: boolean; limit: number }
+
 /** What the relay keeps. Every method is a single transaction; `transaction` groups several into one. */
 export interface Store {
   close(): void;
@@ -165,6 +184,16 @@ export interface Store {
   /** Records that the relay is running now; after a crash, the last one is when its devices were last seen. */
   heartbeat(at: number): void;
   lastHeartbeat(): number | null;
+
+  /** Adds a recording as it starts (no end, size or hash yet); FERRY_CONFLICT for an id in use. */
+  addRecording(r: Omit<RecordingRecord, 'endedAt' | 'bytes' | 'sha256'>): void;
+  /** Sets a recording's end, size and sha256; false when there is no such recording. */
+  finishRecording(id: string, end: { endedAt: number; bytes: number; sha256: string }): boolean;
+  /** Recordings that match, newest first. */
+  listRecordings(filter: RecordingFilter): RecordingRecord[];
+  getRecording(id: string): RecordingRecord | null;
+  /** Forgets a recording's row (its file is the caller's); false when there is none. */
+  removeRecording(id: string): boolean;
 
   /** Appends a row to the audit chain and moves its head, in one transaction. */
   audit(entry: AuditEntry): AuditRecord;

@@ -239,9 +239,9 @@ describe('actions', () => {
   }
 
   test('known actions, groups and * are accepted; anything else is told with the list', () => {
-    for (const ok of ['*', 'token.create', 'audit.verify', 'user.*', 'role.*', 'audit.*']) assert.equal(actionProblem(ok), null, ok);
+    for (const ok of ['*', 'token.create', 'audit.verify', 'user.*', 'role.*', 'audit.*', 'recording.read', 'recording.*']) assert.equal(actionProblem(ok), null, ok);
     for (const badItem of ['', 'token', 'token.make', 'use.*', '.*', '*.*', 'user.key.*', 'Token.create']) {
-      assert.match(actionProblem(badItem) ?? '', new RegExp(`^action '${badItem.replace(/[.*]/g, '\\$&')}' is not known: use one of token.create, .*, a group \\(token\\.\\*, device\\.\\*, user\\.\\*, role\\.\\*, audit\\.\\*\\) or '\\*'$`), badItem);
+      assert.match(actionProblem(badItem) ?? '', new RegExp(`^action '${badItem.replace(/[.*]/g, '\\$&')}' is not known: use one of token.create, .*, a group \\(token\\.\\*, device\\.\\*, user\\.\\*, role\\.\\*, audit\\.\\*, recording\\.\\*\\) or '\\*'$`), badItem);
     }
   });
 });

@@ -48,7 +48,7 @@ describe('opening', () => {
   test('migrations set user_version and the journal is WAL', () => {
     const db = new Database(file, { readonly: true });
     try {
-      assert.equal(db.pragma('user_version', { simple: true }), 5);
+      assert.equal(db.pragma('user_version', { simple: true }), 6);
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     } finally { db.close(); }
   });
@@ -78,7 +78,7 @@ describe('opening', () => {
     const db = new Database(file);
     db.pragma('user_version = 99');
     db.close();
-    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 5\); upgrade ferry/);
+    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 6\); upgrade ferry/);
     store = openSqliteStore(newFile());
   });
 
@@ -141,7 +141,7 @@ describe('migration 5: roles and the audit chain, from a schema 4 store', () => 
 
     const db = new Database(file, { readonly: true });
     try {
-      assert.equal(db.pragma('user_version', { simple: true }), 5);
+      assert.equal(db.pragma('user_version', { simple: true }), 6);
       assert.deepEqual((db.pragma('table_info(users)') as { name: string }[]).map((c) => c.name), ['name', 'created_at'], 'users.role is gone');
     } finally { db.close(); }
     // Foreign keys are on again after the migration: removing a user takes its keys and bindings.

@@ -10,3 +10,4 @@ export { addRole, editRole, listRoles, normalizeRole, removeRole, roleNameProble
 export { auditView, exportAudit, readAudit, readAuditProblems, verifyAudit, type AuditView, type ReadAuditInput } from './audit.ts';
 export { sshConfig, type SshConfigInput } from './ssh-config.ts';
 export { whoami, type WhoamiResult } from './whoami.ts';
+export { getRecording, listRecordings, recordingView, type ListRecordingsInput, type RecordingView } from './recordings.ts';

@@ -15,6 +15,8 @@ export interface OperationContext {
   store: Store;
   now: number;
   relay: { publicAddress: string; fingerprint: string; hostKeyLine?: string };
+  /** The data dir, where recordings are; absent where the front end has none (then they cannot be read). */
+  dataDir?: string;
   /**
    * Called after a change that live connections must follow: with a device's name when that
    * device was approved, revoked or removed, without one when users, keys or roles changed.
