@@ -54,7 +54,7 @@ export function loadOrCreateSelfSigned(dataDir: string, hostName: string): TlsMa
   const tmpKey = `${keyPath}.tmp`;
   const names = [...new Set([hostName, 'localhost', '127.0.0.1'])].map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`));
   // umask 077 covers the moment between openssl writing the key and the chmod below.
-  const r = spawnSync('sh', ['-c', 'umask 077 && exec openssl "$@"', 'openssl',
+  const r = spawnSync('/bin/sh', ['-c', 'umask 077 && exec openssl "$@"', 'openssl',
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', tmpKey, '-out', tmpCert, '-days', String(LIMITS.selfSignedCertDays),
     '-subj', `/CN=${hostName.replace(/[/\\=]/g, '_')}`, '-addext', `subjectAltName=${names.join(',')}`,
@@ -62,7 +62,7 @@ export function loadOrCreateSelfSigned(dataDir: string, hostName: string): TlsMa
   if (r.status !== 0) {
     rmSync(tmpCert, { force: true });
     rmSync(tmpKey, { force: true });
-    const missing = r.status === 127 || /not found/.test(r.stderr ?? '');
+    const missing = r.status === 127 || /not found/.test(r.stderr ?? '') || (r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
     throw new FerryError('FERRY_CONFIG_INVALID', missing
       ? 'the openssl program is needed to make the self-signed HTTPS certificate and was not found: install it (apt-get install openssl), or give --tls-cert and --tls-key, or --http-listen off'
       : `openssl could not make the self-signed HTTPS certificate: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`);
