@@ -117,6 +117,11 @@ export const LIMITS = Object.freeze({
   httpHeadersTimeoutMs: 10_000,
   /** A whole request, body included, must arrive within this. */
   httpRequestTimeoutMs: 30_000,
+  /**
+   * How often Node checks the two timeouts above. Its default, 30 s, would let a slow client
+   * hold a connection up to 30 s past its deadline.
+   */
+  httpTimeoutCheckIntervalMs: 1_000,
   /** A kept-alive connection with no request for this long is closed. */
   httpIdleTimeoutMs: 5_000,
   /** HTTP connections held at once; more are refused at accept. */

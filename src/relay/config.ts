@@ -138,6 +138,7 @@ export function relayConfigProblems(c: RelayConfig): string[] {
 function httpConfigProblems(c: RelayConfig): string[] {
   const problems: string[] = [];
   if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) problems.push('--tls-cert and --tls-key go together: give both (your certificate and its key, PEM) or neither (the relay makes a self-signed pair)');
+  if (c.httpHeadersTimeoutMs > c.httpRequestTimeoutMs) problems.push(`httpHeadersTimeoutMs (${c.httpHeadersTimeoutMs}) must not be longer than httpRequestTimeoutMs (${c.httpRequestTimeoutMs}): the headers are part of the request`);
   if (c.httpListen === null) return problems;
   if (!Number.isInteger(c.httpListen.port) || c.httpListen.port < 0 || c.httpListen.port > 65535) problems.push(`--http-listen port ${c.httpListen.port} is not a port number`);
   if (c.httpPlain && c.tlsCertFile !== null) problems.push('--http-plain serves plain HTTP, so --tls-cert and --tls-key would not be used: drop one or the other');

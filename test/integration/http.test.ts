@@ -11,6 +11,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../../src/common/log.ts';
@@ -213,6 +214,41 @@ describe('certificates across restarts', () => {
     // The failed start released the data dir: a relay with the right pair starts on it.
     const ok = await startRelay(testRelayConfig(join(dir, 'relay'), [admin.pub], { httpListen: { host: '127.0.0.1', port: 0 }, tlsCertFile: join(dir, 'a.pem'), tlsKeyFile: join(dir, 'a.key') }), { log: silentLogger() });
     await ok.stop();
+  });
+});
+
+describe('the listener\'s limits', () => {
+  test('a client that does not finish its headers is dropped at the headers timeout, and connections over the limit are refused', async (t) => {
+    const dir = tempDir(t);
+    const admin = makeKey(dir, 'admin');
+    const relay = await startRelay(testRelayConfig(join(dir, 'relay'), [admin.pub], { httpListen: { host: '127.0.0.1', port: 0 }, httpHeadersTimeoutMs: 1_000, httpRequestTimeoutMs: 2_000, httpMaxConnections: 2 }), { log: testLogger('relay') });
+    t.after(() => relay.stop());
+    const port = relay.http!.address.port;
+    const ca = readFileSync(selfSignedCertPath(join(dir, 'relay')), 'utf8');
+    const slow = (): Promise<{ answer: string; afterMs: number }> => new Promise((resolve, reject) => {
+      const started = Date.now();
+      let answer = '';
+      const s = tlsConnect({ host: '127.0.0.1', port, ca }, () => s.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n'));
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => { answer += d; });
+      s.on('error', reject);
+      s.on('close', () => resolve({ answer, afterMs: Date.now() - started }));
+    });
+    const first = slow();
+    const second = slow();
+    // Both slots are taken (the TLS handshakes are done when the headers start); a third connection is closed at accept.
+    await eventually(() => new Promise<boolean>((r) => relay.http!.app.server.getConnections((_e, n) => r(n === 2))), 5_000, 'two connections held');
+    const third = await new Promise<string>((resolve) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, ca });
+      s.on('secureConnect', () => resolve('connected'));
+      s.on('error', (err) => resolve((err as NodeJS.ErrnoException).code ?? err.message));
+      s.on('close', () => resolve('closed'));
+    });
+    assert.notEqual(third, 'connected');
+    for (const r of await Promise.all([first, second])) {
+      assert.match(r.answer, /^HTTP\/1\.1 408 /);
+      assert.ok(r.afterMs >= 900 && r.afterMs < 4_000, `dropped after ${r.afterMs} ms`);
+    }
   });
 });
 

@@ -7,6 +7,7 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { isFerryError, type FerryErrorCode } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
+import { LIMITS } from '../../protocol/limits.ts';
 import type { RelayConfig } from '../config.ts';
 
 /** What the app needs: its limits, the TLS pair (null: plain HTTP) and where to log failures. */
@@ -31,8 +32,11 @@ const STRICT_TRANSPORT_SECURITY = 'max-age=31536000';
 /** Creates the Fastify instance (not listening yet) with the common hooks and handlers. */
 export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   const { limits } = opts;
+  // Node's own knobs, which Fastify passes on to http(s).createServer: slow headers, and how
+  // often both timeouts are checked.
+  const serverOptions = { headersTimeout: limits.httpHeadersTimeoutMs, requestTimeout: limits.httpRequestTimeoutMs, connectionsCheckingInterval: LIMITS.httpTimeoutCheckIntervalMs };
   const app = Fastify({
-    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
+    ...(opts.tls ? { https: { ...serverOptions, cert: opts.tls.cert, key: opts.tls.key } } : { http: serverOptions }),
     logger: false,
     bodyLimit: limits.httpBodyLimitBytes,
     requestTimeout: limits.httpRequestTimeoutMs,
@@ -43,8 +47,7 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     forceCloseConnections: true,
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
-  // Node's own knobs, which Fastify does not expose: slow headers and too many sockets.
-  app.server.headersTimeout = limits.httpHeadersTimeoutMs;
+  // Beyond this, Node refuses a connection at accept, before TLS costs anything.
   app.server.maxConnections = limits.httpMaxConnections;
 
   const secure = opts.tls !== null;
