@@ -14,6 +14,7 @@ import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { FerryError } from '../../src/common/errors.ts';
 import { silentLogger } from '../../src/common/log.ts';
 import { startRelay, type Relay } from '../../src/relay/relay.ts';
 import { registerHealthRoutes } from '../../src/relay/http/health-routes.ts';
@@ -293,6 +294,25 @@ describe('ferry relay on the command line', () => {
     const r = await run(process.execPath, [FERRY, 'relay', '--data-dir', join(dir, 'relay'), '--ssh-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--admin-key', `${admin.path}.pub`], { timeoutMs: 20_000, env: { ...process.env, PATH: dir } });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /the openssl program is needed to make the self-signed HTTPS certificate and was not found: install it \(apt-get install openssl\), or give --tls-cert and --tls-key/);
+  });
+});
+
+describe('errors from routes', () => {
+  test('a FerryError keeps its code and gets its status; any other error is 500 FERRY_INTERNAL with no message or stack from inside', async (t) => {
+    const app = createHttpApp({ limits: RELAY_DEFAULTS, tls: null, log: silentLogger() });
+    app.get('/denied', async () => { throw new FerryError('FERRY_PERMISSION_DENIED', "'bob' may not do that"); });
+    app.get('/broken', async () => { throw new TypeError('secret internals at /srv/x.js'); });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    t.after(() => app.close());
+    const port = (app.server.address() as { port: number }).port;
+    const denied = await plainGet(port, '/denied');
+    assert.equal(denied.status, 403);
+    assert.deepEqual(JSON.parse(denied.body), { error: { code: 'FERRY_PERMISSION_DENIED', message: "'bob' may not do that" } });
+    const broken = await plainGet(port, '/broken');
+    assert.equal(broken.status, 500);
+    assert.equal((JSON.parse(broken.body) as { error: { code: string } }).error.code, 'FERRY_INTERNAL');
+    assert.doesNotMatch(broken.body, /secret|TypeError|\.js/);
+    assert.equal(broken.headers['x-content-type-options'], 'nosniff');
   });
 });
 
