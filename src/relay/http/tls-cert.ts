@@ -53,11 +53,13 @@ export function loadOrCreateSelfSigned(dataDir: string, hostName: string): TlsMa
   const tmpCert = `${certPath}.tmp`;
   const tmpKey = `${keyPath}.tmp`;
   const names = [...new Set([hostName, 'localhost', '127.0.0.1'])].map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`));
-  // umask 077 covers the moment between openssl writing the key and the chmod below.
+  // umask 077 covers the moment between openssl writing the key and the chmod below. The
+  // names are in the SAN, which browsers check; the CN is a fixed label (a host name may be
+  // longer than the 64 characters a CN holds).
   const r = spawnSync('/bin/sh', ['-c', 'umask 077 && exec openssl "$@"', 'openssl',
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', tmpKey, '-out', tmpCert, '-days', String(LIMITS.selfSignedCertDays),
-    '-subj', `/CN=${hostName.replace(/[/\\=]/g, '_')}`, '-addext', `subjectAltName=${names.join(',')}`,
+    '-subj', '/CN=ferry relay', '-addext', `subjectAltName=${names.join(',')}`,
   ], { encoding: 'utf8', timeout: LIMITS.opensslTimeoutMs });
   if (r.status !== 0) {
     rmSync(tmpCert, { force: true });
