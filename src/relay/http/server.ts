@@ -46,6 +46,7 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     // On stop, idle kept-alive connections must not hold the relay open for their timeout.
     forceCloseConnections: true,
     return503OnClosing: true,
+    // Fastify types the instance by its server (http or https); the routes use neither's own API.
   }) as unknown as FastifyInstance;
   // Beyond this, Node refuses a connection at accept, before TLS costs anything.
   app.server.maxConnections = limits.httpMaxConnections;
