@@ -24,7 +24,7 @@ export type RelayReady = { type: 'ready'; port: number; fingerprint: string; hos
 
 const cfg = JSON.parse(process.env.FERRY_BENCH_RELAY ?? '{}') as { dataDir: string; port: number; adminKey: string; host?: string };
 const config: RelayConfig = Object.freeze({
-  ...RELAY_DEFAULTS, dataDir: cfg.dataDir, sshListen: { host: cfg.host ?? '127.0.0.1', port: cfg.port }, publicAddress: null, adminKeys: [cfg.adminKey], logLevel: 'info',
+  ...RELAY_DEFAULTS, dataDir: cfg.dataDir, sshListen: { host: cfg.host ?? '127.0.0.1', port: cfg.port }, httpListen: null, publicAddress: null, adminKeys: [cfg.adminKey], logLevel: 'info',
 });
 const log = createLogger('info', 'relay');
 const relay = await startRelay(config, { log });

@@ -13,6 +13,7 @@ import { generateKeyPair, writePrivateFile } from '../common/ssh-keys.ts';
 import { createToken, perform } from '../relay/operations/index.ts';
 import { RELAY_DEFAULTS } from '../relay/config.ts';
 import { startRelay } from '../relay/relay.ts';
+import { selfSignedCertPath } from '../relay/http/tls-cert.ts';
 import { deviceNameProblem } from '../protocol/names.ts';
 import { Options, type FlagSpec } from './options.ts';
 import { untilSignal } from './relay-command.ts';
@@ -58,7 +59,7 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
     writeFileSync(join(dir, 'operator_key.pub'), operator.publicKey.line + '\n');
 
     const relay = await startRelay(Object.freeze({
-      ...RELAY_DEFAULTS, dataDir: join(dir, 'relay'), sshListen: listen, publicAddress: null, adminKeys: [operator.publicKey.line], logLevel: level,
+      ...RELAY_DEFAULTS, dataDir: join(dir, 'relay'), sshListen: listen, httpListen: { host: '127.0.0.1', port: 0 }, publicAddress: null, adminKeys: [operator.publicKey.line], logLevel: level,
     }), { log: createLogger(level, 'relay', output) });
     cleanups.push(() => relay.stop());
     const relayPort = relay.sshAddress.port;
@@ -85,6 +86,7 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
     out.write([
       `ferry demo is running in ${dir} (Ctrl-C stops it${o.boolean('keep') ? '' : ' and removes the directory'}).`,
       `  relay   127.0.0.1:${relayPort}, host key ${relay.fingerprint}, operator 'admin'`,
+      `  https   ${relay.http!.url} (self-signed, SHA-256 ${relay.http!.certFingerprint}): /healthz and /metrics`,
       `  device  '${name}', online, served by the agent's built-in SSH server (no sshd needed); log in as '${deviceUser}'`,
       '',
       'Try, in another terminal:',
@@ -92,6 +94,7 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
       `  ssh -F ${cfg} ferry-relay devices`,
       `  scp -F ${cfg} /etc/hostname ${name}:${join(dir, 'copied-over-ferry')}`,
       `  ssh -F ${cfg} ferry-relay audit --device ${name}     # who reached it, and what the device says happened (exit 3, the copied file)`,
+      `  curl --cacert ${selfSignedCertPath(join(dir, 'relay'))} ${relay.http!.url}/healthz`,
       `  ssh -i ${join(dir, 'operator_key')} -o UserKnownHostsFile=${join(dir, 'known_hosts')} -p ${relayPort} admin@127.0.0.1 whoami`,
       '',
     ].join('\n'));

@@ -11,6 +11,11 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
   'data-dir': { type: 'string', env: 'FERRY_DATA_DIR', help: 'store, host key (required)' },
   'ssh-listen': { type: 'string', env: 'FERRY_SSH_LISTEN', help: 'SSH address to listen on (default 0.0.0.0:2222)' },
   'public-address': { type: 'string', env: 'FERRY_PUBLIC_ADDRESS', help: 'HOST:PORT devices dial, written into tokens (default: host name and bound port)' },
+  'http-listen': { type: 'string', env: 'FERRY_HTTP_LISTEN', help: 'HTTPS address of the console, /healthz and /metrics; off: none (default 0.0.0.0:8443)' },
+  'tls-cert': { type: 'string', env: 'FERRY_TLS_CERT', help: 'HTTPS certificate chain, PEM (with --tls-key; default: a self-signed one in the data dir)' },
+  'tls-key': { type: 'string', env: 'FERRY_TLS_KEY', help: 'the private key of --tls-cert, PEM' },
+  'http-plain': { type: 'boolean', help: 'serve plain HTTP, for a TLS reverse proxy in front; only on a loopback --http-listen' },
+  'public-url': { type: 'string', env: 'FERRY_PUBLIC_URL', help: 'URL operators open, e.g. https://relay.example.com (default: https://HOST:PORT of the public address and HTTP port)' },
   'admin-key': { type: 'string', multiple: true, help: 'public key file for user "admin" on first start (repeatable)' },
   'log-level': { type: 'string', env: 'FERRY_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace, silent' },
   'log-format': { type: 'string', env: 'FERRY_LOG_FORMAT', help: 'json or pretty (default: pretty when stderr is a terminal, else json)' },
@@ -51,6 +56,16 @@ export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
     dataDir: o.string('data-dir') ?? '',
     sshListen: o.hostPort('ssh-listen', d.sshListen, true)!,
     publicAddress: o.string('public-address'),
+    httpListen: o.string('http-listen') === 'off' ? null : o.hostPort('http-listen', d.httpListen, true),
+    tlsCertFile: o.string('tls-cert'),
+    tlsKeyFile: o.string('tls-key'),
+    httpPlain: o.boolean('http-plain'),
+    publicUrl: o.string('public-url'),
+    httpBodyLimitBytes: d.httpBodyLimitBytes,
+    httpHeadersTimeoutMs: d.httpHeadersTimeoutMs,
+    httpRequestTimeoutMs: d.httpRequestTimeoutMs,
+    httpIdleTimeoutMs: d.httpIdleTimeoutMs,
+    httpMaxConnections: d.httpMaxConnections,
     adminKeys,
     logLevel: o.logLevel(),
     keepaliveIntervalMs: o.duration('keepalive-interval', d.keepaliveIntervalMs),
@@ -104,6 +119,10 @@ export async function relayMain(argv: string[], env: NodeJS.ProcessEnv, out: Nod
   }
   out.write(`ferry relay listening on ${relay.sshAddress.host}:${relay.sshAddress.port} (tokens say ${relay.publicAddress})\n`);
   out.write(`host key fingerprint ${relay.fingerprint}\n`);
+  if (relay.http) {
+    out.write(`console ${relay.http.url} (listening on ${relay.http.address.host}:${relay.http.address.port}${relay.http.tls ? '' : ', plain HTTP'})\n`);
+    if (relay.http.certFingerprint) out.write(`https certificate SHA-256 ${relay.http.certFingerprint} (what a browser shows for it)\n`);
+  }
   const sig = await untilSignal();
   log.info({ signal: sig }, 'stopping');
   await relay.stop();

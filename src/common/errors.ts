@@ -15,7 +15,9 @@ export type FerryErrorCode =
   | 'FERRY_STATE_INVALID'
   | 'FERRY_CONNECT_FAILED'
   | 'FERRY_TIMEOUT'
-  | 'FERRY_STORE';
+  | 'FERRY_STORE'
+  | 'FERRY_TOO_LARGE'
+  | 'FERRY_INTERNAL';
 
 /** An expected failure: the message is for the user, the code is for programs. */
 export class FerryError extends Error {

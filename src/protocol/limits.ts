@@ -125,6 +125,28 @@ export const LIMITS = Object.freeze({
   maxLabels: 32,
   maxLabelKeyLength: 63,
   maxLabelValueLength: 255,
+  /**
+   * The relay's HTTPS listener (console, API, /healthz, /metrics). A request body larger than
+   * this is refused with 413 before it is read: the API takes small JSON documents only.
+   */
+  httpBodyLimitBytes: 64 * 1024,
+  /** A client that has not sent its request headers by then is dropped (slowloris). */
+  httpHeadersTimeoutMs: 10_000,
+  /** A whole request, body included, must arrive within this. */
+  httpRequestTimeoutMs: 30_000,
+  /**
+   * How often Node checks the two timeouts above. Its default, 30 s, would let a slow client
+   * hold a connection up to 30 s past its deadline.
+   */
+  httpTimeoutCheckIntervalMs: 1_000,
+  /** A kept-alive connection with no request for this long is closed. */
+  httpIdleTimeoutMs: 5_000,
+  /** HTTP connections held at once; more are refused at accept. */
+  httpMaxConnections: 10_000,
+  /** Lifetime of the self-signed HTTPS certificate the relay makes on first start (825 days: the most some browsers accept). */
+  selfSignedCertDays: 825,
+  /** How long making the self-signed certificate with openssl may take. */
+  opensslTimeoutMs: 30_000,
 });
 
 /** Ports an operator may reach on a device through the relay: the device's SSH target. */

@@ -1,4 +1,5 @@
 /** The relay's configuration: its type, defaults, and a validator that reports every problem at once. */
+import { isIP } from 'node:net';
 import { LIMITS } from '../protocol/limits.ts';
 import type { LogLevel } from '../common/log.ts';
 import type { AuditRate } from './audit-rate.ts';
@@ -13,6 +14,21 @@ export interface RelayConfig {
   sshListen: ListenAddress;
   /** HOST:PORT written into enrollment tokens: how devices reach this relay. Null: this host's name and the bound port. */
   publicAddress: string | null;
+  /** Where the HTTPS listener (console, API, /healthz, /metrics) listens; null: no HTTP listener (--http-listen off). */
+  httpListen: ListenAddress | null;
+  /** Certificate and key files (PEM) for HTTPS; both null: a self-signed pair kept in the data dir. */
+  tlsCertFile: string | null;
+  tlsKeyFile: string | null;
+  /** Plain HTTP instead of HTTPS, for a TLS reverse proxy in front; only on a loopback address. */
+  httpPlain: boolean;
+  /** The URL operators open (--public-url); null: http(s)://HOST:PORT from the public address's host and the bound HTTP port. */
+  publicUrl: string | null;
+  /** The HTTP listener's limits (LIMITS.http*). */
+  httpBodyLimitBytes: number;
+  httpHeadersTimeoutMs: number;
+  httpRequestTimeoutMs: number;
+  httpIdleTimeoutMs: number;
+  httpMaxConnections: number;
   /** Public key lines that become user 'admin' when the store has no users yet. */
   adminKeys: string[];
   logLevel: LogLevel;
@@ -56,6 +72,16 @@ export interface RelayConfig {
 /** Defaults for everything but the data dir and the keys. */
 export const RELAY_DEFAULTS = Object.freeze({
   sshListen: { host: '0.0.0.0', port: 2222 },
+  httpListen: Object.freeze({ host: '0.0.0.0', port: 8443 }) as ListenAddress | null,
+  tlsCertFile: null as string | null,
+  tlsKeyFile: null as string | null,
+  httpPlain: false,
+  publicUrl: null as string | null,
+  httpBodyLimitBytes: LIMITS.httpBodyLimitBytes,
+  httpHeadersTimeoutMs: LIMITS.httpHeadersTimeoutMs,
+  httpRequestTimeoutMs: LIMITS.httpRequestTimeoutMs,
+  httpIdleTimeoutMs: LIMITS.httpIdleTimeoutMs,
+  httpMaxConnections: LIMITS.httpMaxConnections,
   logLevel: 'info' as LogLevel,
   keepaliveIntervalMs: LIMITS.keepaliveIntervalMs,
   keepaliveCountMax: LIMITS.keepaliveCountMax,
@@ -92,6 +118,7 @@ export function relayConfigProblems(c: RelayConfig): string[] {
     ['maxUnauthenticated', 1], ['maxUnauthenticatedPerAddress', 1],
     ['maxHandshakes', 1], ['maxInteractiveHandshakes', 1], ['maxUnauthenticatedInteractive', 1], ['maxUnidentified', 1], ['handshakeQueueWaitMs', 100], ['channelOpenTimeoutMs', 100], ['storeWatchIntervalMs', 10],
     ['maxSessionsPerUser', 1], ['maxSessionsPerDevice', 1], ['sessionIdleTimeoutMs', 0],
+    ['httpBodyLimitBytes', 1024], ['httpHeadersTimeoutMs', 1000], ['httpRequestTimeoutMs', 1000], ['httpIdleTimeoutMs', 100], ['httpMaxConnections', 1],
   ];
   for (const [key, min] of positive) {
     const v = c[key] as number;
@@ -109,5 +136,42 @@ export function relayConfigProblems(c: RelayConfig): string[] {
     problems.push(`--recording-retention must be 0 (keep forever) or at least 1h, not ${c.recordingRetentionMs} ms`);
   }
   if (!Number.isInteger(c.keepaliveCountMax) || c.keepaliveCountMax < 1) problems.push('keepaliveCountMax must be a whole number of at least 1');
+  problems.push(...httpConfigProblems(c));
   return problems;
+}
+
+/** The problems with the HTTP listener's settings alone (part of relayConfigProblems). */
+function httpConfigProblems(c: RelayConfig): string[] {
+  const problems: string[] = [];
+  if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) problems.push('--tls-cert and --tls-key go together: give both (your certificate and its key, PEM) or neither (the relay makes a self-signed pair)');
+  if (c.httpHeadersTimeoutMs > c.httpRequestTimeoutMs) problems.push(`httpHeadersTimeoutMs (${c.httpHeadersTimeoutMs}) must not be longer than httpRequestTimeoutMs (${c.httpRequestTimeoutMs}): the headers are part of the request`);
+  if (c.httpListen === null) return problems;
+  if (!Number.isInteger(c.httpListen.port) || c.httpListen.port < 0 || c.httpListen.port > 65535) problems.push(`--http-listen port ${c.httpListen.port} is not a port number`);
+  if (c.httpPlain && c.tlsCertFile !== null) problems.push('--http-plain serves plain HTTP, so --tls-cert and --tls-key would not be used: drop one or the other');
+  if (c.httpPlain && !isLoopback(c.httpListen.host)) {
+    problems.push(`--http-plain is refused on ${c.httpListen.host}: plain HTTP would carry sign-in links and session cookies in the clear. Listen on loopback (--http-listen 127.0.0.1:8080) behind a TLS reverse proxy, or drop --http-plain`);
+  }
+  if (c.publicUrl !== null && publicUrlProblem(c.publicUrl) !== null) problems.push(publicUrlProblem(c.publicUrl)!);
+  return problems;
+}
+
+/** True for addresses only this machine can connect to: 127.0.0.0/8, ::1 and localhost. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
+}
+
+/** What is wrong with a --public-url, or null when it is an http(s) URL with a host and no path, query or fragment. */
+export function publicUrlProblem(url: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `--public-url '${url}' is not a URL: write it as https://HOST[:PORT], the address operators open`;
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return `--public-url '${url}' must start with https:// (or http:// for a test setup)`;
+  if (u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '' || (u.pathname !== '/' && u.pathname !== '')) {
+    return `--public-url '${url}' must be only https://HOST[:PORT], with no path, user, query or fragment`;
+  }
+  return null;
 }

@@ -145,8 +145,10 @@ function makeLink(ctx: RelayContext, conn: Connection, device: string, remoteAdd
         // must not hold the operator forever.
         const timer = ctx.clock.setTimeout(() => {
           settled = true;
+          ctx.channelStats.failed++;
           reject(new FerryError('FERRY_TIMEOUT', `device '${device}' did not answer within ${timeoutMs} ms`));
         }, timeoutMs);
+        ctx.channelStats.opened++;
         conn.forwardOut(device, DEVICE_SSH_PORT, origin.address, origin.port, (err, stream) => {
           if (settled) {
             stream?.close();
@@ -154,8 +156,12 @@ function makeLink(ctx: RelayContext, conn: Connection, device: string, remoteAdd
           }
           settled = true;
           timer.cancel();
-          if (err) reject(new FerryError('FERRY_CONNECT_FAILED', `device '${device}' could not reach its SSH target: ${err.message.replace(/^\(SSH\) Channel open failure: ?/, '') || 'no reason given'}`));
-          else resolve(stream);
+          if (err) {
+            ctx.channelStats.failed++;
+            reject(new FerryError('FERRY_CONNECT_FAILED', `device '${device}' could not reach its SSH target: ${err.message.replace(/^\(SSH\) Channel open failure: ?/, '') || 'no reason given'}`));
+          } else {
+            resolve(stream);
+          }
         });
       });
     },

@@ -11,6 +11,9 @@ import type { RelayContext } from './context.ts';
 import type { Lane } from './admission.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { FrontDoor } from './front-door.ts';
+import { startHttpListener, type HttpListener } from './http/http-listener.ts';
+import type { RelaySources } from './http/sources.ts';
+import { parseHostPort } from '../protocol/host-port.ts';
 import { patchSsh2 } from '../net/ssh2-internals.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { authorizedKeysFor, mayReach } from './access-policy.ts';
@@ -33,13 +36,15 @@ export interface Relay {
   readonly registry: Registry;
   /** Every live connection and reach (sessions.ts). */
   readonly sessions: SessionTracker;
+  /** The HTTP(S) listener (console, /healthz, /metrics), or null with --http-listen off. */
+  readonly http: HttpListener | null;
   /** SSH handshakes running and connections queued for one, per lane (see admission.ts). */
   handshakes(): Record<Lane, { running: number; waiting: number }>;
   /** SSH connections open now, authenticated or not. */
   connections(): number;
   /** Bring live links in line with the store now (tests; the watcher does it on its own). */
   reconcile(): void;
-  /** Closes every link (reason: relay shutdown), the listener and the store. */
+  /** Closes every link (reason: relay shutdown), the SSH and HTTP listeners and the store. */
   stop(): Promise<void>;
 }
 
@@ -138,6 +143,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   };
   const ctx: { -readonly [K in keyof RelayContext]: RelayContext[K] } = {
     config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, hostKeyLine: hostKey.publicKey.line, reconcile, sessions, keyWatchers, publicAddress: '',
+    channelStats: { opened: 0, failed: 0 },
   };
   const door = new FrontDoor(ctx, hostKey.privateKey);
   let sshAddress;
@@ -150,6 +156,29 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   const wildcard = ['0.0.0.0', '::', ''].includes(config.sshListen.host);
   const host = wildcard ? osHostname() : sshAddress.host;
   ctx.publicAddress = config.publicAddress ?? `${host.includes(':') ? `[${host}]` : host}:${sshAddress.port}`;
+  let http: HttpListener | null = null;
+  if (config.httpListen !== null) {
+    const sources: RelaySources = {
+      startedAt: clock.now(), now: () => clock.now(),
+      devicesOnline: () => registry.size, sshConnections: () => door.connections, handshakes: () => door.handshakes(),
+      channelStats: ctx.channelStats, sessions,
+      storeProblem: () => {
+        try {
+          store.countUsers();
+          return null;
+        } catch (err) {
+          return (err as Error).message;
+        }
+      },
+    };
+    try {
+      http = await startHttpListener({ config: { ...config, httpListen: config.httpListen }, publicHost: parseHostPort(ctx.publicAddress)?.host ?? host, sources, log });
+    } catch (err) {
+      await door.close(0);
+      store.close();
+      throw err;
+    }
+  }
   // The local CLI (`ferry token create --data-dir`) reads this to write tokens that point here.
   writeFileSync(relayInfoPath(config.dataDir), JSON.stringify({ publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine }, null, 2) + '\n', { mode: 0o600 });
 
@@ -170,7 +199,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
 
   let stopped = false;
   return {
-    sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry, sessions,
+    sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry, sessions, http,
     reconcile: () => reconcile(),
     handshakes: () => door.handshakes(),
     connections: () => door.connections,
@@ -180,7 +209,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       clearInterval(watcher);
       clearInterval(heartbeat);
       retention.stop();
-      const closing = door.close(1_000);
+      const closing = Promise.all([door.close(1_000), http?.close()]);
       const now = clock.now();
       // Sessions first: their rows say 'relay shutdown', not 'link lost'.
       sessions.shutdown();

@@ -88,6 +88,8 @@ export class SessionTracker {
   readonly #perUser = new Map<string, number>();
   readonly #perDevice = new Map<string, number>();
   #nextConnection = 1;
+  /** Reaches started and bytes moved by reaches that have ended; `totals()` adds the live ones (for /metrics). */
+  readonly #ended = { reaches: 0, bytesIn: 0, bytesOut: 0 };
 
   constructor(deps: { clock: Clock; limits: Readonly<SessionLimits>; audit(e: SessionAuditEntry): void }) {
     this.#clock = deps.clock;
@@ -157,6 +159,9 @@ export class SessionTracker {
         this.#reaches.delete(reach);
         conn.reaches.delete(reach);
         release();
+        this.#ended.reaches++;
+        this.#ended.bytesIn += reach.bytesIn;
+        this.#ended.bytesOut += reach.bytesOut;
         const end = this.#clock.now();
         this.#audit({
           at: end, actor: reach.user, action: 'reach.end', target: device,
@@ -245,6 +250,20 @@ export class SessionTracker {
 
   /** The live reaches now. */
   reaches(): ReachInfo[] { return [...this.#reaches]; }
+
+  /**
+   * Reaches started and bytes moved since the relay started, live and ended: summed when
+   * asked (a scrape), so counting adds nothing to the data path.
+   */
+  totals(): { reaches: number; bytesIn: number; bytesOut: number } {
+    const t = { ...this.#ended };
+    for (const r of this.#reaches) {
+      t.reaches++;
+      t.bytesIn += r.bytesIn;
+      t.bytesOut += r.bytesOut;
+    }
+    return t;
+  }
 
   /** The live connections now. */
   connections(): LiveConnection[] { return [...this.#connections]; }

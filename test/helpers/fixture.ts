@@ -26,9 +26,9 @@ export function testLogger(name: string): Logger {
   return level ? createLogger(level as 'debug', name) : silentLogger();
 }
 
-/** A relay config for tests: loopback, port 0, short store-watch interval. */
+/** A relay config for tests: loopback, port 0, no HTTP listener unless asked for (test/integration/http.test.ts). */
 export function testRelayConfig(dataDir: string, adminKeys: string[], overrides: Partial<RelayConfig> = {}): Readonly<RelayConfig> {
-  return Object.freeze({ ...RELAY_DEFAULTS, dataDir, sshListen: { host: '127.0.0.1', port: 0 }, publicAddress: null, adminKeys, logLevel: 'silent', ...overrides });
+  return Object.freeze({ ...RELAY_DEFAULTS, dataDir, sshListen: { host: '127.0.0.1', port: 0 }, httpListen: null, publicAddress: null, adminKeys, logLevel: 'silent', ...overrides });
 }
 
 /** An agent config for tests: fast backoff so that reconnection tests do not wait long. */
@@ -150,7 +150,7 @@ export function spawnFerry(t: { after(fn: () => unknown): void }, args: string[]
 
 /** Spawns a relay process on 127.0.0.1 and waits until it listens. */
 export async function spawnRelay(t: { after(fn: () => unknown): void }, dataDir: string, args: string[] = [], command?: string[]): Promise<FerryProcess & { port: number; fingerprint: string }> {
-  const p = spawnFerry(t, ['relay', '--data-dir', dataDir, '--ssh-listen', '127.0.0.1:0', ...args], {}, command);
+  const p = spawnFerry(t, ['relay', '--data-dir', dataDir, '--ssh-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', ...args], {}, command);
   const port = Number((await p.waitFor(/listening on [^\s]+:(\d+)/))[1]);
   const fingerprint = (await p.waitFor(/fingerprint (SHA256:\S+)/))[1]!;
   return { ...p, port, fingerprint };

@@ -42,6 +42,9 @@ test('the demo prints an ssh command that reaches its device, and cleans up on C
     return /ssh\.session\.end demo .*"exit":3/.test(a.stdout) && /ssh\.file demo .*copied-over-ferry/.test(a.stdout) ? a.stdout : null;
   }, 10_000, 'the device\'s reports of the exit status and the copied file in the audit log');
   assert.match(audited, /reach\.start demo/);
+  // The printed curl line pins the relay's self-signed HTTPS certificate.
+  const health = await run('bash', ['-c', lines.find((l) => l.startsWith('curl --cacert'))!]);
+  assert.match(health.stdout, /^\{"ok":true,/, health.stderr);
   const whoami = await run('bash', ['-c', lines.find((l) => l.endsWith('whoami'))!]);
   assert.equal(whoami.stdout.split(' ')[0], 'admin');
   assert.equal(await demo.stop('SIGINT'), 0);

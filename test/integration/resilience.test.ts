@@ -42,7 +42,7 @@ test('after kill -9 and a restart of the relay, the device is reachable again wi
   assert.equal((await ssh(s.op, ['cam', 'true'])).code, 0);
   await s.relay.stop('SIGKILL');
   const restartedAt = Date.now();
-  const relay2 = spawnFerry(t, ['relay', '--data-dir', s.dataDir, '--ssh-listen', `127.0.0.1:${s.relay.port}`]);
+  const relay2 = spawnFerry(t, ['relay', '--data-dir', s.dataDir, '--ssh-listen', `127.0.0.1:${s.relay.port}`, '--http-listen', 'off']);
   await relay2.waitFor(/listening on/);
   // The agent's second "link up" is the readiness event for the new link.
   await s.agent.waitFor(/"msg":"link up"[\s\S]*"msg":"link up"/, 15_000);

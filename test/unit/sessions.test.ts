@@ -96,7 +96,26 @@ describe('rows', () => {
     assert.equal(t.reaches().length, 0);
   });
 
-  test('the device closing first is "device closed"', async () => {
+  test('totals() sums reaches and bytes of ended and live reaches (what /metrics reads)', async () => {
+    const { t, row } = tracker();
+    assert.deepEqual(t.totals(), { reaches: 0, bytesIn: 0, bytesOut: 0 });
+    const ended = reach(t, alice, 'cam');
+    ended.onDevice.resume();
+    ended.operator.resume();
+    const arrived = once(ended.onDevice, 'end');
+    ended.operator.end(Buffer.alloc(500));
+    await arrived;
+    ended.onDevice.end(Buffer.alloc(20));
+    await row('reach.end');
+    const live = reach(t, bob, 'cam');
+    live.onDevice.resume();
+    const got = once(live.onDevice, 'data');
+    live.operator.write(Buffer.alloc(7));
+    await got;
+    assert.deepEqual(t.totals(), { reaches: 2, bytesIn: 507, bytesOut: 20 });
+  });
+
+    test('the device closing first is "device closed"', async () => {
     const { t, row } = tracker();
     const r = reach(t, alice, 'cam');
     r.deviceSide.destroy();
