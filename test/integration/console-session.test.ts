@@ -3,8 +3,9 @@
 // relay and agent in process: a shell runs a command and reports its exit status, a resize
 // reaches `stty size`, the relay refuses a login the principal's roles do not allow (naming
 // the rule), the DEVICE refuses a console login its pushed list does not allow even when the
-// relay's check is bypassed, and a key other than the pinned relay key; a role change ends a
-// live session within a second; reach rows say kind 'console'. The login is the user running
+// relay's check is bypassed, and a key other than the pinned relay key, and ends a live one
+// itself when its list narrows; a role change ends a live session within a second; reach
+// rows say kind 'console'. The login is the user running
 // the tests; as root (CI) that is root, otherwise the agent's own user, so it runs either way.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -104,6 +105,8 @@ before(async () => {
     [['role', 'add', 'viewer', '--devices', '*', '--logins', 'pi'], true],
     [['user', 'add', 'alice', '--key', makeKey(dir, 'alice').pub, '--role', 'console-login'], true],
     [['user', 'add', 'bob', '--key', makeKey(dir, 'bob').pub, '--role', 'viewer'], true],
+    [['role', 'add', 'carol-login', '--devices', '*', '--logins', LOGIN], true],
+    [['user', 'add', 'carol', '--key', makeKey(dir, 'carol').pub, '--role', 'carol-login'], true],
   ] as const) {
     const r = e.f.command([...cmd]);
     assert.equal(r.code === 0, ok, `${cmd.join(' ')}: ${r.stderr}`);
@@ -183,6 +186,29 @@ test('a key other than the pinned relay key may not use a console login name, ev
   assert.equal(await rawLogin('cam', LOGIN, readFileSync(e.f.adminKey.path)), 'ready', 'the same key as a plain login (the control)');
   const why = await eventually(() => audit('ssh.login.refused').find((r) => r.actor === 'admin' && r.detail.via === 'console'), 5_000, "the device's refusal report");
   assert.match(String(why.detail.why), /only the relay's own key \(pinned at enrollment\) may use/);
+});
+
+test('the device ends a console login itself when its list no longer grants the login, whatever the relay does', async () => {
+  const relayKey = readFileSync(hostKeyPath(join(e.f.dir, 'relay')), 'utf8');
+  const link = e.f.relay.registry.get('cam')!;
+  const stream: Duplex = await link.openChannel({ address: '127.0.0.1', port: 0 }, 5_000);
+  // Straight to the device, past the relay's tracker: only the device can end this one.
+  const client = new ssh2.Client();
+  suite.after(() => client.end());
+  const closed = new Promise<void>((r) => client.once('close', () => r()));
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', resolve).once('error', reject);
+    client.connect({ sock: stream as never, username: `carol:${LOGIN}`, privateKey: relayKey, hostVerifier: (key: Buffer) => key.equals(Buffer.from(e.f.relay.store.getDevice('cam')!.hostKeyLine!.split(' ')[1]!, 'base64')) });
+  });
+  const channel = await new Promise<import('ssh2').ClientChannel>((resolve, reject) => client.shell({ cols: 80, rows: 24, term: 'xterm' }, (err, ch) => (err ? reject(err) : resolve(ch))));
+  let said = '';
+  channel.on('data', (d: Buffer) => { said += d.toString(); });
+  channel.stderr.on('data', (d: Buffer) => { said += d.toString(); });
+  const r = e.f.command(['role', 'edit', 'carol-login', '--logins', 'pi']);
+  assert.equal(r.code, 0, r.stderr);
+  e.f.relay.reconcile();
+  await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error(`the device did not end the login; it said:\n${said}`)), 3_000))]);
+  assert.match(said, new RegExp(`operator 'carol' may not log in as '${LOGIN}' on this device: role carol-login allows logins only as pi; closing the console session`));
 });
 
 test('a role change ends a live console session within a second', async () => {
