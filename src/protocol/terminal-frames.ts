@@ -69,7 +69,8 @@ function checkData(data: Uint8Array): void {
   if (data.length > MAX_TERMINAL_DATA) throw new RangeError(`a frame carries at most ${MAX_TERMINAL_DATA} terminal bytes, not ${data.length}: cut the data into several frames`);
 }
 
-function checkSize(cols: number, rows: number): string | null {
+/** What is wrong with a terminal size (whole numbers up to the limits in limits.ts), or null. */
+export function terminalSizeProblem(cols: number, rows: number): string | null {
   if (!Number.isInteger(cols) || cols < 1 || cols > LIMITS.maxTerminalCols) return `cols must be 1 to ${LIMITS.maxTerminalCols}, not ${cols}`;
   if (!Number.isInteger(rows) || rows < 1 || rows > LIMITS.maxTerminalRows) return `rows must be 1 to ${LIMITS.maxTerminalRows}, not ${rows}`;
   return null;
@@ -102,7 +103,7 @@ export function encodeClientFrame(f: ClientFrame): Uint8Array {
       return bytes;
     }
     case 'resize': {
-      const problem = checkSize(f.cols, f.rows);
+      const problem = terminalSizeProblem(f.cols, f.rows);
       if (problem) throw new RangeError(problem);
       const { bytes, view } = frame(TYPE.resize, 4);
       view.setUint16(HEADER, f.cols);
@@ -187,7 +188,7 @@ export function decodeClientFrame(bytes: Uint8Array): Decoded<ClientFrame> {
       if (bad) return { problem: bad };
       const cols = view.getUint16(0);
       const rows = view.getUint16(2);
-      const problem = checkSize(cols, rows);
+      const problem = terminalSizeProblem(cols, rows);
       return problem ? { problem } : { frame: { type: 'resize', cols, rows } };
     }
     case TYPE.ack: {

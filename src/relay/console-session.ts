@@ -15,6 +15,7 @@ import { blobOf, sameKey } from '../common/ssh-keys.ts';
 import { pipeBoth } from '../net/pipe.ts';
 import { DEVICE_SSH_PORT, LIMITS } from '../protocol/limits.ts';
 import { SSH_ALGORITHMS } from '../protocol/ssh-algorithms.ts';
+import { terminalSizeProblem } from '../protocol/terminal-frames.ts';
 import { mayAct, mayLogin } from './access-policy.ts';
 import type { RelayContext } from './context.ts';
 import { mayReach } from './policy.ts';
@@ -47,12 +48,6 @@ export interface ConsoleSession extends EventEmitter {
 /** A terminal type: what TERM may be set to (letters, digits, `-`, `_`, `.`, `+`). */
 const TERM = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 
-function sizeProblem(cols: number, rows: number): string | null {
-  if (!Number.isInteger(cols) || cols < 1 || cols > LIMITS.maxTerminalCols) return `cols must be 1 to ${LIMITS.maxTerminalCols}, not ${cols}`;
-  if (!Number.isInteger(rows) || rows < 1 || rows > LIMITS.maxTerminalRows) return `rows must be 1 to ${LIMITS.maxTerminalRows}, not ${rows}`;
-  return null;
-}
-
 /**
  * Opens a console session for `principal` on `device` as `login`: checks the policy (the
  * principal's roles as the store has them now, the device approved and online) and the
@@ -60,7 +55,7 @@ function sizeProblem(cols: number, rows: number): string | null {
  * starts a shell on a PTY. Rejects with a FerryError that says why not.
  */
 export async function openConsoleSession(ctx: RelayContext, principal: Principal, device: string, login: string, terminal: ConsoleTerminal): Promise<ConsoleSession> {
-  const problem = sizeProblem(terminal.cols, terminal.rows) ?? (TERM.test(terminal.term) ? null : `the terminal type '${terminal.term}' is not a TERM name (letters, digits, - _ . +)`);
+  const problem = terminalSizeProblem(terminal.cols, terminal.rows) ?? (TERM.test(terminal.term) ? null : `the terminal type '${terminal.term}' is not a TERM name (letters, digits, - _ . +)`);
   if (problem) throw new FerryError('FERRY_USAGE', problem);
   const refuse = (code: FerryErrorCode, message: string, why = message): never => {
     ctx.store.audit({ at: ctx.clock.now(), actor: principal.user, action: 'reach.refused', target: ctx.store.getDevice(device) ? device : null, detail: { host: device, login, kind: 'console', remote: remoteOf(principal), why } });
@@ -205,7 +200,7 @@ class Session extends EventEmitter implements ConsoleSession {
   }
 
   resize(cols: number, rows: number): void {
-    const problem = sizeProblem(cols, rows);
+    const problem = terminalSizeProblem(cols, rows);
     if (problem) throw new FerryError('FERRY_USAGE', problem);
     if (!this.#ended) this.channel.setWindow(rows, cols, 0, 0);
   }

@@ -161,6 +161,12 @@ test('the relay refuses a login that the principal\'s roles do not allow, naming
   assert.equal(row.detail.login, LOGIN);
 });
 
+test('a terminal size or type out of bounds is refused before anything is opened', async () => {
+  await assert.rejects(e.f.relay.openConsoleSession(web('admin'), 'cam', LOGIN, { ...TERMINAL, cols: 0 }), (err: unknown) => isFerryError(err, 'FERRY_USAGE') && /cols must be 1 to 1000, not 0/.test(err.message));
+  await assert.rejects(e.f.relay.openConsoleSession(web('admin'), 'cam', LOGIN, { ...TERMINAL, term: 'xterm; id' }), /'xterm; id' is not a TERM name/);
+  assert.equal(e.f.relay.sessions.reaches().length, 0);
+});
+
 test('a device whose agent uses --ssh-target has no console, and the relay says why', async () => {
   await assert.rejects(e.f.relay.openConsoleSession(web('admin'), 'plain', LOGIN, TERMINAL), /device 'plain' has no console: its agent sends SSH to the device's own sshd \(--ssh-target HOST:PORT\)/);
   assert.equal(e.f.relay.sessions.reaches().length, 0, 'the place taken under the caps was given back');
