@@ -139,6 +139,15 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
   const embedded = e.sshTarget === 'embedded'
     ? new EmbeddedServer({ hostKey: hostKey.privateKey, forwardRules: config.forwardRules, log: log.child({ part: 'ssh-server' }), report: (r) => reports.push(r) })
     : null;
+  // The relay's host key, once a link has verified it against the pinned fingerprint, is the
+  // key the built-in server accepts for console sessions; the state dir keeps it (agent.json).
+  const relayKeyVerified = (line: string) => {
+    embedded?.setRelayKey(line);
+    if (e.relayHostKey === line) return;
+    e.relayHostKey = line;
+    writeEnrollment(config.stateDir, e);
+  };
+  if (e.relayHostKey) embedded?.setRelayKey(e.relayHostKey);
   const target = e.sshTarget === 'embedded' ? embeddedTarget(embedded!) : tcpTarget(e.sshTarget, config.targetConnectTimeoutMs);
 
   // The relay refuses the key of a device that was revoked or removed (and only then: the
@@ -154,7 +163,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
     fastRetry: fastRetryFor(config),
     longRetry: { when: isRevoked, delayMs: config.revokedRetryMs },
     attempt: async () => {
-      const client = await connectToRelay({ ...relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs, instanceId });
+      const client = await connectToRelay({ ...relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs, instanceId, onVerifiedHostKey: relayKeyVerified });
       const link = await openLink(client, e.name, target, log, embedded ? (keys) => embedded.setAuthorizedKeys(keys) : undefined, embedded ? reports : undefined);
       current = link;
       if (lifetime.signal.aborted) await link.close();

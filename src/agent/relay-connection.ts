@@ -5,7 +5,7 @@
 import ssh2 from 'ssh2';
 import type { Algorithms, Client } from 'ssh2';
 import { FerryError } from '../common/errors.ts';
-import { fingerprintOf, type KeyPair } from '../common/ssh-keys.ts';
+import { fingerprintOf, offeredKey, type KeyPair } from '../common/ssh-keys.ts';
 import type { Socket } from 'node:net';
 import { connectTcp } from '../net/tcp.ts';
 import { LIMITS } from '../protocol/limits.ts';
@@ -29,6 +29,8 @@ export interface RelayConnectionOptions {
    * agent reconnecting by it.
    */
   instanceId?: string;
+  /** Learns the relay's host key as a key line, once it has matched the pinned fingerprint. */
+  onVerifiedHostKey?: (line: string) => void;
 }
 
 /** Errors of attempts that found no relay at all, as opposed to a relay that answered and then failed us. */
@@ -98,7 +100,10 @@ export async function connectToRelay(o: RelayConnectionOptions): Promise<Client>
       algorithms: SSH_ALGORITHMS as Algorithms,
       hostVerifier: (key: Buffer) => {
         presented = fingerprintOf(key);
-        return presented === o.fingerprint;
+        if (presented !== o.fingerprint) return false;
+        // The blob starts with its type string (length-prefixed): enough for a key line.
+        if (key.length > 4 && key.readUInt32BE(0) <= key.length - 4) o.onVerifiedHostKey?.(offeredKey(key.subarray(4, 4 + key.readUInt32BE(0)).toString('latin1'), key).line);
+        return true;
       },
       keepaliveInterval: o.keepaliveIntervalMs,
       keepaliveCountMax: o.keepaliveCountMax,

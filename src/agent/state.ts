@@ -12,6 +12,11 @@ export interface Enrollment {
   fingerprint: string;
   name: string;
   sshTarget: SshTarget;
+  /**
+   * The relay's host key line, as the link last verified it against `fingerprint`: the key
+   * the built-in server accepts for console sessions. Absent until the first link.
+   */
+  relayHostKey?: string;
 }
 
 const ENROLLMENT_FILE = 'agent.json';
@@ -39,6 +44,7 @@ export function readEnrollment(dir: string): Enrollment | null {
     throw new FerryError('FERRY_STATE_INVALID', `${file} is damaged: move it away and enrol again with a new token`);
   }
   if (typeof e.relay !== 'string' || typeof e.fingerprint !== 'string' || typeof e.name !== 'string' || deviceNameProblem(e.name) !== null
+    || (e.relayHostKey !== undefined && typeof e.relayHostKey !== 'string')
     || (e.sshTarget !== 'embedded' && (typeof e.sshTarget?.host !== 'string' || typeof e.sshTarget?.port !== 'number'))) {
     throw new FerryError('FERRY_STATE_INVALID', `${file} is incomplete: move it away and enrol again with a new token`);
   }

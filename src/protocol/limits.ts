@@ -147,6 +147,17 @@ export const LIMITS = Object.freeze({
   selfSignedCertDays: 825,
   /** How long making the self-signed certificate with openssl may take. */
   opensslTimeoutMs: 30_000,
+  /**
+   * Browser terminal frames (terminal-frames.ts): the longest frame either way, header
+   * included. Output is cut into frames of at most this much, so one frame is never more
+   * than a WebSocket message the relay accepts.
+   */
+  maxTerminalFrameBytes: 64 * 1024,
+  /** Browser terminal: the largest terminal size a resize may ask for, in columns and rows. */
+  maxTerminalCols: 1_000,
+  maxTerminalRows: 1_000,
+  /** Relay to device, for a console session: how long the SSH handshake and login on the link may take. */
+  consoleHandshakeTimeoutMs: 10_000,
 });
 
 /** Ports an operator may reach on a device through the relay: the device's SSH target. */

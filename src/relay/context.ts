@@ -19,6 +19,11 @@ export interface RelayContext {
   readonly hostKeyLine: string;
   /** The relay's host-key fingerprint, `SHA256:…`. */
   readonly fingerprint: string;
+  /**
+   * The relay's host private key: also its client key for console sessions on devices'
+   * built-in servers, which pinned it at enrollment (console-session.ts).
+   */
+  readonly hostPrivateKey: string;
   /** Brings live links and sessions in line with the store (after a revoke, rm, user rm). */
   reconcile(device?: string): void;
   /** Per device: where to push its authorized operator keys when they change (see device-link.ts). */

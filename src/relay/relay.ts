@@ -16,7 +16,8 @@ import type { RelaySources } from './http/sources.ts';
 import { parseHostPort } from '../protocol/host-port.ts';
 import { patchSsh2 } from '../net/ssh2-internals.ts';
 import { LIMITS } from '../protocol/limits.ts';
-import { authorizedKeysFor, mayReach } from './access-policy.ts';
+import { authorizedKeysFor, mayLogin, mayReach } from './access-policy.ts';
+import { openConsoleSession, type ConsoleSession, type ConsoleTerminal } from './console-session.ts';
 import type { Principal } from './principal.ts';
 import { closeCrashedRecordings, startRetention } from './recordings.ts';
 import { Registry } from './registry.ts';
@@ -42,6 +43,8 @@ export interface Relay {
   handshakes(): Record<Lane, { running: number; waiting: number }>;
   /** SSH connections open now, authenticated or not. */
   connections(): number;
+  /** Opens a console session (console-session.ts): the relay's SSH session to a device's built-in server. */
+  openConsoleSession(principal: Principal, device: string, login: string, terminal: ConsoleTerminal): Promise<ConsoleSession>;
   /** Bring live links in line with the store now (tests; the watcher does it on its own). */
   reconcile(): void;
   /** Closes every link (reason: relay shutdown), the SSH and HTTP listeners and the store. */
@@ -129,7 +132,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
     };
     // Reaches first, so that each ends with the rule that ended it, not as a lost link.
     sessions.endReaches((r) => {
-      const why = gone(r.principal) ?? reachRevoked(subjects.get(r.user)!, deviceOf(r.device));
+      const why = gone(r.principal) ?? reachRevoked(subjects.get(r.user)!, deviceOf(r.device), r.login);
       return why === null ? null : `access revoked: ${why}`;
     });
     sessions.endConnections(gone);
@@ -142,7 +145,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
     }
   };
   const ctx: { -readonly [K in keyof RelayContext]: RelayContext[K] } = {
-    config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, hostKeyLine: hostKey.publicKey.line, reconcile, sessions, keyWatchers, publicAddress: '',
+    config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, hostKeyLine: hostKey.publicKey.line, hostPrivateKey: hostKey.privateKey, reconcile, sessions, keyWatchers, publicAddress: '',
     channelStats: { opened: 0, failed: 0 },
   };
   const door = new FrontDoor(ctx, hostKey.privateKey);
@@ -201,6 +204,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   return {
     sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry, sessions, http,
     reconcile: () => reconcile(),
+    openConsoleSession: (principal, device, login, terminal) => openConsoleSession(ctx, principal, device, login, terminal),
     handshakes: () => door.handshakes(),
     connections: () => door.connections,
     async stop() {
@@ -225,10 +229,14 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   };
 }
 
-/** Why `subject` may no longer reach `device` (removed, revoked, or no role covers it now), or null when it still may. */
-function reachRevoked(subject: SubjectRecord, device: DeviceRecord | null): string | null {
+/**
+ * Why `subject` may no longer reach `device` (removed, revoked, or no role covers it now), or
+ * as `login` when the relay knows it (a console session), or null when it still may.
+ */
+function reachRevoked(subject: SubjectRecord, device: DeviceRecord | null, login: string | null): string | null {
   if (device === null) return 'the device was removed';
   if (device.status !== 'approved') return `device '${device.name}' is ${device.status}`;
-  const decision = mayReach({ user: subject.name, roles: subject.roles }, device);
+  const who = { user: subject.name, roles: subject.roles };
+  const decision = login === null ? mayReach(who, device) : mayLogin(who, device, login);
   return decision.allow ? null : decision.message;
 }

@@ -32,12 +32,27 @@ export type ReachEndReason =
 /** What the tracker writes to the audit log (the store's AuditEntry has the same shape). */
 export interface SessionAuditEntry { at: number; actor: string; action: string; target: string | null; detail: Record<string, unknown> }
 
+/**
+ * What a reach is: `jump`, an operator's own SSH session through the relay (`ssh -J`), end
+ * to end; `console`, the relay's SSH session to the device for an operator's browser terminal.
+ */
+export type ReachKind = 'jump' | 'console';
+
+/** What `admit` may be told of a reach beyond its device: its kind, the login (console: the relay knows it), who learns why it ended. */
+export interface ReachOptions {
+  kind?: ReachKind;
+  login?: string;
+  onEnd?: (why: ReachEndReason) => void;
+}
+
 /** A live reach as callers see it: `bytesIn` went from the operator to the device, `bytesOut` back. */
 export interface ReachInfo {
   readonly id: string;
   readonly user: string;
   readonly device: string;
-  readonly kind: 'jump';
+  readonly kind: ReachKind;
+  /** The login name on the device when the relay knows it (console); a jump's travels inside the end-to-end session. */
+  readonly login: string | null;
   readonly startedAt: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
@@ -113,7 +128,7 @@ export class SessionTracker {
    * Takes a place for a reach from `conn` to `device` over `link` (the device's live link),
    * or says which cap refuses it, in words for the operator.
    */
-  admit(conn: LiveConnection, device: string, link: object): ReachTicket | { refused: string } {
+  admit(conn: LiveConnection, device: string, link: object, opts: ReachOptions = {}): ReachTicket | { refused: string } {
     const entry = conn as ConnectionEntry;
     const user = entry.principal.user;
     const byUser = this.#perUser.get(user) ?? 0;
@@ -135,11 +150,11 @@ export class SessionTracker {
     };
     return {
       cancel: release,
-      start: (client, deviceStream, pipe) => this.#start(entry, device, link, client, deviceStream, pipe, release),
+      start: (client, deviceStream, pipe) => this.#start(entry, device, link, client, deviceStream, pipe, release, opts),
     };
   }
 
-  #start(conn: ConnectionEntry, device: string, link: object, client: Duplex, deviceStream: Duplex, pipe: (a: Duplex, b: Duplex, onDone: () => void) => void, release: () => void): ReachInfo | null {
+  #start(conn: ConnectionEntry, device: string, link: object, client: Duplex, deviceStream: Duplex, pipe: (a: Duplex, b: Duplex, onDone: () => void) => void, release: () => void, opts: ReachOptions): ReachInfo | null {
     if (!this.#connections.has(conn)) {
       release();
       client.destroy();
@@ -148,8 +163,11 @@ export class SessionTracker {
     }
     const now = this.#clock.now();
     let finished = false;
+    const kind = opts.kind ?? 'jump';
+    const login = opts.login ?? null;
+    const named = login === null ? {} : { login };
     const reach: Reach = {
-      id: randomUUID(), user: conn.principal.user, device, kind: 'jump', startedAt: now, principal: conn.principal,
+      id: randomUUID(), user: conn.principal.user, device, kind, login, startedAt: now, principal: conn.principal,
       bytesIn: 0, bytesOut: 0, lastActivity: now, why: null, link, conn, idle: null,
       close: () => { client.destroy(); deviceStream.destroy(); },
       finish: () => {
@@ -165,13 +183,14 @@ export class SessionTracker {
         const end = this.#clock.now();
         this.#audit({
           at: end, actor: reach.user, action: 'reach.end', target: device,
-          detail: { session: reach.id, kind: 'jump', started: reach.startedAt, durationMs: end - reach.startedAt, bytesIn: reach.bytesIn, bytesOut: reach.bytesOut, why: reach.why ?? 'client closed' },
+          detail: { session: reach.id, kind, ...named, started: reach.startedAt, durationMs: end - reach.startedAt, bytesIn: reach.bytesIn, bytesOut: reach.bytesOut, why: reach.why ?? 'client closed' },
         });
+        opts.onEnd?.(reach.why ?? 'client closed');
       },
     };
     this.#reaches.add(reach);
     conn.reaches.add(reach);
-    this.#audit({ at: now, actor: reach.user, action: 'reach.start', target: device, detail: { session: reach.id, kind: 'jump', remote: remoteOf(conn.principal) } });
+    this.#audit({ at: now, actor: reach.user, action: 'reach.start', target: device, detail: { session: reach.id, kind, ...named, remote: remoteOf(conn.principal) } });
     // Counting with 'data' listeners beside the pipe: no copy and no extra stream in the
     // path, so the tunnel stays as fast as before (the bench compares it with OpenSSH).
     // Added in the same tick as the pipe, so no chunk flows past them.

@@ -2,7 +2,7 @@
 // with the device's own rules, and the file events read from sftp-server's log.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { forwardRefusal, loginRefusal } from '../../src/agent/embedded/access.ts';
+import { consoleLogin, forwardRefusal, loginRefusal } from '../../src/agent/embedded/access.ts';
 import { DEFAULT_FORWARD_RULES } from '../../src/agent/embedded/forward-policy.ts';
 import { sftpLogReader, type FileEvent } from '../../src/agent/embedded/sftp-log.ts';
 import type { AuthorizedKey } from '../../src/protocol/authorized-keys.ts';
@@ -15,6 +15,15 @@ test('logins: listed names and * pass; another name is refused naming the roles 
   assert.equal(loginRefusal(key({ logins: ['pi', 'deploy'], roles: ['ops', 'viewer'] }), 'root'),
     "ferry: operator 'alice' may not log in as 'root' on this device: roles ops, viewer allow logins only as pi, deploy");
   assert.match(loginRefusal(key({ logins: [] }), 'pi')!, /the relay's list for this key allows logins as nobody/);
+});
+
+test('console logins get the operator\'s own grant from the list: any of their keys that allows the login, else refused naming the rule', () => {
+  const keys = [key({ user: 'alice', logins: ['pi'], roles: ['ops'] }), key({ user: 'alice', logins: ['pi'], roles: ['ops'] }), key({ user: 'root-ops', logins: ['*'] })];
+  assert.deepEqual(consoleLogin(keys, 'alice', 'pi'), { refusal: null });
+  assert.deepEqual(consoleLogin(keys, 'root-ops', 'root'), { refusal: null });
+  assert.equal(consoleLogin(keys, 'alice', 'root').refusal, "ferry: operator 'alice' may not log in as 'root' on this device: role ops allows logins only as pi");
+  assert.match(consoleLogin(keys, 'mallory', 'pi').refusal!, /operator 'mallory' has no key in this device's list from the relay/);
+  assert.match(consoleLogin([], 'alice', 'pi').refusal!, /no key in this device's list/);
 });
 
 test('forwards: both the key\'s targets and the device\'s rules must allow; * leaves it to the device', () => {

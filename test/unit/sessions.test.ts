@@ -206,3 +206,29 @@ describe('ends', () => {
     assert.deepEqual(ended, ['relay shutdown']);
   });
 });
+
+describe('console reaches', () => {
+  test('a console reach has its kind and login in both rows, and tells its owner why it ended', async () => {
+    const { t, rows, row } = tracker();
+    const conn = t.connect(alice, () => {});
+    const whys: string[] = [];
+    const ticket = t.admit(conn, 'cam', {}, { kind: 'console', login: 'pi', onEnd: (why) => whys.push(why) });
+    if ('refused' in ticket) throw new Error(ticket.refused);
+    const [, clientSide] = streamPair();
+    const [deviceSide] = streamPair();
+    const info = ticket.start(clientSide, deviceSide, pipeBoth)!;
+    assert.deepEqual([info.kind, info.login], ['console', 'pi']);
+    assert.equal(t.endReaches((r) => (r.kind === 'console' && r.login === 'pi' ? "access revoked: 'alice' may not log in as 'pi'" : null)), 1);
+    const end = await row('reach.end');
+    assert.deepEqual(rows.find((r) => r.action === 'reach.start')!.detail, { session: info.id, kind: 'console', login: 'pi', remote: '192.0.2.7' });
+    assert.deepEqual([end.detail.kind, end.detail.login, end.detail.why], ['console', 'pi', "access revoked: 'alice' may not log in as 'pi'"]);
+    assert.deepEqual(whys, ["access revoked: 'alice' may not log in as 'pi'"], 'told once, after the row');
+  });
+
+  test('a jump reach still writes no login (the relay does not know it)', async () => {
+    const { t, row } = tracker();
+    const r = reach(t, alice, 'cam');
+    assert.deepEqual([r.info.kind, r.info.login], ['jump', null]);
+    assert.equal('login' in (await row('reach.start')).detail, false);
+  });
+});

@@ -20,6 +20,18 @@ export function loginRefusal(key: AuthorizedKey, login: string): string | null {
 }
 
 /**
+ * May the relay open a console session here for `operator` as `login`? Only when the
+ * relay's list gives `operator` a key whose logins allow `login`: the console gets the same
+ * grant as the operator's own key, no more. `refusal` says why not.
+ */
+export function consoleLogin(keys: readonly AuthorizedKey[], operator: string, login: string): { refusal: string | null } {
+  const own = keys.filter((k) => k.user === operator);
+  if (own.length === 0) return { refusal: `ferry: operator '${operator}' has no key in this device's list from the relay, so the relay may open no console session for them` };
+  if (own.some((k) => loginRefusal(k, login) === null)) return { refusal: null };
+  return { refusal: loginRefusal(own[0]!, login) };
+}
+
+/**
  * The key's forward targets, parsed. A target the device cannot parse is dropped (it allows
  * nothing), never read as `*`.
  */

@@ -19,7 +19,7 @@ import type { DeviceEvent, DeviceReport, ReportValue } from '../../protocol/devi
 import { LIMITS } from '../../protocol/limits.ts';
 import { SSH_ALGORITHMS } from '../../protocol/ssh-algorithms.ts';
 import { VERSION } from '../../protocol/version.ts';
-import { forwardRefusal, loginRefusal } from './access.ts';
+import { consoleLogin, forwardRefusal, loginRefusal } from './access.ts';
 import type { ForwardRule } from './forward-policy.ts';
 import { serveSession } from './session.ts';
 import { agentUser, lookupUser, type LocalUser } from './users.ts';
@@ -49,6 +49,9 @@ export interface EmbeddedServerOptions {
   report?: (r: DeviceReport) => void;
 }
 
+/** Marks the reports of console logins (the relay's own, for an operator's browser terminal). */
+const CONSOLE_DETAIL = { via: 'console' } as const;
+
 /** How long a connection whose key was removed has to take its goodbye before its transport is destroyed. */
 const REMOVED_KEY_CLOSE_MS = 1_000;
 
@@ -69,10 +72,15 @@ interface OpenForward { host: string; port: number; close(why: string): void }
 interface Login {
   key: Buffer; operator: string; login: string; refused: boolean; conn: Connection; channels: Set<ServerChannel>;
   forwards: Set<OpenForward>; log: Logger; ended: boolean; endReason: string | null;
+  /** A console login: the relay's key, for `operator` (whose grant in the list decides). */
+  console: boolean;
 }
 
-/** Who authenticated: the operator of the key, the login name asked for and its local user, or why that login is refused. */
-interface Who { user: LocalUser | null; operator: string; login: string; refusal: string | null; key: Buffer }
+/**
+ * Who authenticated: the operator of the key, the login name asked for and its local user, or
+ * why that login is refused; `console` when it was the relay's key on an operator's behalf.
+ */
+interface Who { user: LocalUser | null; operator: string; login: string; refusal: string | null; key: Buffer; console: boolean }
 
 /** A short random id that ties one session's or forward's reports together. */
 function reportId(): string {
@@ -89,6 +97,8 @@ export class EmbeddedServer {
   readonly #logins = new Set<Login>();
   /** The operator keys that may log in now: the relay's latest list. */
   #keys: readonly AuthorizedKey[] = [];
+  /** The relay's host key (wire blob) as verified against the pinned fingerprint on the current link; null before the first link. */
+  #relayKey: Buffer | null = null;
 
   constructor(o: EmbeddedServerOptions) {
     patchSsh2();
@@ -107,6 +117,11 @@ export class EmbeddedServer {
   setAuthorizedKeys(keys: readonly AuthorizedKey[]): void {
     this.#keys = keys;
     for (const login of this.#logins) {
+      if (login.console) {
+        const refusal = consoleLogin(this.#keys, login.operator, login.login).refusal;
+        if (refusal) this.#endLogin(login, `${refusal}; closing the console session`, 'access revoked: login no longer allowed');
+        continue;
+      }
       const key = this.#listed(login.key);
       if (!key) {
         this.#endLogin(login, `ferry: the relay no longer lets this key log in to this device (operator '${login.operator}'); closing the connection`, 'access revoked: key removed');
@@ -127,8 +142,21 @@ export class EmbeddedServer {
     }
   }
 
+  /**
+   * Sets the relay's host key, as the link verified it against the fingerprint pinned at
+   * enrollment (a key line): the key the relay logs in with for console sessions.
+   */
+  setRelayKey(line: string): void {
+    this.#relayKey = blobOf(line);
+  }
+
   #listed(key: Buffer): AuthorizedKey | undefined {
     return this.#keys.find((k) => sameKey(blobOf(k.line), key));
+  }
+
+  /** Whether `login` may still be logged in: its key is listed (console: its operator may still use its login). */
+  #stillAllowed(login: Login): boolean {
+    return login.console ? consoleLogin(this.#keys, login.operator, login.login).refusal === null : this.#listed(login.key) !== undefined;
   }
 
   /** Tells the client why (`message`) on each session's stderr, closes the sessions (their processes with them), then the connection. */
@@ -206,14 +234,15 @@ export class EmbeddedServer {
     conn.once('ready', () => {
       clearTimeout(arrival?.grace);
       const w = who!;
-      const login: Login = { key: w.key, operator: w.operator, login: w.login, refused: w.refusal !== null, conn, channels: new Set(), forwards: new Set(), log, ended: false, endReason: null };
+      const login: Login = { key: w.key, operator: w.operator, login: w.login, refused: w.refusal !== null, conn, channels: new Set(), forwards: new Set(), log, ended: false, endReason: null, console: w.console };
       this.#logins.add(login);
       conn.on('close', () => this.#logins.delete(login));
       const operator = w.operator;
       const keyFp = fingerprintOf(w.key);
+      const via = w.console ? CONSOLE_DETAIL : {};
       // The list may have changed while the login user was looked up.
-      if (!this.#listed(login.key)) {
-        this.#report('login.refused', operator, w.login, { key: keyFp, from: origin.address, why: 'key removed by the relay while logging in' });
+      if (!this.#stillAllowed(login)) {
+        this.#report('login.refused', operator, w.login, { key: keyFp, from: origin.address, ...via, why: 'key removed by the relay while logging in' });
         return this.#endLogin(login, `ferry: the relay no longer lets this key log in to this device (operator '${operator}'); closing the connection`, 'access revoked: key removed');
       }
       if (w.refusal !== null) {
@@ -221,11 +250,12 @@ export class EmbeddedServer {
         return refuseSessions(conn, w.refusal, log.child({ operator }));
       }
       const user = w.user!;
-      log.info({ operator, user: user.name }, 'login');
-      this.#report('login', operator, user.name, { key: keyFp, from: origin.address });
+      log.info({ operator, user: user.name, ...via }, 'login');
+      this.#report('login', operator, user.name, { key: keyFp, from: origin.address, ...via });
       // Nothing new starts on a connection that is being closed for its key.
       conn.on('session', (accept, reject) => (login.ended ? reject() : this.#serveSession(login, accept(), user)));
-      conn.on('tcpip', (accept, reject, info) => this.#forward(login, accept, reject, info.destIP, info.destPort));
+      // A console login is for a terminal: the relay never forwards for an operator.
+      conn.on('tcpip', (accept, reject, info) => (login.console ? reject() : this.#forward(login, accept, reject, info.destIP, info.destPort)));
       // Global requests are refused, except that ssh2 itself, only on a connection with a
       // 'request' listener, takes `no-more-sessions@openssh.com` (OpenSSH sends it after its
       // one session) and refuses every later session channel: hardening against a hijacked
@@ -244,7 +274,7 @@ export class EmbeddedServer {
   #serveSession(login: Login, session: Session, user: LocalUser): void {
     const id = reportId();
     let started = 0;
-    const report = (event: DeviceEvent, detail: Record<string, ReportValue>) => this.#report(event, login.operator, user.name, { session: id, ...detail });
+    const report = (event: DeviceEvent, detail: Record<string, ReportValue>) => this.#report(event, login.operator, user.name, { session: id, ...(login.console ? CONSOLE_DETAIL : {}), ...detail });
     serveSession(session, user, this.#agent.uid, login.log.child({ operator: login.operator, user: user.name }), {
       onChannel: (channel) => {
         login.channels.add(channel);
@@ -317,6 +347,9 @@ export class EmbeddedServer {
       return 'rejected';
     }
     const pk = auth as PublicKeyAuthContext;
+    // `OPERATOR:LOGIN` is a console login, and only the relay's own key may ask for one; no
+    // local user name has a colon, so no operator login is lost to this.
+    if (pk.username.includes(':')) return this.#authenticateConsole(pk, onSuccess);
     const match = pk.key.algo === 'ssh-ed25519' ? this.#listed(pk.key.data) : undefined;
     if (!match) {
       onUnknownKey(fingerprintOf(pk.key.data));
@@ -339,7 +372,42 @@ export class EmbeddedServer {
       pk.reject(['publickey']);
       return 'rejected';
     }
-    onSuccess({ user, operator: match.user, login: pk.username, refusal, key: pk.key.data });
+    onSuccess({ user, operator: match.user, login: pk.username, refusal, key: pk.key.data, console: false });
+    pk.accept();
+    return 'accepted';
+  }
+
+  /**
+   * A console login, `OPERATOR:LOGIN` with the relay's key (pinned at enrollment): accepted
+   * only when the relay's list gives OPERATOR a key whose logins allow LOGIN, the same grant
+   * that OPERATOR's own key would have here. A refusal is final (no getting in to be told
+   * why): the relay is the client, and it reads the report.
+   */
+  async #authenticateConsole(pk: PublicKeyAuthContext, onSuccess: (who: Who) => void): Promise<'accepted' | 'query' | 'rejected'> {
+    const at = pk.username.indexOf(':');
+    const operator = pk.username.slice(0, at);
+    const name = pk.username.slice(at + 1);
+    const isRelay = this.#relayKey !== null && pk.key.algo === 'ssh-ed25519' && sameKey(pk.key.data, this.#relayKey);
+    const refuse = (why: string) => {
+      this.#report('login.refused', operator, name, { key: fingerprintOf(pk.key.data), ...CONSOLE_DETAIL, why });
+      this.#o.log.warn({ operator, login: name, why }, 'console login refused');
+      pk.reject(['publickey']);
+      return 'rejected' as const;
+    };
+    if (!isRelay) return refuse(`'${pk.username}' is a console login, which only the relay's own key (pinned at enrollment) may use`);
+    const refusal = consoleLogin(this.#keys, operator, name).refusal;
+    if (refusal) return refuse(refusal.replace(/^ferry: /, ''));
+    const user = await this.#loginUser(name);
+    if (user === null) return refuse(this.#agent.uid === 0 ? `there is no user '${name}' on this device` : `the agent runs as '${this.#agent.name}', not as root, so it can only log in as '${this.#agent.name}'`);
+    if (!pk.signature) {
+      pk.accept();
+      return 'query';
+    }
+    if (!verifySignature(pk.key.data, pk.blob, pk.signature, pk.hashAlgo)) {
+      pk.reject(['publickey']);
+      return 'rejected';
+    }
+    onSuccess({ user, operator, login: name, refusal: null, key: pk.key.data, console: true });
     pk.accept();
     return 'accepted';
   }
