@@ -68,9 +68,12 @@ function parsePrometheus(text: string): Map<string, number> {
       }
       continue;
     }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|[+-]Inf)( \d+)?$/.exec(line);
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|[nN][aA][nN]|[+-]?[iI][nN][fF])( \d+)?$/.exec(line);
     assert.ok(m, `not a Prometheus sample line: ${line}`);
-    samples.set(m[1]! + (m[2] ?? ''), Number(m[3]));
+    // Values are read as Go's ParseFloat reads them: NaN and Inf in any case (prom-client
+    // writes an event-loop mean with no samples yet as 'Nan').
+    const v = m[3]!.toLowerCase();
+    samples.set(m[1]! + (m[2] ?? ''), v === 'nan' ? NaN : v.endsWith('inf') ? (v.startsWith('-') ? -Infinity : Infinity) : Number(m[3]));
   }
   for (const name of ['ferry_devices_online', 'ferry_channel_opens_total', 'nodejs_eventloop_lag_seconds']) assert.ok(types.has(name), `no # TYPE for ${name}`);
   return samples;
