@@ -16,9 +16,10 @@ import { pipeBoth } from '../net/pipe.ts';
 import { DEVICE_SSH_PORT, LIMITS } from '../protocol/limits.ts';
 import { SSH_ALGORITHMS } from '../protocol/ssh-algorithms.ts';
 import { terminalSizeProblem } from '../protocol/terminal-frames.ts';
-import { mayAct, mayLogin } from './access-policy.ts';
+import { mayLogin } from './access-policy.ts';
 import type { RelayContext } from './context.ts';
-import { mayReach } from './policy.ts';
+import { userSubject } from './operations/index.ts';
+import { reachDecision } from './policy.ts';
 import { isRelayUser, type Principal } from './principal.ts';
 import type { ReachEndReason } from './sessions.ts';
 
@@ -64,16 +65,11 @@ export async function openConsoleSession(ctx: RelayContext, principal: Principal
   if (!isRelayUser(principal)) {
     return refuse('FERRY_PERMISSION_DENIED', `the console opens sessions for relay users, whose keys the device knows; '${principal.user}' is the local CLI: use 'ssh -J' as a relay user`);
   }
-  const user = ctx.store.getUser(principal.user);
-  const subject = { user: principal.user, roles: (user?.roles ?? []).flatMap((name) => ctx.store.getRole(name) ?? []) };
+  const subject = userSubject(ctx.store, principal.user);
   const record = ctx.store.getDevice(device);
   const link = ctx.registry.get(device);
-  const seesAll = mayAct(subject, 'device.list').allow;
-  const reach = mayReach(subject, seesAll, device, DEVICE_SSH_PORT, record, link !== undefined, ctx.clock.now(), ctx.publicAddress);
-  if (!reach.allow) {
-    const full = seesAll ? reach : mayReach(subject, true, device, DEVICE_SSH_PORT, record, link !== undefined, ctx.clock.now(), ctx.publicAddress);
-    return refuse(reach.kind === 'unavailable' ? 'FERRY_CONNECT_FAILED' : 'FERRY_PERMISSION_DENIED', reach.message, full.allow ? reach.message : full.message);
-  }
+  const reach = reachDecision(subject, device, DEVICE_SSH_PORT, record, link !== undefined, ctx.clock.now(), ctx.publicAddress);
+  if (!reach.allow) return refuse(reach.kind === 'unavailable' ? 'FERRY_CONNECT_FAILED' : 'FERRY_PERMISSION_DENIED', reach.message, reach.why);
   const asLogin = mayLogin(subject, record!, login);
   if (!asLogin.allow) return refuse('FERRY_PERMISSION_DENIED', asLogin.message);
   if (record!.hostKeyLine === null) {

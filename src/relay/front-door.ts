@@ -23,14 +23,14 @@ import { AuditRateLimit } from './audit-rate.ts';
 
 const { Server: SshServer } = ssh2;
 
-
-type Principal =
+/** Who a connection logged in as, by its kind (an operator becomes a relay Principal in serveOperator). */
+type LoginOf =
   | { kind: 'operator'; user: string; keyFingerprint: string }
   | { kind: 'device'; name: string }
   | { kind: 'enroll'; key: PublicKey };
 
 interface PendingState {
-  address: string; principal: Principal | null; attempts: number; authenticated: boolean;
+  address: string; principal: LoginOf | null; attempts: number; authenticated: boolean;
   /** The last refused attempt (user name tried, key, why), for the relay.login.refused row if none succeeds. */
   refused: { user: string; key: string | null; why: string } | null;
   grace: { cancel(): void };
@@ -269,7 +269,7 @@ export class FrontDoor {
   }
 
   /** Who `username` with this key is, or why the pair is not accepted (in words for the audit log, never for the client). */
-  #principalFor(username: string, algo: string, blob: Buffer): { principal: Principal; fingerprint: string } | { refused: string; fingerprint: string | null } {
+  #principalFor(username: string, algo: string, blob: Buffer): { principal: LoginOf; fingerprint: string } | { refused: string; fingerprint: string | null } {
     // Not parsed here: a malformed blob matches no stored key, and fails signature verification.
     if (algo !== 'ssh-ed25519') return { refused: `only Ed25519 keys are accepted, not ${algo.slice(0, 64)}`, fingerprint: null };
     const key = offeredKey(algo, blob);

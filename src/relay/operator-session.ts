@@ -11,10 +11,9 @@ import { OPEN_FAILURE, rejectWithMessage } from '../net/ssh2-internals.ts';
 import { helpText, runCommand } from './commands.ts';
 import { splitCommandLine } from './command-line.ts';
 import type { RelayContext } from './context.ts';
-import { mayReach } from './policy.ts';
-import { mayAct } from './access-policy.ts';
+import { userSubject } from './operations/index.ts';
+import { reachDecision } from './policy.ts';
 import type { Principal } from './principal.ts';
-import type { DeviceRecord } from './store.ts';
 import { relayJump } from './relay-address.ts';
 
 /** An operator who logged in over SSH with one of their keys. */
@@ -44,7 +43,8 @@ export function serveOperator(ctx: RelayContext, conn: Connection, p: SshPrincip
     };
     const device = ctx.store.getDevice(host);
     const link = ctx.registry.get(host);
-    const decision = reachDecision(ctx, p, host, info.destPort, device, link !== undefined);
+    // p's roles are read from the store now, so that a change applies to the next channel at once.
+    const decision = reachDecision(userSubject(ctx.store, p.user), host, info.destPort, device, link !== undefined, ctx.clock.now(), ctx.publicAddress);
     if (!decision.allow) return refuse(decision.kind, decision.message, device !== null, decision.why);
     const ticket = ctx.sessions.admit(live, host, link!);
     if ('refused' in ticket) return refuse('unavailable', ticket.refused, true);
@@ -133,21 +133,4 @@ function runExec(ctx: RelayContext, p: SshPrincipal, ch: ServerChannel, command:
     log.error({ err, command: split.words[0] }, 'command failed unexpectedly');
     finish(1, '', 'ferry: internal error while running the command; the relay log has the details\n');
   }
-}
-
-/**
- * May `p` reach `host:port` now (policy.ts), with p's roles read from the store now, so that
- * a change applies to the next channel at once. `message` is what the operator is told;
- * `why`, for the audit log, is the same decision in full (a device's labels included, which
- * the operator is not told unless they may list every device).
- */
-function reachDecision(ctx: RelayContext, p: SshPrincipal, host: string, port: number, device: DeviceRecord | null, online: boolean): { allow: true } | { allow: false; kind: 'prohibited' | 'unavailable'; message: string; why: string } {
-  const user = ctx.store.getUser(p.user);
-  const subject = { user: p.user, roles: (user?.roles ?? []).flatMap((name) => ctx.store.getRole(name) ?? []) };
-  const seesAll = mayAct(subject, 'device.list').allow;
-  const now = ctx.clock.now();
-  const shown = mayReach(subject, seesAll, host, port, device, online, now, ctx.publicAddress);
-  if (shown.allow) return shown;
-  const full = seesAll ? shown : mayReach(subject, true, host, port, device, online, now, ctx.publicAddress);
-  return { ...shown, why: full.allow ? shown.message : full.message };
 }

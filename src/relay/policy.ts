@@ -3,7 +3,7 @@
  * The relay is never an open proxy: the only destinations are registered device names.
  */
 import { DEVICE_SSH_PORT } from '../protocol/limits.ts';
-import { hiddenDeviceRefusal, mayReach as rolesReach, type Subject } from './access-policy.ts';
+import { hiddenDeviceRefusal, mayAct, mayReach as rolesReach, type Subject } from './access-policy.ts';
 import { relaySsh } from './relay-address.ts';
 import type { DeviceRecord } from './store.ts';
 
@@ -50,6 +50,20 @@ export function mayReach(subject: Subject, seesAll: boolean, host: string, port:
     return { allow: false, kind: 'unavailable', message: `device '${host}' is offline (${seen})` };
   }
   return ALLOW;
+}
+
+/**
+ * `mayReach` as both front doors to a device (`ssh -J` and the console) ask it: whether the
+ * subject may list every device is read from their roles, and a refusal carries `why`, the
+ * same decision in full for the audit log (a device's labels included, which the operator
+ * is not told unless they may list every device).
+ */
+export function reachDecision(subject: Subject, host: string, port: number, device: DeviceRecord | null, online: boolean, now: number, relayAddress: string): { allow: true } | (Refusal & { why: string }) {
+  const seesAll = mayAct(subject, 'device.list').allow;
+  const shown = mayReach(subject, seesAll, host, port, device, online, now, relayAddress);
+  if (shown.allow) return shown;
+  const full = seesAll ? shown : mayReach(subject, true, host, port, device, online, now, relayAddress);
+  return { ...shown, why: full.allow ? shown.message : full.message };
 }
 
 /** Whether a device may hold its link: pending devices may (they show as waiting); revoked ones may not. */

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Clock, TimerHandle } from '../common/clock.ts';
 import type { Principal } from './principal.ts';
+import type { AuditEntry } from './store.ts';
 
 /** The caps and the idle timeout that the tracker enforces (RelayConfig carries them). */
 export interface SessionLimits {
@@ -29,8 +30,6 @@ export type ReachEndReason =
   | 'relay shutdown'
   | `access revoked: ${string}`;
 
-/** What the tracker writes to the audit log (the store's AuditEntry has the same shape). */
-export interface SessionAuditEntry { at: number; actor: string; action: string; target: string | null; detail: Record<string, unknown> }
 
 /**
  * What a reach is: `jump`, an operator's own SSH session through the relay (`ssh -J`), end
@@ -96,7 +95,7 @@ interface Reach extends ReachInfo {
 export class SessionTracker {
   readonly #clock: Clock;
   readonly #limits: Readonly<SessionLimits>;
-  readonly #audit: (e: SessionAuditEntry) => void;
+  readonly #audit: (e: AuditEntry) => void;
   readonly #connections = new Set<ConnectionEntry>();
   readonly #reaches = new Set<Reach>();
   /** Places taken per user and per device: live reaches plus admitted ones still opening. */
@@ -106,7 +105,7 @@ export class SessionTracker {
   /** Reaches started and bytes moved by reaches that have ended; `totals()` adds the live ones (for /metrics). */
   readonly #ended = { reaches: 0, bytesIn: 0, bytesOut: 0 };
 
-  constructor(deps: { clock: Clock; limits: Readonly<SessionLimits>; audit(e: SessionAuditEntry): void }) {
+  constructor(deps: { clock: Clock; limits: Readonly<SessionLimits>; audit(e: AuditEntry): void }) {
     this.#clock = deps.clock;
     this.#limits = deps.limits;
     this.#audit = deps.audit;

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { pipeBoth } from '../../src/net/pipe.ts';
-import { SessionTracker, type SessionAuditEntry, type SessionLimits } from '../../src/relay/sessions.ts';
+import { SessionTracker, type SessionLimits } from '../../src/relay/sessions.ts';
+import type { AuditEntry } from '../../src/relay/store.ts';
 import type { Principal } from '../../src/relay/principal.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 import { streamPair } from '../helpers/stream-pair.ts';
@@ -14,14 +15,14 @@ const bob: Principal = { kind: 'ssh', user: 'bob', keyFingerprint: 'SHA256:b', r
 
 function tracker(limits: Partial<SessionLimits> = {}) {
   const clock = new FakeClock();
-  const rows: SessionAuditEntry[] = [];
+  const rows: AuditEntry[] = [];
   const waiters: (() => void)[] = [];
   const t = new SessionTracker({
     clock, limits: { maxSessionsPerUser: 32, maxSessionsPerDevice: 16, sessionIdleTimeoutMs: 0, ...limits },
     audit: (e) => { rows.push(e); for (const w of waiters.splice(0)) w(); },
   });
   /** Resolves with the first row for `action` (waiting for it to be written). */
-  const row = (action: string): Promise<SessionAuditEntry> => new Promise((resolve) => {
+  const row = (action: string): Promise<AuditEntry> => new Promise((resolve) => {
     const check = () => {
       const r = rows.find((x) => x.action === action);
       if (r) resolve(r); else waiters.push(check);

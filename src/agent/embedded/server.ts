@@ -364,17 +364,7 @@ export class EmbeddedServer {
     const refusal = notListed ?? (user !== null ? null : this.#agent.uid === 0
       ? `ferry: there is no user '${pk.username}' on this device`
       : `ferry: the agent on this device runs as '${this.#agent.name}', not as root, so it can only log you in as '${this.#agent.name}'`);
-    if (!pk.signature) {
-      pk.accept();
-      return 'query';
-    }
-    if (!verifySignature(pk.key.data, pk.blob, pk.signature, pk.hashAlgo)) {
-      pk.reject(['publickey']);
-      return 'rejected';
-    }
-    onSuccess({ user, operator: match.user, login: pk.username, refusal, key: pk.key.data, console: false });
-    pk.accept();
-    return 'accepted';
+    return acceptSigned(pk, () => onSuccess({ user, operator: match.user, login: pk.username, refusal, key: pk.key.data, console: false }));
   }
 
   /**
@@ -399,17 +389,7 @@ export class EmbeddedServer {
     if (refusal) return refuse(refusal.replace(/^ferry: /, ''));
     const user = await this.#loginUser(name);
     if (user === null) return refuse(this.#agent.uid === 0 ? `there is no user '${name}' on this device` : `the agent runs as '${this.#agent.name}', not as root, so it can only log in as '${this.#agent.name}'`);
-    if (!pk.signature) {
-      pk.accept();
-      return 'query';
-    }
-    if (!verifySignature(pk.key.data, pk.blob, pk.signature, pk.hashAlgo)) {
-      pk.reject(['publickey']);
-      return 'rejected';
-    }
-    onSuccess({ user, operator, login: name, refusal: null, key: pk.key.data, console: true });
-    pk.accept();
-    return 'accepted';
+    return acceptSigned(pk, () => onSuccess({ user, operator, login: name, refusal: null, key: pk.key.data, console: true }));
   }
 
   /** The local user for a login name: any user when the agent is root, else only the agent's own. */
@@ -422,6 +402,25 @@ export class EmbeddedServer {
       return null;
     }
   }
+}
+
+/**
+ * The end of a key login that passed every check: a key query is answered yes (the client
+ * still has to sign), a signature is verified, and only then is the login recorded
+ * (`record`, before accept: ssh2 emits 'ready' inside accept()) and accepted.
+ */
+function acceptSigned(pk: PublicKeyAuthContext, record: () => void): 'accepted' | 'query' | 'rejected' {
+  if (!pk.signature) {
+    pk.accept();
+    return 'query';
+  }
+  if (!verifySignature(pk.key.data, pk.blob, pk.signature, pk.hashAlgo)) {
+    pk.reject(['publickey']);
+    return 'rejected';
+  }
+  record();
+  pk.accept();
+  return 'accepted';
 }
 
 /**

@@ -43,13 +43,12 @@ export interface Operation<I, R> {
 
 /** The subject the policy decides for: the local CLI has every action, as the data dir's owner has anyway. */
 export function subjectOf(ctx: OperationContext, principal: Principal): Subject {
-  return principal.kind === 'local' ? { user: principal.user, roles: [LOCAL_ROLE] } : userSubject(ctx, principal.user);
+  return principal.kind === 'local' ? { user: principal.user, roles: [LOCAL_ROLE] } : userSubject(ctx.store, principal.user);
 }
 
 /** A relay user's subject: their roles as the store has them now (none for an unknown user). */
-export function userSubject(ctx: OperationContext, user: string): Subject {
-  const me = ctx.store.listSubjects().find((s) => s.name === user);
-  return { user, roles: me?.roles ?? [] };
+export function userSubject(store: Store, user: string): Subject {
+  return { user, roles: (store.getUser(user)?.roles ?? []).flatMap((name) => store.getRole(name) ?? []) };
 }
 
 /** The role the local CLI acts with: every device, login, forward and action. */

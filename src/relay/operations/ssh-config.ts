@@ -23,7 +23,7 @@ export const sshConfig: Operation<SshConfigInput, { config: string | null; known
     let viewer = subjectOf(ctx, principal);
     if (principal.kind === 'local' && user !== null) {
       if (!ctx.store.getUser(user)) throw new FerryError('FERRY_NOT_FOUND', `no user named '${user}'; 'users' lists them`);
-      viewer = userSubject(ctx, user);
+      viewer = userSubject(ctx.store, user);
     }
     const { host, port } = relayHostPort(ctx.relay.publicAddress);
     const relayHost = port === 22 ? host : `[${host}]:${port}`;
