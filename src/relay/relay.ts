@@ -175,7 +175,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       },
     };
     try {
-      http = await startHttpListener({ config: { ...config, httpListen: config.httpListen }, publicHost: parseHostPort(ctx.publicAddress)?.host ?? host, sources, log });
+      http = await startHttpListener({ config: { ...config, httpListen: config.httpListen }, publicHost: parseHostPort(ctx.publicAddress)?.host ?? host, sources, ctx, log });
     } catch (err) {
       await door.close(0);
       store.close();

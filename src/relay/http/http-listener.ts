@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { FerryError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import type { ListenAddress, RelayConfig } from '../config.ts';
+import type { RelayContext } from '../context.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { createMetricsRegistry, registerMetricsRoutes } from './metrics-routes.ts';
 import { createHttpApp } from './server.ts';
@@ -29,6 +30,8 @@ export interface HttpListenerOptions {
   config: Readonly<RelayConfig> & { httpListen: ListenAddress };
   publicHost: string;
   sources: RelaySources;
+  /** The running relay, for the console's API and terminal, which act through its operations and policy. */
+  ctx: RelayContext;
   log: Logger;
 }
 
@@ -44,6 +47,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   const app = createHttpApp({ limits: config, tls, log });
   registerHealthRoutes(app, opts.sources);
   registerMetricsRoutes(app, createMetricsRegistry(opts.sources));
+  // The web console's areas (each in its own file): sign-in and sessions, the API, the terminal, the pages.
   const { host, port } = config.httpListen;
   try {
     await app.listen({ host, port });
