@@ -1,4 +1,9 @@
-/** Lists and label sets typed into one text field: items separated by commas or new lines. */
+/** Lists and label sets typed into one text field: items separated by commas or new lines, or by new lines only. */
+
+/** The lines of `text`, trimmed, empty ones left out: for items that hold commas of their own (device selectors). */
+export function lineItems(text: string): string[] {
+  return text.split('\n').map((s) => s.trim()).filter((s) => s !== '');
+}
 
 /** The items of `text`, trimmed, empty ones left out. */
 export function listItems(text: string): string[] {

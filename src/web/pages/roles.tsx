@@ -10,7 +10,7 @@ import { ACTIONS } from '../../protocol/access-rules.ts';
 import { api, get } from '../api.ts';
 import type { RoleView } from '../api-types.ts';
 import { Empty, ErrorBanner } from '../components/index.ts';
-import { listItems } from '../components/list-input.ts';
+import { lineItems, listItems } from '../components/list-input.ts';
 import { seg } from '../router.tsx';
 import { can, useMe } from '../session.ts';
 import { useData } from '../use-data.ts';
@@ -24,7 +24,7 @@ export default function RolesPage(): JSX.Element {
   return (
     <>
       <h1>Roles</h1>
-      <p class="muted">A role grants devices (by name or <code>label=value</code>), logins on them, forward targets, and relay actions. A user's access is the union of their roles.</p>
+      <p class="muted">A role grants devices (chosen by their labels), logins on them, forward targets, and relay actions. A user's access is the union of their roles.</p>
       <ErrorBanner error={roles.error} onRetry={roles.reload} />
       {can(me, 'role.add') && (
         <details class="panel">
@@ -88,7 +88,9 @@ function RoleForm({ role, onDone, onCancel }: { role?: RoleView; onDone(): void;
     const form = new FormData(formEl);
     const text = (k: string) => listItems(String(form.get(k) ?? ''));
     const name = role?.name ?? String(form.get('name') ?? '').trim();
-    const input = { name, devices: text('devices'), logins: text('logins'), forwards: text('forwards'), actions: form.getAll('actions').map(String) };
+    // One device selector a line: a selector's own commas join its terms (all must hold).
+    const devices = lineItems(String(form.get('devices') ?? ''));
+    const input = { name, devices, logins: text('logins'), forwards: text('forwards'), actions: form.getAll('actions').map(String) };
     setError(null);
     (role ? api('PUT', `/roles/${seg(name)}`, input) : api('POST', '/roles', input))
       .then(() => { if (!role) formEl.reset(); onDone(); }, setError);
@@ -96,8 +98,8 @@ function RoleForm({ role, onDone, onCancel }: { role?: RoleView; onDone(): void;
   return (
     <form class="form" onSubmit={onSubmit}>
       {!role && <label>Name <input name="name" required autocomplete="off" spellcheck={false} pattern="[a-z][a-z0-9_-]{0,31}" title="up to 32 of a-z, 0-9, _ and -, starting with a letter" /></label>}
-      <label>Devices <span class="hint">names, <code>*</code>, or <code>label=value</code>; separated by commas</span>
-        <input name="devices" defaultValue={role?.devices.join(', ')} spellcheck={false} />
+      <label>Devices <span class="hint">one selector a line: <code>*</code> (every device), or label terms that must all hold, such as <code>site=berlin,env!=prod</code></span>
+        <textarea name="devices" rows={2} defaultValue={role?.devices.join('\n')} spellcheck={false} />
       </label>
       <label>Logins <span class="hint">e.g. <code>pi, root</code>, or <code>*</code></span>
         <input name="logins" defaultValue={role?.logins.join(', ')} spellcheck={false} />
