@@ -34,7 +34,9 @@ function recordingOf(row: AuditView): string | null {
 /** The row's detail as short `key=value` pairs (long values are cut; the full JSON is in the title). */
 function detailText(detail: Record<string, unknown>): string {
   return Object.entries(detail).map(([k, v]) => {
-    const text = typeof v === 'string' ? v : JSON.stringify(v);
+    // Times in the detail are Unix milliseconds (expiresAt, started): shown as ISO text.
+    const time = typeof v === 'number' && /(At|^started)$/.test(k) ? new Date(v).toISOString() : null;
+    const text = time ?? (typeof v === 'string' ? v : JSON.stringify(v));
     return `${k}=${text.length > 40 ? `${text.slice(0, 39)}…` : text}`;
   }).join(' ');
 }

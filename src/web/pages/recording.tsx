@@ -75,6 +75,9 @@ export default function RecordingPage({ id }: { id: string }): JSX.Element {
     const { at, play } = resumeAt.current;
     const p = AsciinemaPlayer.create({ data: cast.text }, holder.current, {
       speed, startAt: at, autoPlay: play, preload: true, fit: 'width', idleTimeLimit: 2, terminalFontSize: 'small',
+      // Before it plays, the player shows the screen as the session left it, not a blank one
+      // (a poster at a time shows the events before it: one second past the last).
+      ...(at === 0 && !play ? { poster: `npt:${(cast.file.events.at(-1)?.[0] ?? 0) + 1}` } : {}),
       cols: cast.file.header.width, rows: cast.file.header.height,
     });
     p.addEventListener('play', () => setPlaying(true));
