@@ -45,6 +45,12 @@ async function echoes(t: TerminalClient, count: number): Promise<number[]> {
   return us;
 }
 
+/** What the relay's heap and buffers hold after a forced GC: memory kept, not garbage waiting. */
+async function retained(relay: FerryRelay): Promise<number> {
+  const m = (await relay.call({ op: 'gc' })) as NodeJS.MemoryUsage;
+  return m.heapUsed + m.external;
+}
+
 /** The relay's RSS now (no forced GC: what the machine carries). */
 async function rss(relay: FerryRelay): Promise<number> {
   return ((await relay.call({ op: 'memory' })) as NodeJS.MemoryUsage).rss;
@@ -85,6 +91,7 @@ export const consoleFloodScenario: Scenario = {
     await sleep(500);
     await echoes(quiet, 200);
 
+    const retainedBefore = await retained(relay);
     const rssBefore = await rss(relay);
     const calm = await echoes(quiet, count);
     ctx.log(`no flood: echo p50 ${fmt(quantile(calm, 0.5))} µs, p99 ${fmt(quantile(calm, 0.99))} µs, relay RSS ${fmt(rssBefore / MiB)} MiB`);
@@ -101,6 +108,7 @@ export const consoleFloodScenario: Scenario = {
       if (left > 0) await sleep(left);
     })());
     const floodRate = (flood.next - floodStart) / ((Date.now() - startedAt) / 1000);
+    const retainedKeptUp = await retained(relay);
     ctx.log(`flood read by the browser: ${fmt(floodRate / MiB)} MiB/s; echo p50 ${fmt(quantile(floodEchoes, 0.5))} µs, p99 ${fmt(quantile(floodEchoes, 0.99))} µs; relay RSS peak ${fmt(keptUpPeak / MiB)} MiB`);
 
     // A browser that stopped reading: no more acks. The relay holds its cap, then the shell blocks.
@@ -113,6 +121,7 @@ export const consoleFloodScenario: Scenario = {
       await sleep(ctx.quick ? 1_000 : 5_000);
     })());
     const heldBytes = flood.next - stalledFrom;
+    const retainedStalled = await retained(relay);
     ctx.log(`flood not acked: ${fmt(heldBytes / 1024)} KiB sent past the last ack, then held; echo p50 ${fmt(quantile(stalledEchoes, 0.5))} µs, p99 ${fmt(quantile(stalledEchoes, 0.99))} µs; relay RSS peak ${fmt(stalledPeak / MiB)} MiB`);
     flood.ack();
     flood.autoAck = true;
@@ -137,12 +146,14 @@ export const consoleFloodScenario: Scenario = {
         row('flood read by the browser', 'MiB/s', floodRate / MiB, 'higher'),
         row('relay RSS growth, flood read', 'MiB', (keptUpPeak - rssBefore) / MiB, 'lower', '≤ 64 MiB', keptUpPeak - rssBefore <= 64 * MiB),
         row('relay RSS growth, flood not acked', 'MiB', (stalledPeak - rssBefore) / MiB, 'lower', '≤ 64 MiB', stalledPeak - rssBefore <= 64 * MiB),
+        row('relay heap+buffers kept after GC, flood read', 'MiB', (retainedKeptUp - retainedBefore) / MiB, 'lower', '≤ 8 MiB', retainedKeptUp - retainedBefore <= 8 * MiB),
+        row('relay heap+buffers kept after GC, flood not acked', 'MiB', (retainedStalled - retainedBefore) / MiB, 'lower', '≤ 8 MiB', retainedStalled - retainedBefore <= 8 * MiB),
         row('output sent past the last ack', 'KiB', heldBytes / 1024, 'lower', '≤ 1 MiB cap', heldBytes <= MiB),
       ],
       notes: [
         `Two devices (real \`ferry agent --ssh-target embedded\` processes) on one relay process, both terminals signed in as admin over TLS WebSockets from the bench process. ${count} one-byte echoes (\`stty raw -echo; cat\` on the quiet device), one outstanding at a time, per phase.`,
         `The flood is \`yes\` for ${fmt(floodMs / 1000)} s; "read": the client acks as output arrives, as the console page does; "not acked": it stops acking, so the relay stops reading the flooding shell at its cap (LIMITS.consoleUnackedBytes, 1 MiB).`,
-        `Relay RSS before the flood ${fmt(rssBefore / MiB)} MiB (no forced GC); growth is the peak sampled every 100 ms during a phase minus that.`,
+        `Relay RSS before the flood ${fmt(rssBefore / MiB)} MiB (no forced GC); growth is the peak sampled every 100 ms during a phase minus that (garbage included). "Kept after GC" is the relay's heapUsed + external after a forced GC at the end of the phase, minus the same before the flood: what it holds, which the cap bounds.`,
         `Median over median: echo p50 with the flood read is ${fmt(ratio(floodEchoes, calm, 0.5))}× the calm one, not acked ${fmt(ratio(stalledEchoes, calm, 0.5))}×.`,
       ],
     };
