@@ -18,6 +18,7 @@ const layer = (files, banned, message) => ({
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**'] },
   { files: ['bin/**/*.js'], languageOptions: { globals: { process: 'readonly', URL: 'readonly' } } },
+  { files: ['scripts/**/*.mjs'], languageOptions: { globals: { console: 'readonly' } } },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -34,7 +35,8 @@ export default tseslint.config(
   layer(['src/net/**'], ['**/relay/**', '**/agent/**', '**/cli/**', '**/web/**'], 'net/ holds I/O adapters without policy: it imports only common/ and protocol/.'),
   layer(['src/relay/**'], ['**/agent/**', '**/cli/**', '**/web/**'], 'relay/ and agent/ never import each other; only cli/ composes them.'),
   layer(['src/agent/**'], ['**/relay/**', '**/cli/**', '**/web/**'], 'relay/ and agent/ never import each other; only cli/ composes them.'),
-  layer(['src/web/**'], ['node:*', '**/common/**', '**/net/**', '**/relay/**', '**/agent/**', '**/cli/**'], 'web/ runs in the browser and imports only protocol/.'),
+  // web/: the browser console (TypeScript and TSX), bundled by scripts/build-web.mjs.
+  layer(['src/web/**'], ['node:*', '**/common/**', '**/net/**', '**/relay/**', '**/agent/**', '**/cli/**'], 'web/ runs in the browser and imports only protocol/ and npm packages.'),
   layer(['src/cli/**'], [], ''),
   // Only the CLI reads the environment or exits the process.
   {

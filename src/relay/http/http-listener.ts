@@ -5,6 +5,7 @@ import { FerryError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import type { ListenAddress, RelayConfig } from '../config.ts';
 import type { RelayContext } from '../context.ts';
+import { registerConsolePages } from './console-pages.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { createMetricsRegistry, registerMetricsRoutes } from './metrics-routes.ts';
 import { createHttpApp } from './server.ts';
@@ -48,6 +49,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   registerHealthRoutes(app, opts.sources);
   registerMetricsRoutes(app, createMetricsRegistry(opts.sources));
   // The web console's areas (each in its own file): sign-in and sessions, the API, the terminal, the pages.
+  await registerConsolePages(app, { log });
   const { host, port } = config.httpListen;
   try {
     await app.listen({ host, port });

@@ -21,8 +21,9 @@ export interface HttpAppOptions {
 export interface HttpErrorBody { error: { code: FerryErrorCode; message: string } }
 
 /**
- * Strict for now: the listener serves no page yet, so nothing may load, frame or submit
- * anything. The console's pages will widen it to their own origin.
+ * Strict for every response that is not a console page: an API answer or a metric rendered as
+ * a document may load, frame or submit nothing. The console's pages (console-pages.ts) set
+ * their own, which this hook keeps.
  */
 const CONTENT_SECURITY_POLICY = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
@@ -55,7 +56,7 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('x-frame-options', 'DENY');
-    reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
+    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
     reply.header('referrer-policy', 'no-referrer');
     reply.header('cross-origin-opener-policy', 'same-origin');
     reply.header('cross-origin-resource-policy', 'same-origin');

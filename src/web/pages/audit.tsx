@@ -1,0 +1,8 @@
+/** The Audit log page: a placeholder until its page lands (issue 11, pages of part D). */
+import type { JSX } from 'preact';
+import { Empty } from '../components/index.ts';
+
+/** Draws the page. */
+export default function AuditPage(): JSX.Element {
+  return <><h1>Audit log</h1><Empty title="This page is not built yet.">Over SSH: <code>ssh -p 2222 USER@RELAY help</code> lists the commands.</Empty></>;
+}

@@ -1,0 +1,64 @@
+/**
+ * Sign-in: `ssh relay login` prints PUBLIC_URL/login#TOKEN. The token is in the fragment, which
+ * no server, proxy or Referer sees; this page reads it, takes it out of the address bar and the
+ * history at once, and spends it with POST /api/v1/session.
+ */
+import type { JSX } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError, errorMessage, setCsrf } from '../api.ts';
+import type { Me } from '../api-types.ts';
+
+type State = { kind: 'signing-in' } | { kind: 'no-token' } | { kind: 'failed'; error: unknown };
+
+/** Reads the token once: a re-render must not try to spend it twice. */
+const tokenAtLoad = location.pathname === '/login' ? decodeURIComponent(location.hash.replace(/^#/, '')) : '';
+
+/** Draws the sign-in page; `onSignedIn` gets the /me answer of the new session. */
+export default function LoginPage({ onSignedIn }: { onSignedIn(me: Me): void }): JSX.Element {
+  const ended = new URLSearchParams(location.search).has('ended');
+  const [state, setState] = useState<State>(tokenAtLoad === '' ? { kind: 'no-token' } : { kind: 'signing-in' });
+  useEffect(() => {
+    if (tokenAtLoad === '') return;
+    // Out of the address bar and the history before anything else: a link is single use anyway,
+    // but it should not sit where a shoulder or a shared screen sees it.
+    history.replaceState(null, '', '/login');
+    api<Me>('POST', '/session', { token: tokenAtLoad }).then(
+      (me) => { setCsrf(me.csrf); onSignedIn(me); },
+      (error: unknown) => setState({ kind: 'failed', error }),
+    );
+  }, []);
+
+  return (
+    <main class="page login" id="main">
+      <div class="login-card">
+        <h1><span class="brand">ferry</span> console</h1>
+        {state.kind === 'signing-in' && <p role="status">Signing in…</p>}
+        {state.kind === 'failed' && <LinkRefused error={state.error} />}
+        {state.kind === 'no-token' && ended && <div class="banner banner-info" role="status"><p>Your console session ended. Sign in again with a new link.</p></div>}
+        {state.kind !== 'signing-in' && <HowToSignIn />}
+      </div>
+    </main>
+  );
+}
+
+function LinkRefused({ error }: { error: unknown }): JSX.Element {
+  // A used, expired or unknown link all answer 401: the relay does not say which, so that a
+  // guesser learns nothing; its message says what to do.
+  const refused = error instanceof ApiError && (error.status === 401 || error.status === 400 || error.status === 403);
+  return (
+    <div class="banner banner-error" role="alert">
+      <p><strong>{refused ? 'This sign-in link does not work any more.' : 'Signing in failed.'}</strong></p>
+      <p>{refused ? 'A link works once, and only for 2 minutes. ' : ''}{errorMessage(error)}</p>
+    </div>
+  );
+}
+
+function HowToSignIn(): JSX.Element {
+  return (
+    <>
+      <p>The console has no passwords. Ask the relay for a one-time link, with the SSH key you use for the relay:</p>
+      <pre class="command"><code>ssh -p 2222 YOU@RELAY login</code></pre>
+      <p>Open the link it prints in this browser within 2 minutes. It signs you in once.</p>
+    </>
+  );
+}
