@@ -61,7 +61,7 @@ function handle(req: RelayRequest): unknown {
       return process.memoryUsage();
     case 'login': {
       // What `ssh relay login` prints for that user, run as the text front end runs it.
-      const r = runCommand({ store: relay.store, now: Date.now(), principal: { kind: 'ssh', user: req.user, keyFingerprint: 'SHA256:bench', remoteAddress: '127.0.0.1' }, relay: { ...relayInfo, hostKeyLine: relay.hostKeyLine } }, ['login']);
+      const r = runCommand({ store: relay.store, now: Date.now(), principal: { kind: 'ssh', user: req.user, keyFingerprint: 'SHA256:bench', remoteAddress: '127.0.0.1' }, relay: { ...relayInfo, hostKeyLine: relay.hostKeyLine, consoleUrl: relay.http?.url ?? null } }, ['login']);
       if (r.code !== 0) throw new Error(`login failed: ${r.stderr}`);
       return r.stdout;
     }
