@@ -6,11 +6,13 @@ import type { Logger } from '../../common/log.ts';
 import type { ListenAddress, RelayConfig } from '../config.ts';
 import type { RelayContext } from '../context.ts';
 import { registerConsolePages } from './console-pages.ts';
+import { registerApiRoutes } from './api-routes.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { createMetricsRegistry, registerMetricsRoutes } from './metrics-routes.ts';
 import { createHttpApp } from './server.ts';
 import type { RelaySources } from './sources.ts';
-import { registerWebAuth, type ConsoleUrls } from './web-auth.ts';
+import { registerTerminalRoutes } from './terminal-routes.ts';
+import { originAllowed, registerWebAuth, webPrincipal, type ConsoleUrls } from './web-auth.ts';
 import { loadGivenCert, loadOrCreateSelfSigned, type TlsMaterial } from './tls-cert.ts';
 
 /** A listening HTTP(S) server. */
@@ -54,6 +56,8 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   // Their URL is known once the port is bound, below; they read it only when a request comes.
   const consoleUrls: ConsoleUrls = { url: '', tls: tls !== null };
   registerWebAuth(app, opts.ctx, consoleUrls);
+  registerApiRoutes(app, opts.ctx);
+  registerTerminalRoutes(app, opts.ctx, { webPrincipal, originAllowed });
   const { host, port } = config.httpListen;
   try {
     await app.listen({ host, port });
