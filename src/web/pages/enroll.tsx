@@ -132,6 +132,8 @@ function Pending({ mayApprove, mayRemove }: { mayApprove: boolean; mayRemove: bo
 function OpenTokens({ mayRevoke }: { mayRevoke: boolean }): JSX.Element {
   const tokens = useData((signal) => get<{ tokens: TokenView[] }>('/tokens', signal), []);
   const [error, setError] = useState<unknown>(null);
+  // A device that enrols spends a use of its token: the list is read again.
+  useEffect(() => events({ device: () => tokens.reload() }), []);
   const revoke = (id: string) => {
     setError(null);
     api('DELETE', `/tokens/${seg(id)}`).then(tokens.reload, setError);
