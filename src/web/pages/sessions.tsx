@@ -12,6 +12,7 @@ import type { SessionView } from '../api-types.ts';
 import { Bytes, ErrorBanner, Empty, Table, Time, type Column } from '../components/index.ts';
 import { Duration } from '../components/duration.tsx';
 import { Link, replaceQuery, seg, usePlace } from '../router.tsx';
+import { can, useMe } from '../session.ts';
 import { useData } from '../use-data.ts';
 
 /** How many sessions the page lists. */
@@ -48,6 +49,7 @@ const COLUMNS: Column<SessionView>[] = [
 /** The sessions page (`/sessions`; `?live=true|false`, `?device=`, `?user=` filter it). */
 export default function SessionsPage(): JSX.Element {
   const place = usePlace();
+  const me = useMe();
   const which = whichOf(place.query);
   const device = place.query.get('device') ?? '';
   const user = place.query.get('user') ?? '';
@@ -83,7 +85,7 @@ export default function SessionsPage(): JSX.Element {
   return (
     <>
       <h1>Sessions</h1>
-      <p class="muted">Every reach of a device, by <code>ssh -J</code> or the console. {live > 0 ? `${live} live now.` : 'None live now.'}</p>
+      <p class="muted">Every reach of a device, by <code>ssh -J</code> or the console. {live > 0 ? `${live} live now.` : 'None live now.'}{can(me, 'audit.read') ? '' : ' You see your own sessions (everyone\'s needs audit.read).'}</p>
       <form class="toolbar" onSubmit={onFilter} role="search" aria-label="Filter sessions">
         <label>Show
           <select value={which} onChange={(e) => set({ live: { all: '', live: 'true', past: 'false' }[(e.currentTarget as HTMLSelectElement).value as Which] })}>
