@@ -3,6 +3,7 @@ import type { Logger } from '../common/log.ts';
 import type { Clock } from '../common/clock.ts';
 import type { RelayConfig } from './config.ts';
 import type { Registry } from './registry.ts';
+import type { RelayEvents } from './relay-events.ts';
 import type { SessionTracker } from './sessions.ts';
 import type { Store } from './store.ts';
 
@@ -30,6 +31,8 @@ export interface RelayContext {
   readonly keyWatchers: Map<string, (keys: import('../protocol/authorized-keys.ts').AuthorizedKey[]) => void>;
   /** Every live connection and reach, so that a revocation ends each kind at once (sessions.ts). */
   readonly sessions: SessionTracker;
+  /** Changes the console's live views follow (relay-events.ts). */
+  readonly events: RelayEvents;
   /** The web console's URL (the HTTP listener's), for sign-in links; null without an HTTP listener. */
   readonly consoleUrl: string | null;
   /** Channels the relay asked devices to open since it started, and how many of those failed (read by /metrics). */

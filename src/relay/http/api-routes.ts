@@ -4,10 +4,12 @@ import type { RelayContext } from '../context.ts';
 import { registerAdminRoutes } from './api-admin.ts';
 import { registerDeviceRoutes } from './api-devices.ts';
 import { registerRecordRoutes } from './api-records.ts';
+import { registerEventRoutes } from './events-routes.ts';
 
 /** Registers every API area but sign-in (web-auth.ts) and the terminal. */
 export function registerApiRoutes(app: FastifyInstance, ctx: RelayContext): void {
   registerDeviceRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerRecordRoutes(app, ctx);
+  registerEventRoutes(app, ctx);
 }
