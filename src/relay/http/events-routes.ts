@@ -86,7 +86,11 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext): vo
         }
         return;
       }
-      if (e.reach.user === principal.user || mayAct(subjectOf(opCtx, principal), 'audit.read').allow) send('session', sessionView(e));
+      if (e.reach.user !== principal.user && !mayAct(subjectOf(opCtx, principal), 'audit.read').allow) return;
+      const view = sessionView(e);
+      // A console session's recording, as GET /sessions finds it: by the session it belongs to.
+      if (view.kind === 'console') view.recordingId = ctx.store.listRecordings({ device: view.device, user: view.user, limit: LIMITS.eventRecordingLookup }).find((r) => r.sessionId === view.id)?.id ?? null;
+      send('session', view);
     });
 
     const pingEvery = Math.min(LIMITS.eventStreamPingMs, ctx.config.httpRequestTimeoutMs / 2);
