@@ -16,6 +16,8 @@ export interface WebReply { status: number; headers: IncomingHttpHeaders; text: 
 /** How one request departs from what the page would send. */
 export interface WebRequestOptions {
   body?: unknown;
+  /** A body sent as it is (with the content type the test sets), for bodies that are not JSON. */
+  raw?: string;
   /** The Origin header: the console's by default on non-GET requests; null sends none. */
   origin?: string | null;
   /** The CSRF header: the session's by default on non-GET requests; null sends none. */
@@ -86,6 +88,7 @@ export class WebClient {
       payload = Buffer.from(JSON.stringify(opts.body));
       headers['content-type'] = 'application/json';
     }
+    if (opts.raw !== undefined) payload = Buffer.from(opts.raw);
     const send = this.base.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = send({
