@@ -21,6 +21,9 @@ const SPEEDS = [0.5, 1, 2, 4, 8] as const;
 /** How far one step back or forward seeks, in seconds. */
 const SEEK_STEP_S = 5;
 
+/** Pauses longer than this many seconds play as this long, so that a session left idle is still watchable. */
+const IDLE_LIMIT_S = 2;
+
 /** How many recordings are searched for this one's row (the API lists recordings, newest first). */
 const ROW_LOOKUP_LIMIT = 1000;
 
@@ -74,7 +77,7 @@ export default function RecordingPage({ id }: { id: string }): JSX.Element {
     if (!cast || !holder.current) return undefined;
     const { at, play } = resumeAt.current;
     const p = AsciinemaPlayer.create({ data: cast.text }, holder.current, {
-      speed, startAt: at, autoPlay: play, preload: true, fit: 'width', idleTimeLimit: 2, terminalFontSize: 'small',
+      speed, startAt: at, autoPlay: play, preload: true, fit: 'width', idleTimeLimit: IDLE_LIMIT_S, terminalFontSize: 'small',
       // Before it plays, the player shows the screen as the session left it, not a blank one
       // (a poster at a time shows the events before it: one second past the last).
       ...(at === 0 && !play ? { poster: `npt:${(cast.file.events.at(-1)?.[0] ?? 0) + 1}` } : {}),
