@@ -30,7 +30,7 @@ const COLUMNS: Column<DeviceView>[] = [
   { key: 'status', label: 'Status', cell: (d) => <StatusBadge status={d.status} /> },
   {
     key: 'seen', label: 'Last seen',
-    cell: (d) => d.online ? <span class="muted">since <Time at={d.connectedSince} /></span> : <Time at={d.lastSeen} never="never" />,
+    cell: (d) => d.online ? <span title={d.connectedSince === null ? undefined : `online since ${new Date(d.connectedSince).toLocaleString()}`}>now</span> : <Time at={d.lastSeen} never="never" />,
   },
   { key: 'reason', label: 'Disconnect reason', wide: true, cell: (d) => d.online || d.lastDisconnectReason === null ? <span class="muted">—</span> : d.lastDisconnectReason },
   { key: 'labels', label: 'Labels', wide: true, cell: (d) => <Labels labels={d.labels} /> },
