@@ -65,7 +65,8 @@ export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
   if (!res.ok) {
     const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
     const error = new ApiError(res.status, e?.code ?? 'FERRY_HTTP', e?.message ?? `the relay answered ${res.status} ${res.statusText} to ${method} ${path}`);
-    if (res.status === 401) window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT, { detail: error }));
+    // Only a session that was there can end; a first visit's 401 from /me is just "not signed in".
+    if (res.status === 401 && csrfToken !== null) window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT, { detail: error }));
     throw error;
   }
   return json as T;
