@@ -6,7 +6,7 @@ import { runCommand, USAGE } from '../relay/commands.ts';
 import { openDataDir, relayInfoPath, storePath } from '../relay/relay.ts';
 
 /** The commands that also run locally. */
-export const LOCAL_COMMANDS = new Set(['devices', 'token', 'device', 'user', 'users', 'role', 'audit', 'recordings', 'recording', 'whoami', 'ssh-config']);
+export const LOCAL_COMMANDS = new Set(['login', 'devices', 'token', 'device', 'user', 'users', 'role', 'audit', 'recordings', 'recording', 'whoami', 'ssh-config']);
 
 /** Runs one operator command locally, as the local principal (every action) named after the local user. */
 export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
@@ -31,11 +31,11 @@ export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: No
   }
   if (dataDir === null) throw new FerryError('FERRY_USAGE', `'ferry ${words[0]}' on the relay host needs --data-dir DIR (or FERRY_DATA_DIR); from elsewhere run it as 'ssh -p 2222 USER@RELAY ${words.join(' ')}'`);
   if (!existsSync(storePath(dataDir))) throw new FerryError('FERRY_CONFIG_INVALID', `${dataDir} holds no relay store: start 'ferry relay --data-dir ${dataDir}' once first`);
-  let info = { publicAddress: '', fingerprint: '', hostKeyLine: '' };
+  let info: { publicAddress: string; fingerprint: string; hostKeyLine: string; consoleUrl?: string | null } = { publicAddress: '', fingerprint: '', hostKeyLine: '' };
   try {
     info = JSON.parse(readFileSync(relayInfoPath(dataDir), 'utf8')) as typeof info;
   } catch {
-    if (words[0] === 'token' || words[0] === 'ssh-config') throw new FerryError('FERRY_CONFIG_INVALID', `${relayInfoPath(dataDir)} is missing: start the relay once so that tokens know its address and host key`);
+    if (words[0] === 'token' || words[0] === 'ssh-config' || words[0] === 'login') throw new FerryError('FERRY_CONFIG_INVALID', `${relayInfoPath(dataDir)} is missing: start the relay once so that tokens know its address and host key`);
   }
   const store = openDataDir(dataDir);
   try {
@@ -43,7 +43,7 @@ export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: No
       store,
       principal: { kind: 'local', user: `local:${userInfo().username}` },
       now: Date.now(),
-      relay: { publicAddress: publicAddress ?? info.publicAddress, fingerprint: info.fingerprint, hostKeyLine: info.hostKeyLine },
+      relay: { publicAddress: publicAddress ?? info.publicAddress, fingerprint: info.fingerprint, hostKeyLine: info.hostKeyLine, consoleUrl: info.consoleUrl ?? null },
       dataDir,
     }, words);
     out.write(result.stdout);

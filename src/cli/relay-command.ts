@@ -16,6 +16,7 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
   'tls-key': { type: 'string', env: 'FERRY_TLS_KEY', help: 'the private key of --tls-cert, PEM' },
   'http-plain': { type: 'boolean', help: 'serve plain HTTP, for a TLS reverse proxy in front; only on a loopback --http-listen' },
   'public-url': { type: 'string', env: 'FERRY_PUBLIC_URL', help: 'URL operators open, e.g. https://relay.example.com (default: https://HOST:PORT of the public address and HTTP port)' },
+  'console-session-ttl': { type: 'string', help: 'how long a console sign-in lasts, e.g. 8h; from 1m to 7d (default 12h)' },
   'admin-key': { type: 'string', multiple: true, help: 'public key file for user "admin" on first start (repeatable)' },
   'log-level': { type: 'string', env: 'FERRY_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace, silent' },
   'log-format': { type: 'string', env: 'FERRY_LOG_FORMAT', help: 'json or pretty (default: pretty when stderr is a terminal, else json)' },
@@ -91,6 +92,8 @@ export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
     recordingRetentionMs: ['0', 'off'].includes(o.string('recording-retention') ?? '') ? 0 : o.duration('recording-retention', d.recordingRetentionMs),
     loginRefusalAudit: d.loginRefusalAudit,
     deviceReportAudit: d.deviceReportAudit,
+    consoleSessionTtlMs: o.duration('console-session-ttl', d.consoleSessionTtlMs),
+    webLoginRefusalAudit: d.webLoginRefusalAudit,
   };
   const logFormat = o.logFormat();
   o.check(relayConfigProblems(config));

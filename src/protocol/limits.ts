@@ -158,6 +158,33 @@ export const LIMITS = Object.freeze({
   maxTerminalRows: 1_000,
   /** Relay to device, for a console session: how long the SSH handshake and login on the link may take. */
   consoleHandshakeTimeoutMs: 10_000,
+  /**
+   * Console sign-in (relay/http/web-auth.ts). A one-time sign-in link (`login`) works once,
+   * within this long: enough to paste it into a browser, short enough that one left in a
+   * terminal's scrollback or a chat is soon worth nothing.
+   */
+  loginLinkTtlMs: 2 * 60 * 1000,
+  /** Used and expired sign-in links are kept this long after they expire, so that a late try is told "used" or "expired", not "unknown". */
+  loginLinkKeepMs: 24 * 60 * 60 * 1000,
+  /** A console session (its cookie) lasts this long from sign-in (--console-session-ttl). */
+  consoleSessionTtlMs: 12 * 60 * 60 * 1000,
+  /** The longest --console-session-ttl: a stolen cookie must not be good for longer than a working week. */
+  consoleSessionMaxTtlMs: 7 * 24 * 60 * 60 * 1000,
+  /** How often the relay ends console sessions past their expiry (and writes their web.logout rows). */
+  consoleSessionSweepMs: 60 * 1000,
+  /** The longest sign-in token a POST /api/v1/session reads; a real one is 43 characters. */
+  loginTokenMaxChars: 128,
+  /** Refused sign-ins audited per window before the rest are summed up in one row. */
+  webLoginRefusalAuditPerWindow: 30,
+  /** Live event streams (GET /api/v1/events) one user may hold at once; one more ends the oldest. */
+  eventStreamsPerUser: 8,
+  /** An event stream whose reader has not taken this much yet is dropped (the page reconnects and reloads). */
+  eventStreamMaxBufferedBytes: 256 * 1024,
+  /** An event stream sends a comment this often, so that proxies and the browser see it alive. */
+  eventStreamPingMs: 25_000,
+  /** HTTP API lists (devices): the page size when none is asked for, and the largest one. */
+  apiDefaultPageSize: 50,
+  apiMaxPageSize: 200,
 });
 
 /** Ports an operator may reach on a device through the relay: the device's SSH target. */

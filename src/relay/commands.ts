@@ -9,7 +9,7 @@ import { parseDuration } from '../common/duration.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { labelKeyProblem, parseLabels } from '../protocol/names.ts';
 import {
-  addRole, addUser, addUserKey, approveDevice, authorize, createToken, createTokenProblems, editRole, exportAudit, labelDevice, labelDeviceProblems, listDevices, listRoles, listTokens,
+  addRole, addUser, addUserKey, approveDevice, authorize, createLoginLink, createToken, createTokenProblems, editRole, exportAudit, labelDevice, labelDeviceProblems, listDevices, listRoles, listTokens,
   listUsers, listRecordings, getRecording, perform, readAudit, readAuditProblems, removeDevice, removeRole, removeUser, removeUserKey, revokeDevice, revokeToken, setUserRoles, sshConfig,
   verifyAudit, whoami, type AuditView, type OperationContext, type RoleInput,
 } from './operations/index.ts';
@@ -32,6 +32,7 @@ export interface CommandResult { code: number; stdout: string; stderr: string; m
 export function helpText(publicAddress: string, user: string): string {
   return `ferry relay commands (${relaySsh(publicAddress, user)} COMMAND, or ferry COMMAND --data-dir DIR on the relay host):
   whoami                                   who the relay thinks you are, and your roles
+  login [--json]                           a one-time URL that signs a browser in to the web console as you (works once, within 2 minutes)
   devices [--label k=v]... [--online|--offline] [--json]
                                            devices you may reach (all with device.list): status, online, last seen, labels
   token create [--ttl 1h] [--name NAME] [--label k=v]... [--uses N] [--approve] [--json]
@@ -380,6 +381,15 @@ function sshConfigCommand(ctx: CommandContext, args: string[]): CommandResult {
   return ok(values['known-hosts'] ? r.knownHosts.join('\n') + '\n' : r.config!);
 }
 
+function loginCommand(ctx: CommandContext, args: string[]): CommandResult {
+  // The local CLI has no relay user of its own: it names the one to sign in (`ferry login alice`).
+  const { values, positionals } = parse(args, {}, ctx.principal.kind === 'local' ? 1 : 0);
+  const r = perform(ctx, ctx.principal, createLoginLink, { user: positionals[0] });
+  if (values.json) return json(r);
+  const minutes = r.ttlSeconds / 60;
+  return ok(r.url + '\n', `open it in a browser to sign in to the console as '${r.user}': it works once, within ${minutes} minute${minutes === 1 ? '' : 's'} (until ${r.expiresAt})\n`);
+}
+
 function whoamiCommand(ctx: CommandContext, args: string[]): CommandResult {
   const { values } = parse(args, {}, 0);
   const r = perform(ctx, ctx.principal, whoami, {});
@@ -401,6 +411,7 @@ export function runCommand(ctx: CommandContext, words: readonly string[]): Comma
     if (command === undefined || command === 'help' || words.includes('--help') || words.includes('-h')) return ok(helpText(ctx.relay.publicAddress, hintUser(ctx)) + '\n');
     switch (command) {
       case 'whoami': return whoamiCommand(ctx, rest);
+      case 'login': return loginCommand(ctx, rest);
       case 'ssh-config': return sshConfigCommand(ctx, rest);
       case 'devices': return devices(ctx, rest);
       case 'users': return users(ctx, rest);

@@ -67,6 +67,10 @@ export interface RelayConfig {
   loginRefusalAudit: AuditRate;
   /** Device reports audited per device per window before the rest are summed up in one row. */
   deviceReportAudit: AuditRate;
+  /** How long a console session (its cookie) lasts from sign-in (--console-session-ttl). */
+  consoleSessionTtlMs: number;
+  /** Refused console sign-ins audited per window before the rest are summed up in one row. */
+  webLoginRefusalAudit: AuditRate;
 }
 
 /** Defaults for everything but the data dir and the keys. */
@@ -105,6 +109,8 @@ export const RELAY_DEFAULTS = Object.freeze({
   recordingRetentionMs: LIMITS.recordingRetentionMs,
   loginRefusalAudit: Object.freeze({ perWindow: LIMITS.loginRefusalAuditPerWindow, windowMs: LIMITS.auditRateWindowMs }),
   deviceReportAudit: Object.freeze({ perWindow: LIMITS.deviceReportAuditPerWindow, windowMs: LIMITS.auditRateWindowMs }),
+  consoleSessionTtlMs: LIMITS.consoleSessionTtlMs,
+  webLoginRefusalAudit: Object.freeze({ perWindow: LIMITS.webLoginRefusalAuditPerWindow, windowMs: LIMITS.auditRateWindowMs }),
 });
 
 /** Every problem with `c`, in words a user can act on; empty when it is fine. */
@@ -127,7 +133,7 @@ export function relayConfigProblems(c: RelayConfig): string[] {
   for (const key of ['handshakeSharePerAddress', 'interactiveHandshakeSharePerAddress'] as const) {
     if (!Number.isInteger(c[key]) || c[key] < 1 || c[key] > 100) problems.push(`${key} must be a whole percentage from 1 to 100, not ${c[key]}`);
   }
-  for (const key of ['loginRefusalAudit', 'deviceReportAudit'] as const) {
+  for (const key of ['loginRefusalAudit', 'deviceReportAudit', 'webLoginRefusalAudit'] as const) {
     const r = c[key];
     if (!Number.isInteger(r.perWindow) || r.perWindow < 1 || !Number.isFinite(r.windowMs) || r.windowMs < 1000) problems.push(`${key} must allow at least 1 row per window of at least 1000 ms`);
   }
@@ -144,6 +150,9 @@ export function relayConfigProblems(c: RelayConfig): string[] {
 function httpConfigProblems(c: RelayConfig): string[] {
   const problems: string[] = [];
   if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) problems.push('--tls-cert and --tls-key go together: give both (your certificate and its key, PEM) or neither (the relay makes a self-signed pair)');
+  if (!Number.isFinite(c.consoleSessionTtlMs) || c.consoleSessionTtlMs < 60_000 || c.consoleSessionTtlMs > LIMITS.consoleSessionMaxTtlMs) {
+    problems.push(`--console-session-ttl must be from 1m to ${LIMITS.consoleSessionMaxTtlMs / 86_400_000}d, not ${c.consoleSessionTtlMs} ms`);
+  }
   if (c.httpHeadersTimeoutMs > c.httpRequestTimeoutMs) problems.push(`httpHeadersTimeoutMs (${c.httpHeadersTimeoutMs}) must not be longer than httpRequestTimeoutMs (${c.httpRequestTimeoutMs}): the headers are part of the request`);
   if (c.httpListen === null) return problems;
   if (!Number.isInteger(c.httpListen.port) || c.httpListen.port < 0 || c.httpListen.port > 65535) problems.push(`--http-listen port ${c.httpListen.port} is not a port number`);

@@ -128,6 +128,8 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       const user = subjects.get(p.user);
       if (!user) return `user '${p.user}' was removed`;
       if (p.kind === 'ssh' && !user.keys.some((k) => k.fingerprint === p.keyFingerprint)) return `key ${p.keyFingerprint} of '${p.user}' was removed`;
+      // A console session stands for the user's keys as a whole: it ends with the last of them.
+      if (p.kind === 'web' && user.keys.length === 0) return `'${p.user}' has no key left`;
       return null;
     };
     // Reaches first, so that each ends with the rule that ended it, not as a lost link.
@@ -146,7 +148,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   };
   const ctx: { -readonly [K in keyof RelayContext]: RelayContext[K] } = {
     config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, hostKeyLine: hostKey.publicKey.line, hostPrivateKey: hostKey.privateKey, reconcile, sessions, keyWatchers, publicAddress: '',
-    channelStats: { opened: 0, failed: 0 },
+    channelStats: { opened: 0, failed: 0 }, consoleUrl: null,
   };
   const door = new FrontDoor(ctx, hostKey.privateKey);
   let sshAddress;
@@ -176,6 +178,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
     };
     try {
       http = await startHttpListener({ config: { ...config, httpListen: config.httpListen }, publicHost: parseHostPort(ctx.publicAddress)?.host ?? host, sources, ctx, log });
+      ctx.consoleUrl = http.url;
     } catch (err) {
       await door.close(0);
       store.close();
@@ -183,7 +186,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
     }
   }
   // The local CLI (`ferry token create --data-dir`) reads this to write tokens that point here.
-  writeFileSync(relayInfoPath(config.dataDir), JSON.stringify({ publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine }, null, 2) + '\n', { mode: 0o600 });
+  writeFileSync(relayInfoPath(config.dataDir), JSON.stringify({ publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine, consoleUrl: ctx.consoleUrl }, null, 2) + '\n', { mode: 0o600 });
 
   // Changes made by another process (the local `ferry device revoke`) show up here.
   let seen = store.changeCounter();

@@ -5,7 +5,7 @@ import { FerryError } from '../common/errors.ts';
 import type { RoleSpec } from './access-policy.ts';
 import { auditRowHash, GENESIS_HASH, verifyChain, type ChainHead, type ChainRow } from './audit-chain.ts';
 import { redemptionDecision } from './token-redemption.ts';
-import type { AuditEntry, AuditFilter, AuditRecord, AuditSource, AuditVerdict, DeviceRecord, DeviceStatus, DisconnectReason, RecordingFilter, RecordingRecord, RoleRecord, Store, StoredToken, SubjectRecord, TokenRecord, UserKey, UserRecord } from './store.ts';
+import type { AuditEntry, AuditFilter, AuditRecord, AuditSource, AuditVerdict, DeviceRecord, DeviceStatus, DisconnectReason, LoginLinkRecord, LoginLinkRefusal, RecordingFilter, RecordingRecord, RoleRecord, Store, StoredToken, SubjectRecord, TokenRecord, UserKey, UserRecord, WebSessionRecord } from './store.ts';
 
 /** The meta key of the audit chain's head, `{"id":N,"hash":"…"}`. */
 const AUDIT_HEAD = 'audit_head';
@@ -152,7 +152,36 @@ const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX recordings_user ON recordings(user, started_at);
   CREATE INDEX recordings_ended ON recordings(ended_at);
   `,
+  // Console sign-in: one-time links and the sessions (cookies) they open, both kept only as
+  // the sha256 of their secret, so that a copy of the store signs nobody in. Removing a user
+  // removes both; a used link stays until it is old, so that a second try is told "used".
+  `
+  CREATE TABLE login_links (
+    secret_hash BLOB PRIMARY KEY,
+    user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+  ) STRICT;
+  CREATE INDEX login_links_expires ON login_links(expires_at);
+  CREATE TABLE web_sessions (
+    secret_hash BLOB PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    remote_address TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX web_sessions_expires ON web_sessions(expires_at);
+  `,
 ];
+
+interface WebSessionRow { id: string; user_name: string; csrf: string; created_at: number; expires_at: number; remote_address: string }
+
+function toWebSession(r: WebSessionRow): WebSessionRecord {
+  return { id: r.id, user: r.user_name, csrf: r.csrf, createdAt: r.created_at, expiresAt: r.expires_at, remoteAddress: r.remote_address };
+}
 
 interface RecordingRow {
   id: string; session_id: string; device: string; user: string; login: string; started_at: number;
@@ -309,6 +338,15 @@ class SqliteStore implements Store {
         VALUES (@id, @sessionId, @device, @user, @login, @startedAt, @path)`),
       finishRecording: db.prepare('UPDATE recordings SET ended_at = @endedAt, bytes = @bytes, sha256 = @sha256 WHERE id = @id'),
       deleteRecording: db.prepare('DELETE FROM recordings WHERE id = ?'),
+      insertLink: db.prepare('INSERT INTO login_links (secret_hash, user_name, created_at, expires_at) VALUES (?, ?, ?, ?)'),
+      link: db.prepare('SELECT user_name, expires_at, used_at FROM login_links WHERE secret_hash = ?'),
+      useLink: db.prepare('UPDATE login_links SET used_at = ? WHERE secret_hash = ? AND used_at IS NULL'),
+      deleteOldLinks: db.prepare('DELETE FROM login_links WHERE expires_at < ?'),
+      insertWebSession: db.prepare(`INSERT INTO web_sessions (secret_hash, id, user_name, csrf, created_at, expires_at, remote_address)
+        VALUES (@secretHash, @id, @user, @csrf, @createdAt, @expiresAt, @remoteAddress)`),
+      webSession: db.prepare('SELECT * FROM web_sessions WHERE secret_hash = ?'),
+      deleteWebSession: db.prepare('DELETE FROM web_sessions WHERE id = ?'),
+      expiredWebSessions: db.prepare('DELETE FROM web_sessions WHERE expires_at <= ? RETURNING *'),
     };
   }
 
@@ -501,6 +539,39 @@ class SqliteStore implements Store {
   }
 
   removeRecording(id: string): boolean { return this.#q.deleteRecording.run(id).changes > 0; }
+
+  addLoginLink(secretHash: Buffer, l: Omit<LoginLinkRecord, 'usedAt'>): void {
+    this.#q.insertLink.run(secretHash, l.user, l.createdAt, l.expiresAt);
+  }
+
+  redeemLoginLink(secretHash: Buffer, now: number): { user: string } | { refused: LoginLinkRefusal; user: string | null } {
+    return this.#db.transaction(() => {
+      const l = this.#q.link.get(secretHash) as { user_name: string; expires_at: number; used_at: number | null } | undefined;
+      if (!l) return { refused: 'unknown' as const, user: null };
+      if (l.used_at !== null) return { refused: 'used' as const, user: l.user_name };
+      if (l.expires_at <= now) return { refused: 'expired' as const, user: l.user_name };
+      this.#q.useLink.run(now, secretHash);
+      return { user: l.user_name };
+    }).immediate();
+  }
+
+  addWebSession(secretHash: Buffer, w: WebSessionRecord): void {
+    this.#q.insertWebSession.run({ secretHash, ...w });
+  }
+
+  getWebSession(secretHash: Buffer): WebSessionRecord | null {
+    const r = this.#q.webSession.get(secretHash) as WebSessionRow | undefined;
+    return r ? toWebSession(r) : null;
+  }
+
+  removeWebSession(id: string): boolean { return this.#q.deleteWebSession.run(id).changes > 0; }
+
+  expireWebAuth(now: number, keepLinksMs: number): WebSessionRecord[] {
+    return this.#db.transaction(() => {
+      this.#q.deleteOldLinks.run(now - keepLinksMs);
+      return (this.#q.expiredWebSessions.all(now) as WebSessionRow[]).map(toWebSession);
+    })();
+  }
 
   audit(e: AuditEntry): AuditRecord {
     // IMMEDIATE, so that two processes appending at once each chain to the row the other wrote.

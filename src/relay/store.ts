@@ -121,6 +121,18 @@ export interface RecordingRecord {
 /** Which recordings to list, newest first. `endedBefore` finds those past their retention, `unfinished` those without an end. */
 export interface RecordingFilter { device?: string; user?: string; endedBefore?: number; unfinished?: boolean; limit: number }
 
+/** A one-time console sign-in link as stored: only the hash of its secret. */
+export interface LoginLinkRecord { user: string; createdAt: number; expiresAt: number; usedAt: number | null }
+
+/** Why a sign-in link was not redeemed. */
+export type LoginLinkRefusal = 'unknown' | 'used' | 'expired';
+
+/**
+ * A console session (its cookie) as stored: the hash of the cookie's secret is the key, `id`
+ * is a public name for it (audit rows, the principal), `csrf` what state-changing requests echo.
+ */
+export interface WebSessionRecord { id: string; user: string; csrf: string; createdAt: number; expiresAt: number; remoteAddress: string }
+
 /** What the relay keeps. Every method is a single transaction; `transaction` groups several into one. */
 export interface Store {
   close(): void;
@@ -194,6 +206,25 @@ export interface Store {
   getRecording(id: string): RecordingRecord | null;
   /** Forgets a recording's row (its file is the caller's); false when there is none. */
   removeRecording(id: string): boolean;
+
+  /** Stores a sign-in link by the sha256 of its secret. */
+  addLoginLink(secretHash: Buffer, link: Omit<LoginLinkRecord, 'usedAt'>): void;
+  /**
+   * Spends a sign-in link: its user, or why not. Marks it used in the same transaction, so
+   * that two requests with one link cannot both sign in.
+   */
+  redeemLoginLink(secretHash: Buffer, now: number): { user: string } | { refused: LoginLinkRefusal; user: string | null };
+  /** Stores a console session by the sha256 of its cookie's secret. */
+  addWebSession(secretHash: Buffer, session: WebSessionRecord): void;
+  /** The console session whose cookie secret hashes to `secretHash`, expired or not; null when there is none. */
+  getWebSession(secretHash: Buffer): WebSessionRecord | null;
+  /** Ends one console session by its public id; false when there is none. */
+  removeWebSession(id: string): boolean;
+  /**
+   * Deletes the console sessions expired by `now` and returns them (for their audit rows),
+   * and the sign-in links expired longer than `keepLinksMs` ago.
+   */
+  expireWebAuth(now: number, keepLinksMs: number): WebSessionRecord[];
 
   /** Appends a row to the audit chain and moves its head, in one transaction. */
   audit(entry: AuditEntry): AuditRecord;

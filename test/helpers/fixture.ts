@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { startAgent, type Agent } from '../../src/agent/agent.ts';
 import { AGENT_DEFAULTS, type AgentConfig } from '../../src/agent/config.ts';
+import type { Clock } from '../../src/common/clock.ts';
 import { createLogger, silentLogger, type Logger } from '../../src/common/log.ts';
 import { runCommand, type CommandResult } from '../../src/relay/commands.ts';
 import { createToken, perform, type Operation } from '../../src/relay/operations/index.ts';
@@ -44,14 +45,19 @@ export function sshPrincipal(user: string, keyFingerprint = 'SHA256:test'): Prin
   return { kind: 'ssh', user, keyFingerprint, remoteAddress: '127.0.0.1' };
 }
 
+/** What operations are told of the relay they run on. */
+function relayFacts(relay: Relay) {
+  return { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine, consoleUrl: relay.http?.url ?? null };
+}
+
 /** Runs operation `op` on a running relay's store as `principal` (default the local admin), in this process. */
 export function operate<I, R>(relay: Relay, op: Operation<I, R>, input: I, principal: Principal = LOCAL_ADMIN): R {
-  return perform({ store: relay.store, now: Date.now(), relay: { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine } }, principal, op, input);
+  return perform({ store: relay.store, now: Date.now(), relay: relayFacts(relay) }, principal, op, input);
 }
 
 /** Runs an argv command on a running relay's store as `principal`, as `ssh relay WORDS…` would (for tests of the text front end). */
 export function commandOn(relay: Relay, words: string[], principal: Principal = LOCAL_ADMIN): CommandResult {
-  const { more, ...r } = runCommand({ store: relay.store, now: Date.now(), principal, relay: { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine } }, words);
+  const { more, ...r } = runCommand({ store: relay.store, now: Date.now(), principal, relay: relayFacts(relay) }, words);
   return more ? { ...r, stdout: r.stdout + [...more].join('') } : r;
 }
 
@@ -76,10 +82,10 @@ export interface Fixture {
 }
 
 /** Starts a relay (and a throwaway sshd) for one test file; everything stops at its end. */
-export async function startFixture(t: { after(fn: () => unknown): void }, relayOverrides: Partial<RelayConfig> = {}): Promise<Fixture> {
+export async function startFixture(t: { after(fn: () => unknown): void }, relayOverrides: Partial<RelayConfig> = {}, opts: { clock?: Clock } = {}): Promise<Fixture> {
   const dir = tempDir(t);
   const adminKey = makeKey(dir, 'admin_key');
-  const relay = await startRelay(testRelayConfig(join(dir, 'relay'), [adminKey.pub], relayOverrides), { log: testLogger('relay') });
+  const relay = await startRelay(testRelayConfig(join(dir, 'relay'), [adminKey.pub], relayOverrides), { log: testLogger('relay'), clock: opts.clock });
   t.after(() => relay.stop());
   const sshd = await startThrowawaySshd(join(dir, 'sshd'), [adminKey.pub]);
   t.after(() => sshd.stop());

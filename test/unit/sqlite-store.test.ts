@@ -48,7 +48,7 @@ describe('opening', () => {
   test('migrations set user_version and the journal is WAL', () => {
     const db = new Database(file, { readonly: true });
     try {
-      assert.equal(db.pragma('user_version', { simple: true }), 6);
+      assert.equal(db.pragma('user_version', { simple: true }), 7);
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     } finally { db.close(); }
   });
@@ -78,7 +78,7 @@ describe('opening', () => {
     const db = new Database(file);
     db.pragma('user_version = 99');
     db.close();
-    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 6\); upgrade ferry/);
+    rejects(() => openSqliteStore(file), 'FERRY_STORE', /written by a newer ferry \(schema 99, this one knows 7\); upgrade ferry/);
     store = openSqliteStore(newFile());
   });
 
@@ -141,7 +141,7 @@ describe('migration 5: roles and the audit chain, from a schema 4 store', () => 
 
     const db = new Database(file, { readonly: true });
     try {
-      assert.equal(db.pragma('user_version', { simple: true }), 6);
+      assert.equal(db.pragma('user_version', { simple: true }), 7);
       assert.deepEqual((db.pragma('table_info(users)') as { name: string }[]).map((c) => c.name), ['name', 'created_at'], 'users.role is gone');
     } finally { db.close(); }
     // Foreign keys are on again after the migration: removing a user takes its keys and bindings.
@@ -640,5 +640,43 @@ describe('changeCounter', () => {
     } finally {
       other.close();
     }
+  });
+});
+
+describe('console sign-in links and sessions (migration 7)', () => {
+  test('a link is spent once, within its expiry; a used or expired one says which', () => {
+    store.addUser('alice', ['admin'], [key('a')], NOW);
+    store.addLoginLink(hash('link-1'), { user: 'alice', createdAt: NOW, expiresAt: NOW + 120_000 });
+    store.addLoginLink(hash('link-2'), { user: 'alice', createdAt: NOW, expiresAt: NOW + 120_000 });
+    assert.deepEqual(store.redeemLoginLink(hash('link-1'), NOW + 1), { user: 'alice' });
+    assert.deepEqual(store.redeemLoginLink(hash('link-1'), NOW + 2), { refused: 'used', user: 'alice' });
+    assert.deepEqual(store.redeemLoginLink(hash('link-2'), NOW + 120_000), { refused: 'expired', user: 'alice' });
+    assert.deepEqual(store.redeemLoginLink(hash('nope'), NOW), { refused: 'unknown', user: null });
+  });
+
+  test('sessions are found by their secret hash, end by id, go with their user, and expire', () => {
+    store.addUser('alice', ['admin'], [key('a')], NOW);
+    store.addUser('bob', ['admin'], [key('b')], NOW);
+    const s = (id: string, user: string, expiresAt: number) => ({ id, user, csrf: `csrf-${id}`, createdAt: NOW, expiresAt, remoteAddress: '127.0.0.1' });
+    store.addWebSession(hash('s1'), s('one', 'alice', NOW + 1000));
+    store.addWebSession(hash('s2'), s('two', 'alice', NOW + 5000));
+    store.addWebSession(hash('s3'), s('three', 'bob', NOW + 5000));
+    assert.equal(store.getWebSession(hash('s1'))?.csrf, 'csrf-one');
+    assert.equal(store.getWebSession(hash('one')), null, 'the public id is not the key');
+    assert.deepEqual(store.expireWebAuth(NOW + 1000, 0).map((x) => x.id), ['one']);
+    assert.equal(store.getWebSession(hash('s1')), null);
+    assert.equal(store.removeWebSession('two'), true);
+    assert.equal(store.removeWebSession('two'), false);
+    store.removeUser('bob');
+    assert.equal(store.getWebSession(hash('s3')), null, 'removing the user removes their sessions');
+  });
+
+  test('old links are forgotten after they have been kept for a while', () => {
+    store.addUser('alice', ['admin'], [key('a')], NOW);
+    store.addLoginLink(hash('old'), { user: 'alice', createdAt: NOW, expiresAt: NOW + 1 });
+    store.expireWebAuth(NOW + 10, 100);
+    assert.equal(store.redeemLoginLink(hash('old'), NOW + 10).user, 'alice', 'kept: still told expired');
+    store.expireWebAuth(NOW + 1000, 100);
+    assert.deepEqual(store.redeemLoginLink(hash('old'), NOW + 1000), { refused: 'unknown', user: null });
   });
 });

@@ -10,6 +10,7 @@ import { registerHealthRoutes } from './health-routes.ts';
 import { createMetricsRegistry, registerMetricsRoutes } from './metrics-routes.ts';
 import { createHttpApp } from './server.ts';
 import type { RelaySources } from './sources.ts';
+import { registerWebAuth, type ConsoleUrls } from './web-auth.ts';
 import { loadGivenCert, loadOrCreateSelfSigned, type TlsMaterial } from './tls-cert.ts';
 
 /** A listening HTTP(S) server. */
@@ -50,6 +51,9 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   registerMetricsRoutes(app, createMetricsRegistry(opts.sources));
   // The web console's areas (each in its own file): sign-in and sessions, the API, the terminal, the pages.
   await registerConsolePages(app, { log });
+  // Their URL is known once the port is bound, below; they read it only when a request comes.
+  const consoleUrls: ConsoleUrls = { url: '', tls: tls !== null };
+  registerWebAuth(app, opts.ctx, consoleUrls);
   const { host, port } = config.httpListen;
   try {
     await app.listen({ host, port });
@@ -61,6 +65,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   const address = { host: bound.address, port: bound.port };
   const shown = opts.publicHost.includes(':') ? `[${opts.publicHost}]` : opts.publicHost;
   const url = (config.publicUrl ?? `${tls ? 'https' : 'http'}://${shown}:${address.port}`).replace(/\/$/, '');
+  consoleUrls.url = url;
   log.info({ address: `${address.host}:${address.port}`, url, tls: tls !== null }, 'http listening');
   if (!tls) {
     log.warn({ address: `${address.host}:${address.port}` }, 'serving plain HTTP (--http-plain): this must sit behind a TLS reverse proxy, and --public-url should name the proxy\'s https:// address');

@@ -11,3 +11,4 @@ export { auditView, exportAudit, readAudit, readAuditProblems, verifyAudit, type
 export { sshConfig, type SshConfigInput } from './ssh-config.ts';
 export { whoami, type WhoamiResult } from './whoami.ts';
 export { getRecording, listRecordings, recordingView, type ListRecordingsInput, type RecordingView } from './recordings.ts';
+export { createLoginLink, secretHash, type LoginLink, type LoginLinkInput } from './login.ts';

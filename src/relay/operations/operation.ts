@@ -14,7 +14,7 @@ import type { Store } from '../store.ts';
 export interface OperationContext {
   store: Store;
   now: number;
-  relay: { publicAddress: string; fingerprint: string; hostKeyLine?: string };
+  relay: { publicAddress: string; fingerprint: string; hostKeyLine?: string; consoleUrl?: string | null };
   /** The data dir, where recordings are; absent where the front end has none (then they cannot be read). */
   dataDir?: string;
   /**
