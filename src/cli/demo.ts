@@ -10,7 +10,7 @@ import { startAgent } from '../agent/agent.ts';
 import { AGENT_DEFAULTS } from '../agent/config.ts';
 import { chooseLogFormat, createLogger } from '../common/log.ts';
 import { generateKeyPair, writePrivateFile } from '../common/ssh-keys.ts';
-import { createToken, perform } from '../relay/operations/index.ts';
+import { createLoginLink, createToken, perform } from '../relay/operations/index.ts';
 import { RELAY_DEFAULTS } from '../relay/config.ts';
 import { startRelay } from '../relay/relay.ts';
 import { selfSignedCertPath } from '../relay/http/tls-cert.ts';
@@ -34,6 +34,8 @@ export function demoSshConfig(o: { dir: string; relayPort: number; device: strin
     `Host ${o.device}`, `  User ${o.deviceUser}`, '  ProxyJump ferry-relay', ...common, '',
   ].join('\n');
 }
+
+const cfgPath = (dir: string) => join(dir, 'ssh_config');
 
 /** Runs `ferry demo` until SIGINT or SIGTERM. */
 export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
@@ -64,10 +66,12 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
     cleanups.push(() => relay.stop());
     const relayPort = relay.sshAddress.port;
 
-    const created = perform({
+    const opCtx = () => ({
       store: relay.store, now: Date.now(),
-      relay: { publicAddress: `127.0.0.1:${relayPort}`, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine },
-    }, { kind: 'local', user: `local:${userInfo().username}` }, createToken, { name, approve: true, ttlMs: 10 * 60_000 });
+      relay: { publicAddress: `127.0.0.1:${relayPort}`, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine, consoleUrl: relay.http!.url },
+    });
+    const local = { kind: 'local', user: `local:${userInfo().username}` } as const;
+    const created = perform(opCtx(), local, createToken, { name, approve: true, ttlMs: 10 * 60_000 });
 
     const agent = await startAgent(Object.freeze({
       ...AGENT_DEFAULTS, stateDir: join(dir, 'agent'), relay: null, token: created.token, name: null,
@@ -79,14 +83,18 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
     // Pinned host keys on both hops: the relay's, and the device's as it reported it at enrollment.
     const deviceKey = relay.store.getDevice(name)!.hostKeyLine!;
     writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${relayPort} ${relay.hostKeyLine}\n${name} ${deviceKey}\n`);
-    const cfg = join(dir, 'ssh_config');
+    const cfg = cfgPath(dir);
     const deviceUser = userInfo().username;
     writeFileSync(cfg, demoSshConfig({ dir, relayPort, device: name, deviceUser }));
 
+    // Made last, so that its two minutes start when the newcomer can read it.
+    const signIn = perform(opCtx(), local, createLoginLink, { user: 'admin' });
     out.write([
       `ferry demo is running in ${dir} (Ctrl-C stops it${o.boolean('keep') ? '' : ' and removes the directory'}).`,
       `  relay   127.0.0.1:${relayPort}, host key ${relay.fingerprint}, operator 'admin'`,
-      `  https   ${relay.http!.url} (self-signed, SHA-256 ${relay.http!.certFingerprint}): /healthz and /metrics`,
+      `  https   ${relay.http!.url} (self-signed, SHA-256 ${relay.http!.certFingerprint}): the web console, /healthz and /metrics`,
+      `  console ${signIn.url}`,
+      `          signs a browser in as 'admin': it works once, within ${signIn.ttlSeconds / 60} minutes; 'ssh -F ${cfgPath(dir)} ferry-relay login' prints a new one`,
       `  device  '${name}', online, served by the agent's built-in SSH server (no sshd needed); log in as '${deviceUser}'`,
       '',
       'Try, in another terminal:',

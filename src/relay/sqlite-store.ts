@@ -596,6 +596,7 @@ class SqliteStore implements Store {
     if (f.until !== undefined) { where.push('at < ?'); args.push(f.until); }
     if (f.device !== undefined) { where.push('target = ?'); args.push(f.device); }
     if (f.user !== undefined) { where.push('actor = ?'); args.push(f.user); }
+    if (f.beforeId !== undefined) { where.push('id < ?'); args.push(f.beforeId); }
     if (f.action !== undefined) {
       if (f.action.endsWith('.*')) {
         // A range rather than LIKE, whose '_' and '%' would need escaping: every string that

@@ -94,6 +94,8 @@ export interface AuditFilter {
   /** The row's actor. */
   user?: string;
   action?: string;
+  /** Only rows older than this id: the next page back from a page whose first row it is. */
+  beforeId?: number;
   limit: number;
 }
 

@@ -1,11 +1,12 @@
 // `ferry demo` as the README runs it: it prints ssh commands, and they work as printed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { eventually, run } from '../helpers/env.ts';
 import { duplicateKeys } from '../helpers/log-lines.ts';
 import { spawnFerry } from '../helpers/fixture.ts';
+import { WebClient } from '../helpers/web-client.ts';
 
 /** Holds 127.0.0.1:2222 for the test, when nothing else does already (then that is as good). */
 async function occupy2222(t: { after(fn: () => unknown): void }): Promise<void> {
@@ -47,6 +48,16 @@ test('the demo prints an ssh command that reaches its device, and cleans up on C
   assert.match(health.stdout, /^\{"ok":true,/, health.stderr);
   const whoami = await run('bash', ['-c', lines.find((l) => l.endsWith('whoami'))!]);
   assert.equal(whoami.stdout.split(' ')[0], 'admin');
+  // The printed console URL signs a browser in as admin, once; the printed ssh line makes a new one.
+  const consoleUrl = lines.find((l) => l.startsWith('console '))!.slice('console '.length);
+  const certFile = lines.find((l) => l.startsWith('curl --cacert'))!.split(' ')[2]!;
+  const web = new WebClient(new URL(consoleUrl).origin, readFileSync(certFile, 'utf8'));
+  const signed = await web.signIn(consoleUrl);
+  assert.equal(signed.status, 200, signed.text);
+  assert.equal(signed.json.user, 'admin');
+  assert.equal((await new WebClient(web.base.href, readFileSync(certFile, 'utf8')).signIn(consoleUrl)).status, 401, 'it works once');
+  const fresh = await run('bash', ['-c', /'(ssh -F [^']+ ferry-relay login)'/.exec(demo.stdout())![1]!]);
+  assert.match(fresh.stdout, /\/login#[A-Za-z0-9_-]{43}\n$/, fresh.stderr);
   assert.equal(await demo.stop('SIGINT'), 0);
   const logLines = demo.stderr().split('\n').filter(Boolean);
   assert.ok(logLines.some((l) => l.includes('"msg":"session started"')), demo.stderr());

@@ -106,7 +106,7 @@ describe('reads show what the principal may reach', () => {
   test('listDevices: reachable ones only; all with device.list; filters on top', () => {
     assert.deepEqual(as(BO, listDevices, {}).devices.map((d) => d.name), ['b-dev']);
     assert.deepEqual(as(ADMIN, listDevices, {}).devices.map((d) => d.name), ['b-dev', 'b-prod', 'paris']);
-    assert.deepEqual(as(ADMIN, listDevices, { labels: { site: 'berlin' } }), { devices: as(ADMIN, listDevices, {}).devices.slice(0, 2), visible: 3 });
+    assert.deepEqual(as(ADMIN, listDevices, { labels: { site: 'berlin' } }), { devices: as(ADMIN, listDevices, {}).devices.slice(0, 2), total: 2, visible: 3 });
     assert.deepEqual(as(ADMIN, listDevices, { online: true }).devices, []);
   });
 

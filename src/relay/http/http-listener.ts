@@ -6,6 +6,7 @@ import type { Logger } from '../../common/log.ts';
 import type { ListenAddress, RelayConfig } from '../config.ts';
 import type { RelayContext } from '../context.ts';
 import { registerConsolePages } from './console-pages.ts';
+import { registerApiRoutes } from './api-routes.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { createMetricsRegistry, registerMetricsRoutes } from './metrics-routes.ts';
 import { createHttpApp } from './server.ts';
@@ -54,6 +55,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   // Their URL is known once the port is bound, below; they read it only when a request comes.
   const consoleUrls: ConsoleUrls = { url: '', tls: tls !== null };
   registerWebAuth(app, opts.ctx, consoleUrls);
+  registerApiRoutes(app, opts.ctx);
   const { host, port } = config.httpListen;
   try {
     await app.listen({ host, port });

@@ -11,5 +11,6 @@ export function operationContext(ctx: RelayContext): OperationContext {
     dataDir: ctx.config.dataDir,
     onChange: (device) => ctx.reconcile(device),
     cloneOf: (device) => ctx.registry.cloneOf(device),
+    liveReaches: () => ctx.sessions.reaches(),
   };
 }

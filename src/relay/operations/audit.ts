@@ -4,7 +4,7 @@ import { badInput, iso, type Operation } from './operation.ts';
 import { LIMITS } from '../../protocol/limits.ts';
 
 /** Filters for reading the log; `action` is exact, or a prefix when it ends in `.*` (`reach.*`). */
-export interface ReadAuditInput { since?: number; until?: number; device?: string; user?: string; action?: string; limit?: number }
+export interface ReadAuditInput { since?: number; until?: number; device?: string; user?: string; action?: string; limit?: number; beforeId?: number }
 
 /** An audit row as shown: the time as ISO text. */
 export type AuditView = Omit<AuditRecord, 'at'> & { at: string };
@@ -28,7 +28,7 @@ export const readAudit: Operation<ReadAuditInput, AuditView[]> = {
   run(ctx, _principal, input) {
     badInput(readAuditProblems(input));
     const limit = input.limit ?? LIMITS.auditDefaultLimit;
-    return ctx.store.listAudit({ since: input.since, until: input.until, device: input.device, user: input.user, action: input.action, limit }).map(auditView);
+    return ctx.store.listAudit({ since: input.since, until: input.until, device: input.device, user: input.user, action: input.action, beforeId: input.beforeId, limit }).map(auditView);
   },
 };
 

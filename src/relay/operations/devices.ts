@@ -2,7 +2,7 @@
 import { FerryError } from '../../common/errors.ts';
 import { LIMITS } from '../../protocol/limits.ts';
 import { labelKeyProblem, parseLabels } from '../../protocol/names.ts';
-import { mayAct, mayReach, type Subject } from '../access-policy.ts';
+import { grantFor, hiddenDeviceRefusal, mayAct, mayReach, type Subject } from '../access-policy.ts';
 import type { CloneEpisode } from '../clone-detector.ts';
 import { principalName } from '../principal.ts';
 import type { DeviceRecord } from '../store.ts';
@@ -40,18 +40,78 @@ export function visibleDevices(ctx: OperationContext, subject: Subject): DeviceR
   return mayAct(subject, 'device.list').allow ? all : all.filter((d) => mayReach(subject, d).allow);
 }
 
-/** Filters for `listDevices`: every label given must match; `online` true/false picks by presence. */
-export interface ListDevicesInput { labels?: Record<string, string>; online?: boolean }
+/**
+ * Filters for `listDevices`: every label given must match; `online` true/false picks by
+ * presence; `q` is a case-insensitive substring of the name; `status` an approval state.
+ * `offset` and `limit` cut one page (none: every match); `onlineFirst` puts online devices
+ * before offline ones (the console's order), else the order is by name.
+ */
+export interface ListDevicesInput {
+  labels?: Record<string, string>; online?: boolean; q?: string; status?: DeviceRecord['status'];
+  offset?: number; limit?: number; onlineFirst?: boolean;
+}
 
-/** The visible devices matching the filters, and how many are visible at all. */
-export const listDevices: Operation<ListDevicesInput, { devices: DeviceView[]; visible: number }> = {
+/** Every problem with a device query (no side effects). */
+export function listDevicesProblems(input: ListDevicesInput): string[] {
+  const problems: string[] = [];
+  if (input.offset !== undefined && (!Number.isInteger(input.offset) || input.offset < 0)) problems.push(`offset must be a whole number of at least 0, not ${input.offset}`);
+  if (input.limit !== undefined && (!Number.isInteger(input.limit) || input.limit < 1 || input.limit > LIMITS.apiMaxPageSize)) problems.push(`limit must be a whole number from 1 to ${LIMITS.apiMaxPageSize}, not ${input.limit}`);
+  if (input.status !== undefined && !['pending', 'approved', 'revoked'].includes(input.status)) problems.push(`status '${input.status}' is not one of pending, approved, revoked`);
+  return problems;
+}
+
+/** The visible devices matching the filters (one page of them), how many match, and how many are visible at all. */
+export const listDevices: Operation<ListDevicesInput, { devices: DeviceView[]; total: number; visible: number }> = {
   name: 'device.list',
   action: null,
   run(ctx, principal, input) {
+    badInput(listDevicesProblems(input));
     const all = visibleDevices(ctx, subjectOf(ctx, principal));
     const wanted = Object.entries(input.labels ?? {});
-    const list = all.filter((d) => (input.online === undefined || (d.onlineSince !== null) === input.online) && wanted.every(([k, v]) => d.labels[k] === v));
-    return { devices: list.map((d) => view(d, ctx.now, ctx.cloneOf?.(d.name))), visible: all.length };
+    const q = input.q?.toLowerCase() ?? '';
+    const list = all.filter((d) => (input.online === undefined || (d.onlineSince !== null) === input.online)
+      && (input.status === undefined || d.status === input.status)
+      && (q === '' || d.name.includes(q))
+      && wanted.every(([k, v]) => d.labels[k] === v));
+    // The store lists by name, and the sort is stable: online first, then by name.
+    if (input.onlineFirst) list.sort((a, b) => Number(b.onlineSince !== null) - Number(a.onlineSince !== null));
+    const offset = input.offset ?? 0;
+    const page = list.slice(offset, input.limit === undefined ? undefined : offset + input.limit);
+    return { devices: page.map((d) => view(d, ctx.now, ctx.cloneOf?.(d.name))), total: list.length, visible: all.length };
+  },
+};
+
+/** One device, what the principal may log in to it as, and whether the console can open a terminal on it. */
+export interface DeviceDetail {
+  device: DeviceView;
+  /** Login patterns the principal's roles allow on it ('*': any). */
+  logins: string[];
+  /** Whether a console terminal can be opened now, and if not, why (in words for the operator). */
+  console: { available: boolean; why: string | null };
+}
+
+/**
+ * One device the principal may see. A device they may not see is refused exactly as one
+ * that does not exist, so that a refusal reveals neither.
+ */
+export const showDevice: Operation<{ name: string }, DeviceDetail> = {
+  name: 'device.show',
+  action: null,
+  run(ctx, principal, { name }) {
+    const subject = subjectOf(ctx, principal);
+    const seesAll = mayAct(subject, 'device.list').allow;
+    const device = ctx.store.getDevice(name);
+    if (!device || (!seesAll && !mayReach(subject, device).allow)) {
+      throw new FerryError('FERRY_NOT_FOUND', seesAll ? `no device named '${name}'; 'devices' lists them` : hiddenDeviceRefusal(subject, name));
+    }
+    const logins = grantFor(subject, device)?.logins ?? [];
+    let why: string | null = null;
+    if (device.status !== 'approved') why = `device '${name}' is ${device.status}: it must be approved first`;
+    else if (logins.length === 0) why = `your roles allow no login on '${name}'`;
+    else if (device.onlineSince === null) why = `device '${name}' is offline${device.lastDisconnectReason ? ` (${device.lastDisconnectReason})` : ''}`;
+    // Whether the device runs the built-in server (a console) or its own sshd the relay
+    // learns only when it opens the session: the terminal says so then.
+    return { device: view(device, ctx.now, ctx.cloneOf?.(name)), logins, console: { available: why === null, why } };
   },
 };
 

@@ -7,6 +7,7 @@ import { FerryError } from '../../common/errors.ts';
 import type { Action } from '../../protocol/access-rules.ts';
 import { mayAct, type RoleSpec, type Subject } from '../access-policy.ts';
 import type { CloneEpisode } from '../clone-detector.ts';
+import type { ReachInfo } from '../sessions.ts';
 import { principalName, type Principal } from '../principal.ts';
 import type { Store } from '../store.ts';
 
@@ -22,6 +23,8 @@ export interface OperationContext {
    * device was approved, revoked or removed, without one when users, keys or roles changed.
    */
   onChange?: (device?: string) => void;
+  /** The running relay's live reaches (sessions.ts); absent for the local CLI, which then lists past sessions only. */
+  liveReaches?: () => readonly ReachInfo[];
   /** The running relay's clone episodes (kept in its memory only); absent for the local CLI, which then cannot tell. */
   cloneOf?: (device: string) => CloneEpisode | null;
 }

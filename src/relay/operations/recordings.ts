@@ -11,8 +11,8 @@ import { iso, type Operation, type OperationContext } from './operation.ts';
 /** Read size when streaming a recording out. */
 const CAT_CHUNK = 64 * 1024;
 
-/** Which recordings to list. */
-export interface ListRecordingsInput { device?: string; user?: string }
+/** Which recordings to list; `limit` at most LIMITS.recordingsListLimit (the default). */
+export interface ListRecordingsInput { device?: string; user?: string; limit?: number }
 
 /** A recording as shown: times as ISO text, and its length once it has ended. */
 export type RecordingView = Omit<RecordingRecord, 'startedAt' | 'endedAt'> & { startedAt: string; endedAt: string | null; durationMs: number | null };
@@ -27,7 +27,7 @@ export const listRecordings: Operation<ListRecordingsInput, RecordingView[]> = {
   name: 'recordings.list',
   action: 'recording.read',
   run(ctx, _principal, input) {
-    return ctx.store.listRecordings({ device: input.device, user: input.user, limit: LIMITS.recordingsListLimit }).map(recordingView);
+    return ctx.store.listRecordings({ device: input.device, user: input.user, limit: Math.min(input.limit ?? LIMITS.recordingsListLimit, LIMITS.recordingsListLimit) }).map(recordingView);
   },
 };
 
