@@ -216,7 +216,10 @@ describe('the devices page with 10,000 devices', { skip }, () => {
   test('one page of rows at a time, paged, searched and filtered by the relay, with the filters in the address', async () => {
     const page = await c.newPage();
     await page.goto(c.loginUrl('olga'));
+    await page.getByRole('link', { name: 'dev-00001' }).waitFor();
+    // Once more, signed in: the page load, /me and one page of /devices.
     const started = Date.now();
+    await page.goto(`${c.url}/`);
     await page.getByRole('link', { name: 'dev-00001' }).waitFor();
     const firstPageMs = Date.now() - started;
     const body = page.locator('table tbody tr');
@@ -244,7 +247,8 @@ describe('the devices page with 10,000 devices', { skip }, () => {
     await page.getByText('1–5 of 5').waitFor();
     await c.screenshot(page, 'devices-filtered');
     // A number for the report, not a pass mark: the page is one API call and 50 rows.
-    console.log(`# first page of 10,000 devices drawn ${firstPageMs} ms after the sign-in link was opened`);
+    const api = await page.evaluate(async () => { const t0 = performance.now(); await fetch('/api/v1/devices?limit=50'); return performance.now() - t0; });
+    console.log(`# devices page with 10,000 devices: drawn ${firstPageMs} ms after the address was opened; one GET /api/v1/devices takes ${Math.round(api)} ms`);
     await page.context().close();
   });
 });
