@@ -26,6 +26,8 @@ export interface FerryRelay {
   readonly port: number;
   readonly fingerprint: string;
   readonly hostKeyLine: string;
+  /** The console's https:// base URL (self-signed), when started with `http`. */
+  readonly httpUrl: string | null;
   readonly child: Child;
   readonly dataDir: string;
   /** Sends one request over IPC and resolves with the relay's answer. */
@@ -33,13 +35,13 @@ export interface FerryRelay {
 }
 
 /** What startFerryRelay needs. `port` 0 picks one; a restart passes the old one. */
-export interface RelayOptions { dataDir: string; port?: number; host?: string; adminKey: string; profileDir?: string | null; extraNodeFlags?: string[]; stderrFile?: number }
+export interface RelayOptions { dataDir: string; port?: number; host?: string; adminKey: string; http?: boolean; profileDir?: string | null; extraNodeFlags?: string[]; stderrFile?: number }
 
 /** Starts the relay process and waits for it to listen. */
 export async function startFerryRelay(scope: Scope, o: RelayOptions): Promise<FerryRelay> {
   const flags = [...profileFlags(o.profileDir ?? null, 'relay'), '--expose-gc', ...(o.extraNodeFlags ?? [])];
   const child = startChild(scope, 'ferry-relay', process.execPath, nodeArgs('bench/children/relay-host.ts', flags), {
-    ipc: true, ...(o.stderrFile === undefined ? {} : { stderrFile: o.stderrFile }), env: { FERRY_BENCH_RELAY: JSON.stringify({ dataDir: o.dataDir, port: o.port ?? 0, adminKey: o.adminKey, host: o.host }) },
+    ipc: true, ...(o.stderrFile === undefined ? {} : { stderrFile: o.stderrFile }), env: { FERRY_BENCH_RELAY: JSON.stringify({ dataDir: o.dataDir, port: o.port ?? 0, adminKey: o.adminKey, host: o.host, http: o.http }) },
   });
   const ready = new Promise<RelayReady>((resolve) => {
     child.proc.on('message', (m: RelayReady | { id: number }) => { if ('type' in m) resolve(m); });
@@ -47,18 +49,18 @@ export async function startFerryRelay(scope: Scope, o: RelayOptions): Promise<Fe
   const exitedEarly = child.exited.then((code) => { throw new Error(`the relay exited (${code}) before it listened:\n${child.output().slice(-3000)}`); });
   const r = await withTimeout(Promise.race([ready, exitedEarly]), RELAY_START_MS, 'the relay to listen');
   return {
-    port: r.port, fingerprint: r.fingerprint, hostKeyLine: r.hostKeyLine, child, dataDir: o.dataDir,
+    port: r.port, fingerprint: r.fingerprint, hostKeyLine: r.hostKeyLine, httpUrl: r.httpUrl, child, dataDir: o.dataDir,
     call: ipcCaller<RelayRequest>(child, IPC_TIMEOUT_MS),
   };
 }
 
-/** Enrolls device `name` with a one-use token and runs `ferry agent` for it, pointed at 127.0.0.1:targetPort. */
-export async function startFerryAgent(scope: Scope, dir: string, relay: FerryRelay, name: string, targetPort: number, profileDir: string | null = null): Promise<Child> {
+/** Enrolls device `name` with a one-use token and runs `ferry agent` for it, pointed at 127.0.0.1:targetPort or its built-in server. */
+export async function startFerryAgent(scope: Scope, dir: string, relay: FerryRelay, name: string, targetPort: number | 'embedded', profileDir: string | null = null): Promise<Child> {
   const token = await relay.call({ op: 'token', input: { name, approve: true } }) as string;
   const stateDir = join(dir, `agent-${name}`);
   const agent = startChild(scope, `agent-${name}`, process.execPath, [
     ...profileFlags(profileDir, `agent-${name}`), 'bin/ferry.js', 'agent', '--state-dir', stateDir, '--token', token,
-    '--relay', `127.0.0.1:${relay.port}`, '--ssh-target', `127.0.0.1:${targetPort}`, '--log-level', 'info',
+    '--relay', `127.0.0.1:${relay.port}`, '--ssh-target', targetPort === 'embedded' ? 'embedded' : `127.0.0.1:${targetPort}`, '--log-level', 'info',
   ]);
   await agent.waitFor(/"msg":"link up"/, AGENT_UP_MS);
   return agent;

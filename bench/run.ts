@@ -13,6 +13,7 @@ import { machineInfo } from './machine.ts';
 import { killAllChildrenNow, nodeArgs, ROOT, Scope, startChild } from './processes.ts';
 import { markdownTable, recordRun, textTable, type Row, type ScenarioResult } from './results.ts';
 import { CIPHER, makeKey } from './ssh-config.ts';
+import { consoleFloodScenario } from './scenarios/console-flood.ts';
 import { idleDevicesScenario } from './scenarios/idle-devices.ts';
 import { jumpCopyScenario } from './scenarios/jump-copy.ts';
 import { networkDropScenario } from './scenarios/network-drop.ts';
@@ -26,6 +27,7 @@ import { wssLinkScenario } from './scenarios/wss-link.ts';
 const SCENARIOS: Scenario[] = [
   throughputScenario, roundTripScenario, newConnectionScenario, jumpCopyScenario,
   idleDevicesScenario, recoveryScenario, networkDropScenario, reconnectStormScenario, wssLinkScenario,
+  consoleFloodScenario,
 ];
 /** The whole run is abandoned (children killed, temp dirs removed) past this. */
 const WATCHDOG_MS = { quick: 5 * 60_000, full: 25 * 60_000 };

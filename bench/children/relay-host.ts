@@ -4,11 +4,13 @@
  * what the benchmark needs and the CLI does not offer: enrolling thousands of device keys
  * at once through the Store API, and a GC before a memory reading.
  *
- * Config comes as JSON in FERRY_BENCH_RELAY: { dataDir, port, adminKey, host? } (host: 127.0.0.1 unless given).
+ * Config comes as JSON in FERRY_BENCH_RELAY: { dataDir, port, adminKey, host?, http? } (host: 127.0.0.1
+ * unless given; http: true adds the HTTPS listener on 127.0.0.1, port 0, self-signed, for the console).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createLogger } from '../../src/common/log.ts';
 import { parsePublicKey } from '../../src/common/ssh-keys.ts';
+import { runCommand } from '../../src/relay/commands.ts';
 import { createToken, perform, type CreateTokenInput } from '../../src/relay/operations/index.ts';
 import { RELAY_DEFAULTS, type RelayConfig } from '../../src/relay/config.ts';
 import { startRelay } from '../../src/relay/relay.ts';
@@ -18,13 +20,15 @@ export type RelayRequest =
   | { id: number; op: 'token'; input: CreateTokenInput }
   | { id: number; op: 'enroll'; devices: { name: string; keyLine: string }[] }
   | { id: number; op: 'gc' }
-  | { id: number; op: 'online' };
+  | { id: number; op: 'online' }
+  | { id: number; op: 'memory' }
+  | { id: number; op: 'login'; user: string };
 export type RelayReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
-export type RelayReady = { type: 'ready'; port: number; fingerprint: string; hostKeyLine: string };
+export type RelayReady = { type: 'ready'; port: number; fingerprint: string; hostKeyLine: string; httpUrl: string | null };
 
-const cfg = JSON.parse(process.env.FERRY_BENCH_RELAY ?? '{}') as { dataDir: string; port: number; adminKey: string; host?: string };
+const cfg = JSON.parse(process.env.FERRY_BENCH_RELAY ?? '{}') as { dataDir: string; port: number; adminKey: string; host?: string; http?: boolean };
 const config: RelayConfig = Object.freeze({
-  ...RELAY_DEFAULTS, dataDir: cfg.dataDir, sshListen: { host: cfg.host ?? '127.0.0.1', port: cfg.port }, httpListen: null, publicAddress: null, adminKeys: [cfg.adminKey], logLevel: 'info',
+  ...RELAY_DEFAULTS, dataDir: cfg.dataDir, sshListen: { host: cfg.host ?? '127.0.0.1', port: cfg.port }, httpListen: cfg.http === true ? { host: '127.0.0.1', port: 0 } : null, publicAddress: null, adminKeys: [cfg.adminKey], logLevel: 'info',
 });
 const log = createLogger('info', 'relay');
 const relay = await startRelay(config, { log });
@@ -53,6 +57,14 @@ function handle(req: RelayRequest): unknown {
       return process.memoryUsage();
     case 'online':
       return relay.registry.size;
+    case 'memory':
+      return process.memoryUsage();
+    case 'login': {
+      // What `ssh relay login` prints for that user, run as the text front end runs it.
+      const r = runCommand({ store: relay.store, now: Date.now(), principal: { kind: 'ssh', user: req.user, keyFingerprint: 'SHA256:bench', remoteAddress: '127.0.0.1' }, relay: { ...relayInfo, hostKeyLine: relay.hostKeyLine, consoleUrl: relay.http?.url ?? null } }, ['login']);
+      if (r.code !== 0) throw new Error(`login failed: ${r.stderr}`);
+      return r.stdout;
+    }
   }
 }
 
@@ -75,4 +87,4 @@ const stop = async () => {
 process.once('SIGTERM', () => void stop());
 // The benchmark went away: do not outlive it.
 process.once('disconnect', () => void stop());
-process.send!({ type: 'ready', port: relay.sshAddress.port, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine } satisfies RelayReady);
+process.send!({ type: 'ready', port: relay.sshAddress.port, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine, httpUrl: relay.http ? `https://127.0.0.1:${relay.http.address.port}` : null } satisfies RelayReady);

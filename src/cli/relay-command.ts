@@ -39,6 +39,8 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
   'max-sessions-per-device': { type: 'string', help: 'sessions to one device at once, from everyone (default 16)' },
   'session-idle-timeout': { type: 'string', help: 'end a session that moves no byte for this long, e.g. 30m; 0 or off: never (default 0)' },
   'recording-retention': { type: 'string', help: 'delete session recordings this long after they end, e.g. 90d; 0 or off: keep forever (default 0)' },
+  'console-resume-window': { type: 'string', help: 'keep a browser terminal whose connection dropped this long for its user to resume, e.g. 10m; 0: end it at once (default 5m)' },
+  'record-input': { type: 'boolean', help: "record browser terminals' keystrokes too (off by default: they capture passwords)" },
 };
 
 /** Builds and validates the relay's config, and the log format asked for, from argv and the environment. */
@@ -90,6 +92,10 @@ export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
     // Off is the default, and a duration of 0 is not one: '0' and 'off' say "never".
     sessionIdleTimeoutMs: ['0', 'off'].includes(o.string('session-idle-timeout') ?? '') ? 0 : o.duration('session-idle-timeout', d.sessionIdleTimeoutMs),
     recordingRetentionMs: ['0', 'off'].includes(o.string('recording-retention') ?? '') ? 0 : o.duration('recording-retention', d.recordingRetentionMs),
+    consoleResumeWindowMs: o.string('console-resume-window') === '0' ? 0 : o.duration('console-resume-window', d.consoleResumeWindowMs),
+    recordInput: o.boolean('record-input'),
+    consoleUnackedBytes: d.consoleUnackedBytes,
+    consolePingIntervalMs: d.consolePingIntervalMs,
     loginRefusalAudit: d.loginRefusalAudit,
     deviceReportAudit: d.deviceReportAudit,
     consoleSessionTtlMs: o.duration('console-session-ttl', d.consoleSessionTtlMs),

@@ -159,6 +159,25 @@ export const LIMITS = Object.freeze({
   /** Relay to device, for a console session: how long the SSH handshake and login on the link may take. */
   consoleHandshakeTimeoutMs: 10_000,
   /**
+   * Browser terminal: output bytes the relay keeps that the browser has not acked yet. Past
+   * this the relay stops reading the device's output, so the shell blocks (back-pressure);
+   * nothing is dropped and the relay's memory per terminal stays bounded.
+   */
+  consoleUnackedBytes: 1024 * 1024,
+  /** Browser terminal: the browser acks output at least every this many bytes (well under the cap above, so output never stalls on a healthy browser). */
+  consoleAckEveryBytes: 64 * 1024,
+  /**
+   * Browser terminal: how long the relay keeps a console session whose WebSocket went away
+   * without a close frame (a reload, a Wi-Fi switch, a laptop asleep), for the same user to
+   * resume it (--console-resume-window).
+   */
+  consoleResumeWindowMs: 5 * 60 * 1000,
+  /**
+   * Browser terminal: the relay pings its WebSocket this often; one that has not answered
+   * the previous ping by the next is dead (its peer vanished) and is treated as a detach.
+   */
+  consolePingIntervalMs: 20_000,
+  /**
    * Console sign-in (relay/http/web-auth.ts). A one-time sign-in link (`login`) works once,
    * within this long: enough to paste it into a browser, short enough that one left in a
    * terminal's scrollback or a chat is soon worth nothing.

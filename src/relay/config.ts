@@ -63,6 +63,14 @@ export interface RelayConfig {
   sessionIdleTimeoutMs: number;
   /** Recordings are deleted this long after they end; 0 keeps them forever (--recording-retention). */
   recordingRetentionMs: number;
+  /** A browser terminal whose WebSocket went away without a close frame is kept this long for its user to resume (--console-resume-window). */
+  consoleResumeWindowMs: number;
+  /** Record a browser terminal's keystrokes too (--record-input); off by default, since they capture passwords. */
+  recordInput: boolean;
+  /** Output bytes a browser terminal may leave unacked before the relay stops reading the device's output (LIMITS.consoleUnackedBytes). */
+  consoleUnackedBytes: number;
+  /** How often the relay pings a browser terminal's WebSocket; one that missed the last ping is closed (LIMITS.consolePingIntervalMs). */
+  consolePingIntervalMs: number;
   /** Refused logins audited per window before the rest are summed up in one row. */
   loginRefusalAudit: AuditRate;
   /** Device reports audited per device per window before the rest are summed up in one row. */
@@ -107,6 +115,10 @@ export const RELAY_DEFAULTS = Object.freeze({
   maxSessionsPerDevice: LIMITS.maxSessionsPerDevice,
   sessionIdleTimeoutMs: LIMITS.sessionIdleTimeoutMs,
   recordingRetentionMs: LIMITS.recordingRetentionMs,
+  consoleResumeWindowMs: LIMITS.consoleResumeWindowMs,
+  recordInput: false,
+  consoleUnackedBytes: LIMITS.consoleUnackedBytes,
+  consolePingIntervalMs: LIMITS.consolePingIntervalMs,
   loginRefusalAudit: Object.freeze({ perWindow: LIMITS.loginRefusalAuditPerWindow, windowMs: LIMITS.auditRateWindowMs }),
   deviceReportAudit: Object.freeze({ perWindow: LIMITS.deviceReportAuditPerWindow, windowMs: LIMITS.auditRateWindowMs }),
   consoleSessionTtlMs: LIMITS.consoleSessionTtlMs,
@@ -124,6 +136,7 @@ export function relayConfigProblems(c: RelayConfig): string[] {
     ['maxUnauthenticated', 1], ['maxUnauthenticatedPerAddress', 1],
     ['maxHandshakes', 1], ['maxInteractiveHandshakes', 1], ['maxUnauthenticatedInteractive', 1], ['maxUnidentified', 1], ['handshakeQueueWaitMs', 100], ['channelOpenTimeoutMs', 100], ['storeWatchIntervalMs', 10],
     ['maxSessionsPerUser', 1], ['maxSessionsPerDevice', 1], ['sessionIdleTimeoutMs', 0],
+    ['consoleResumeWindowMs', 0], ['consolePingIntervalMs', 100],
     ['httpBodyLimitBytes', 1024], ['httpHeadersTimeoutMs', 1000], ['httpRequestTimeoutMs', 1000], ['httpIdleTimeoutMs', 100], ['httpMaxConnections', 1],
   ];
   for (const [key, min] of positive) {
@@ -140,6 +153,10 @@ export function relayConfigProblems(c: RelayConfig): string[] {
   if (c.sessionIdleTimeoutMs > 0 && c.sessionIdleTimeoutMs < 1000) problems.push(`--session-idle-timeout must be 0 (off) or at least 1s, not ${c.sessionIdleTimeoutMs} ms`);
   if (!Number.isFinite(c.recordingRetentionMs) || c.recordingRetentionMs < 0 || (c.recordingRetentionMs > 0 && c.recordingRetentionMs < 60 * 60 * 1000)) {
     problems.push(`--recording-retention must be 0 (keep forever) or at least 1h, not ${c.recordingRetentionMs} ms`);
+  }
+  // At least two frames' worth, so that the browser's acks (every consoleAckEveryBytes) always let output through.
+  if (!Number.isInteger(c.consoleUnackedBytes) || c.consoleUnackedBytes < 2 * LIMITS.consoleAckEveryBytes) {
+    problems.push(`consoleUnackedBytes must be a whole number of at least ${2 * LIMITS.consoleAckEveryBytes}, not ${c.consoleUnackedBytes}`);
   }
   if (!Number.isInteger(c.keepaliveCountMax) || c.keepaliveCountMax < 1) problems.push('keepaliveCountMax must be a whole number of at least 1');
   problems.push(...httpConfigProblems(c));

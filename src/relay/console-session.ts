@@ -29,8 +29,9 @@ export interface ConsoleTerminal { cols: number; rows: number; term: string }
 /**
  * A live console session. `output` carries the terminal's bytes as the device sends them
  * (pausing it holds the device back: back-pressure goes all the way to the shell). Emits
- * 'exit' (code, signal) when the shell ends and 'end' (why, a ReachEndReason) once the
- * session is over, whoever ended it.
+ * 'exit' (code, signal) when the shell ends, 'end' (why, a ReachEndReason) once the
+ * session is over, whoever ended it, and 'drain' when keystrokes may flow again after
+ * write() returned false.
  */
 export interface ConsoleSession extends EventEmitter {
   /** The session id, as in its reach.start and reach.end rows. */
@@ -38,12 +39,21 @@ export interface ConsoleSession extends EventEmitter {
   readonly device: string;
   readonly login: string;
   readonly output: Readable;
-  /** Sends keystrokes to the shell; false once more than a stream's high-water mark waits for the link (the caller should slow down). */
+  /**
+   * Sends keystrokes to the shell; false once more than a stream's high-water mark waits for
+   * the link: the caller should stop until the session emits 'drain'.
+   */
   write(data: Uint8Array): boolean;
   /** Tells the shell the terminal's new size. */
   resize(cols: number, rows: number): void;
   /** Ends the session (its reach.end row says 'client closed'). */
   close(): void;
+}
+
+/** What else a console session may be told when it opens. */
+export interface ConsoleSessionOptions {
+  /** The id of the recording the caller will write of it, for its reach rows (`recording`). */
+  recording?: string;
 }
 
 /** A terminal type: what TERM may be set to (letters, digits, `-`, `_`, `.`, `+`). */
@@ -55,7 +65,7 @@ const TERM = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
  * tracker's caps, opens a channel on the device's link, logs in there as the relay and
  * starts a shell on a PTY. Rejects with a FerryError that says why not.
  */
-export async function openConsoleSession(ctx: RelayContext, principal: Principal, device: string, login: string, terminal: ConsoleTerminal): Promise<ConsoleSession> {
+export async function openConsoleSession(ctx: RelayContext, principal: Principal, device: string, login: string, terminal: ConsoleTerminal, opts: ConsoleSessionOptions = {}): Promise<ConsoleSession> {
   const problem = terminalSizeProblem(terminal.cols, terminal.rows) ?? (TERM.test(terminal.term) ? null : `the terminal type '${terminal.term}' is not a TERM name (letters, digits, - _ . +)`);
   if (problem) throw new FerryError('FERRY_USAGE', problem);
   const refuse = (code: FerryErrorCode, message: string, why = message): never => {
@@ -79,7 +89,7 @@ export async function openConsoleSession(ctx: RelayContext, principal: Principal
   // One tracker connection per console session: a revocation of the principal ends it, as it ends their SSH connections.
   let session: Session | null = null;
   const live = ctx.sessions.connect(principal, () => session?.close());
-  const ticket = ctx.sessions.admit(live, device, link!, { kind: 'console', login, onEnd: (why) => session?.ended(why) });
+  const ticket = ctx.sessions.admit(live, device, link!, { kind: 'console', login, recording: opts.recording, onEnd: (why) => session?.ended(why) });
   if ('refused' in ticket) {
     ctx.sessions.disconnect(live);
     return refuse('FERRY_CONNECT_FAILED', ticket.refused);
@@ -177,8 +187,10 @@ class Session extends EventEmitter implements ConsoleSession {
   constructor(private readonly ctx: RelayContext, readonly device: string, readonly login: string, private readonly client: ssh2.Client, private readonly channel: ClientChannel, private readonly onGone: () => void) {
     super();
     const output = this.output;
+    const drained = () => this.emit('drain');
     this.userSide = new Duplex({
-      read() {},
+      // The pipe to the channel asks for more: keystrokes held back by write() may come again.
+      read: drained,
       write(chunk: Buffer, _enc, cb) {
         if (output.write(chunk)) cb();
         else output.once('drain', () => cb());

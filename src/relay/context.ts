@@ -30,6 +30,8 @@ export interface RelayContext {
   readonly keyWatchers: Map<string, (keys: import('../protocol/authorized-keys.ts').AuthorizedKey[]) => void>;
   /** Every live connection and reach, so that a revocation ends each kind at once (sessions.ts). */
   readonly sessions: SessionTracker;
+  /** Every browser terminal, live or detached and waiting for a resume (console-terminal.ts). */
+  readonly consoles: import('./console-terminal.ts').ConsoleTerminals;
   /** The web console's URL (the HTTP listener's), for sign-in links; null without an HTTP listener. */
   readonly consoleUrl: string | null;
   /** Channels the relay asked devices to open since it started, and how many of those failed (read by /metrics). */

@@ -32,6 +32,8 @@ export function newRecordingId(): string { return randomBytes(8).toString('hex')
 
 /** Who and what a recording is of, and the terminal it starts with. */
 export interface RecordingStart {
+  /** The recording's id, when the caller chose it before (newRecordingId) to name it in the session's reach rows; else a fresh one. */
+  id?: string;
   sessionId: string;
   device: string;
   user: string;
@@ -56,7 +58,8 @@ export interface LiveRecording {
 
 /** Creates the file and its row and returns the recorder. `onPressure` is the recorder's (pause the terminal's source). */
 export async function startRecording(deps: RecordingDeps, s: RecordingStart, extra: Pick<RecorderOptions, 'onPressure' | 'onFlush'> = {}): Promise<LiveRecording> {
-  const id = newRecordingId();
+  if (s.id !== undefined && !isRecordingId(s.id)) throw new FerryError('FERRY_INTERNAL', `'${s.id}' is not a recording id (16 hex digits from newRecordingId)`);
+  const id = s.id ?? newRecordingId();
   const startedAt = deps.clock.now();
   const path = recordingPath(id, startedAt);
   const recorder = await Recorder.open({

@@ -18,6 +18,7 @@ import { patchSsh2 } from '../net/ssh2-internals.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { authorizedKeysFor, mayLogin, mayReach } from './access-policy.ts';
 import { openConsoleSession, type ConsoleSession, type ConsoleTerminal } from './console-session.ts';
+import { ConsoleTerminals } from './console-terminal.ts';
 import type { Principal } from './principal.ts';
 import { closeCrashedRecordings, startRetention } from './recordings.ts';
 import { Registry } from './registry.ts';
@@ -39,6 +40,8 @@ export interface Relay {
   readonly sessions: SessionTracker;
   /** The HTTP(S) listener (console, /healthz, /metrics), or null with --http-listen off. */
   readonly http: HttpListener | null;
+  /** Every browser terminal, live or waiting for a resume (console-terminal.ts). */
+  readonly consoles: ConsoleTerminals;
   /** SSH handshakes running and connections queued for one, per lane (see admission.ts). */
   handshakes(): Record<Lane, { running: number; waiting: number }>;
   /** SSH connections open now, authenticated or not. */
@@ -149,7 +152,10 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   const ctx: { -readonly [K in keyof RelayContext]: RelayContext[K] } = {
     config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, hostKeyLine: hostKey.publicKey.line, hostPrivateKey: hostKey.privateKey, reconcile, sessions, keyWatchers, publicAddress: '',
     channelStats: { opened: 0, failed: 0 }, consoleUrl: null,
+    consoles: null as unknown as ConsoleTerminals,
   };
+  // The terminals open console sessions through the context, so they come after it.
+  ctx.consoles = new ConsoleTerminals(ctx);
   const door = new FrontDoor(ctx, hostKey.privateKey);
   let sshAddress;
   try {
@@ -166,7 +172,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
     const sources: RelaySources = {
       startedAt: clock.now(), now: () => clock.now(),
       devicesOnline: () => registry.size, sshConnections: () => door.connections, handshakes: () => door.handshakes(),
-      channelStats: ctx.channelStats, sessions,
+      channelStats: ctx.channelStats, sessions, consoles: ctx.consoles,
       storeProblem: () => {
         try {
           store.countUsers();
@@ -205,7 +211,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
 
   let stopped = false;
   return {
-    sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry, sessions, http,
+    sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry, sessions, http, consoles: ctx.consoles,
     reconcile: () => reconcile(),
     openConsoleSession: (principal, device, login, terminal) => openConsoleSession(ctx, principal, device, login, terminal),
     handshakes: () => door.handshakes(),
@@ -220,6 +226,8 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       const now = clock.now();
       // Sessions first: their rows say 'relay shutdown', not 'link lost'.
       sessions.shutdown();
+      // Their recordings' last rows go in before the store closes.
+      await ctx.consoles.closed();
       for (const link of [...registry.links()]) {
         registry.unregister(link);
         store.markOffline(link.device, now, 'relay shutdown');

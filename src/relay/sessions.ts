@@ -41,6 +41,8 @@ export type ReachKind = 'jump' | 'console';
 export interface ReachOptions {
   kind?: ReachKind;
   login?: string;
+  /** The id of the reach's recording (console), written in its reach.start and reach.end rows as `recording`. */
+  recording?: string;
   onEnd?: (why: ReachEndReason) => void;
 }
 
@@ -52,6 +54,8 @@ export interface ReachInfo {
   readonly kind: ReachKind;
   /** The login name on the device when the relay knows it (console); a jump's travels inside the end-to-end session. */
   readonly login: string | null;
+  /** The id of the reach's recording, when the relay records it (console); null for a jump. */
+  readonly recordingId: string | null;
   readonly startedAt: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
@@ -164,9 +168,10 @@ export class SessionTracker {
     let finished = false;
     const kind = opts.kind ?? 'jump';
     const login = opts.login ?? null;
-    const named = login === null ? {} : { login };
+    const recordingId = opts.recording ?? null;
+    const named = { ...(login === null ? {} : { login }), ...(recordingId === null ? {} : { recording: recordingId }) };
     const reach: Reach = {
-      id: randomUUID(), user: conn.principal.user, device, kind, login, startedAt: now, principal: conn.principal,
+      id: randomUUID(), user: conn.principal.user, device, kind, login, recordingId, startedAt: now, principal: conn.principal,
       bytesIn: 0, bytesOut: 0, lastActivity: now, why: null, link, conn, idle: null,
       close: () => { client.destroy(); deviceStream.destroy(); },
       finish: () => {

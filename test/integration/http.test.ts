@@ -325,6 +325,7 @@ describe('/healthz when the store is not usable', () => {
       startedAt: Date.now(), now: () => Date.now(), devicesOnline: () => 0, sshConnections: () => 0,
       handshakes: () => ({ device: { running: 0, waiting: 0 }, interactive: { running: 0, waiting: 0 } }),
       channelStats: { opened: 0, failed: 0 }, sessions: { reaches: () => [], connections: () => [], totals: () => ({ reaches: 0, bytesIn: 0, bytesOut: 0 }) },
+      consoles: { stats: () => ({ live: 0, detached: 0, started: 0, recordingBytes: 0, outputHeld: 0 }) },
       storeProblem: () => 'SQLITE_IOERR: disk I/O error',
     };
     const app = createHttpApp({ limits: RELAY_DEFAULTS, tls: null, log: silentLogger() });

@@ -243,3 +243,14 @@ describe('relay session flags (issue #10)', () => {
     assert.throws(() => relayConfigFromArgs(['--data-dir', '/tmp/x', '--session-idle-timeout', '500ms'], {}), /--session-idle-timeout must be 0 \(off\) or at least 1s/);
   });
 });
+
+describe('relay browser terminal flags (issue #11)', () => {
+  test('--console-resume-window and --record-input set the config; by default 5m and off', () => {
+    const defaults = relayConfigFromArgs(['--data-dir', '/tmp/x'], {}).config;
+    assert.deepEqual([defaults.consoleResumeWindowMs, defaults.recordInput], [5 * 60_000, false]);
+    const set = relayConfigFromArgs(['--data-dir', '/tmp/x', '--console-resume-window', '30s', '--record-input'], {}).config;
+    assert.deepEqual([set.consoleResumeWindowMs, set.recordInput], [30_000, true]);
+    assert.equal(relayConfigFromArgs(['--data-dir', '/tmp/x', '--console-resume-window', '0'], {}).config.consoleResumeWindowMs, 0);
+    assert.throws(() => relayConfigFromArgs(['--data-dir', '/tmp/x', '--console-resume-window', 'soon'], {}), /--console-resume-window 'soon' is not a duration/);
+  });
+});

@@ -11,7 +11,8 @@ import { registerHealthRoutes } from './health-routes.ts';
 import { createMetricsRegistry, registerMetricsRoutes } from './metrics-routes.ts';
 import { createHttpApp } from './server.ts';
 import type { RelaySources } from './sources.ts';
-import { registerWebAuth, type ConsoleUrls } from './web-auth.ts';
+import { registerTerminalRoutes } from './terminal-routes.ts';
+import { originAllowed, registerWebAuth, webPrincipal, type ConsoleUrls } from './web-auth.ts';
 import { loadGivenCert, loadOrCreateSelfSigned, type TlsMaterial } from './tls-cert.ts';
 
 /** A listening HTTP(S) server. */
@@ -56,6 +57,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   const consoleUrls: ConsoleUrls = { url: '', tls: tls !== null };
   registerWebAuth(app, opts.ctx, consoleUrls);
   registerApiRoutes(app, opts.ctx);
+  registerTerminalRoutes(app, opts.ctx, { webPrincipal, originAllowed });
   const { host, port } = config.httpListen;
   try {
     await app.listen({ host, port });

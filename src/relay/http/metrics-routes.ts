@@ -39,6 +39,11 @@ export function createMetricsRegistry(src: RelaySources): Registry {
     },
   });
   new Gauge({ name: 'ferry_reaches_live', help: 'Reaches open now.', registers: r, collect() { this.set(src.sessions.reaches().length); } });
+  new Gauge({ name: 'ferry_console_sessions_live', help: 'Browser terminals open now, attached or detached.', registers: r, collect() { this.set(src.consoles.stats().live); } });
+  new Gauge({ name: 'ferry_console_sessions_detached', help: 'Browser terminals whose WebSocket went away, kept for a resume (--console-resume-window).', registers: r, collect() { this.set(src.consoles.stats().detached); } });
+  new Gauge({ name: 'ferry_console_output_held', help: "Browser terminals whose device output the relay holds back now (the browser's acks or the recording's disk are behind).", registers: r, collect() { this.set(src.consoles.stats().outputHeld); } });
+  counter(r, 'ferry_console_sessions_total', 'Browser terminals opened since the relay started.', () => src.consoles.stats().started);
+  counter(r, 'ferry_recording_bytes_total', 'Bytes written to console session recordings since the relay started.', () => src.consoles.stats().recordingBytes);
   new Gauge({ name: 'ferry_operator_connections', help: 'Authenticated operator connections open now.', registers: r, collect() { this.set(src.sessions.connections().length); } });
   return registry;
 }

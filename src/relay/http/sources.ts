@@ -1,5 +1,6 @@
 /** What the HTTP routes read from the running relay: live counts, each read when a request asks. */
 import type { Lane } from '../admission.ts';
+import type { ConsoleTerminals } from '../console-terminal.ts';
 import type { SessionTracker } from '../sessions.ts';
 
 /** Read-only views of the relay for /healthz and /metrics; nothing here is counted per request. */
@@ -16,6 +17,8 @@ export interface RelaySources {
   /** Channels the relay asked devices to open, and how many failed. */
   channelStats: Readonly<{ opened: number; failed: number }>;
   sessions: Pick<SessionTracker, 'reaches' | 'connections' | 'totals'>;
+  /** Browser terminals: live, detached, started, recording bytes written. */
+  consoles: Pick<ConsoleTerminals, 'stats'>;
   /** Null when the store answers a query, else what went wrong. */
   storeProblem(): string | null;
 }
