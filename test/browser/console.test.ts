@@ -125,16 +125,17 @@ describe('the web console in Chromium', { skip }, () => {
   });
 
   test('a smaller window resizes the terminal, and `stty size` on the device says so', async () => {
-    await typeLine(page, 'clear; echo SZ $(stty size)');
-    const before = (await waitForTerminal(page, /^SZ \d+ \d+$/m)).match(/^SZ (\d+) (\d+)$/m)!;
+    // Each answer has its own marker: the screen may still show the one before when the wait starts.
+    await typeLine(page, 'clear; echo SZ1 $(stty size)');
+    const before = (await waitForTerminal(page, /^SZ1 \d+ \d+$/m)).match(/^SZ1 (\d+) (\d+)$/m)!;
     const rowsBefore = await terminalRows(page);
     assert.equal(Number(before[1]), rowsBefore, 'the shell starts with the rows the terminal draws');
 
     await page.setViewportSize({ width: 800, height: 520 });
     await page.waitForFunction((n) => document.querySelectorAll('.term-box .xterm-rows > div').length !== n, rowsBefore);
     const rowsAfter = await terminalRows(page);
-    await typeLine(page, 'clear; echo SZ $(stty size)');
-    const after = (await waitForTerminal(page, /^SZ \d+ \d+$/m)).match(/^SZ (\d+) (\d+)$/m)!;
+    await typeLine(page, 'clear; echo SZ2 $(stty size)');
+    const after = (await waitForTerminal(page, /^SZ2 \d+ \d+$/m)).match(/^SZ2 (\d+) (\d+)$/m)!;
     assert.equal(Number(after[1]), rowsAfter, `stty's rows follow the terminal (${rowsBefore} → ${rowsAfter})`);
     assert.ok(Number(after[2]) < Number(before[2]), `fewer columns: ${before[2]} → ${after[2]}`);
     await page.setViewportSize({ width: 1280, height: 800 });
@@ -173,10 +174,11 @@ describe('the web console in Chromium', { skip }, () => {
     t.after(() => new Promise((r) => other.close(r)));
     const otherUrl = `https://127.0.0.1:${(other.address() as AddressInfo).port}/`;
     const target = `${c.url.replace(/^https/, 'wss')}/api/v1/terminal?device=garage-cam&login=${encodeURIComponent(LOGIN)}&cols=80&rows=24`;
+    // On the first frame (the relay's hello) it sends a close frame (version 1, type 0x04), which ends the session at once.
     const attempt = (p: Page) => p.evaluate((u) => new Promise<string>((resolve) => {
       const ws = new WebSocket(u);
       ws.binaryType = 'arraybuffer';
-      ws.onmessage = () => { resolve('frame'); ws.close(); };
+      ws.onmessage = () => { resolve('frame'); ws.send(new Uint8Array([1, 4])); ws.close(); };
       ws.onclose = (e) => resolve(`closed ${e.code}`);
     }), target);
 

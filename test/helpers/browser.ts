@@ -42,7 +42,7 @@ export interface ConsoleFixture {
   /** The console's base URL: https://127.0.0.1:PORT. */
   url: string;
   browser: Browser;
-  /** Adds relay user `name` with `roles` (and a fresh key, which the tests never use). */
+  /** Adds relay user `name` with `roles` (and a fresh key, which the tests never use), and pushes it to the devices. */
   addUser(name: string, roles: string[]): void;
   /** A one-time sign-in URL for `user`, as `ssh relay login` prints it. */
   loginUrl(user: string): string;
@@ -92,6 +92,8 @@ export async function startConsoleFixture(t: After, opts: { devices?: string[]; 
     f, url: http.url, browser, newPage, device, loginUrl,
     addUser(name, roles) {
       f.operate(addUser, { name, keys: [generateKeyPair(`${name}@browser-test`).publicKey.line], roles });
+      // Push the new user's grants to the devices now rather than at the store watcher's next look.
+      f.relay.reconcile();
     },
     async signIn(user, viewport) {
       const page = await newPage(viewport);
