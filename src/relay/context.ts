@@ -3,6 +3,7 @@ import type { Logger } from '../common/log.ts';
 import type { Clock } from '../common/clock.ts';
 import type { RelayConfig } from './config.ts';
 import type { Registry } from './registry.ts';
+import type { RelayEvents } from './relay-events.ts';
 import type { SessionTracker } from './sessions.ts';
 import type { Store } from './store.ts';
 
@@ -32,6 +33,8 @@ export interface RelayContext {
   readonly sessions: SessionTracker;
   /** Every browser terminal, live or detached and waiting for a resume (console-terminal.ts). */
   readonly consoles: import('./console-terminal.ts').ConsoleTerminals;
+  /** Changes the console's live views follow (relay-events.ts). */
+  readonly events: RelayEvents;
   /** The web console's URL (the HTTP listener's), for sign-in links; null without an HTTP listener. */
   readonly consoleUrl: string | null;
   /** Channels the relay asked devices to open since it started, and how many of those failed (read by /metrics). */

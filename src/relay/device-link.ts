@@ -97,6 +97,7 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
         ctx.store.audit({ at: now, actor: device, action: 'device.connect', target: device, detail: { remote: remote.address, agentVersion, replaced: old !== undefined } });
       });
       old?.close('replaced by a newer link');
+      ctx.events.emit({ type: 'device', name: device });
       log.info({ replaced: old !== undefined, ...(clone ? { clone: true } : {}) }, 'device online');
       accept?.();
       return;
@@ -123,6 +124,7 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
         if (reason !== 'removed') ctx.store.markOffline(device, now, reason);
         ctx.store.audit({ at: now, actor: device, action: 'device.disconnect', target: device, detail: { reason } });
       });
+      ctx.events.emit({ type: 'device', name: device });
       log.info({ reason }, 'device offline');
     } else {
       log.info({ reason }, 'old link closed');

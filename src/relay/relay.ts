@@ -22,6 +22,7 @@ import { ConsoleTerminals } from './console-terminal.ts';
 import type { Principal } from './principal.ts';
 import { closeCrashedRecordings, startRetention } from './recordings.ts';
 import { Registry } from './registry.ts';
+import { RelayEvents } from './relay-events.ts';
 import { SessionTracker } from './sessions.ts';
 import { openSqliteStore } from './sqlite-store.ts';
 import type { DeviceRecord, Store, SubjectRecord } from './store.ts';
@@ -38,6 +39,8 @@ export interface Relay {
   readonly registry: Registry;
   /** Every live connection and reach (sessions.ts). */
   readonly sessions: SessionTracker;
+  /** Changes the console's live views follow (relay-events.ts). */
+  readonly events: RelayEvents;
   /** The HTTP(S) listener (console, /healthz, /metrics), or null with --http-listen off. */
   readonly http: HttpListener | null;
   /** Every browser terminal, live or waiting for a resume (console-terminal.ts). */
@@ -116,7 +119,8 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
 
   const registry = new Registry(clock);
   const keyWatchers: RelayContext['keyWatchers'] = new Map();
-  const sessions = new SessionTracker({ clock, limits: config, audit: (e) => store.audit(e) });
+  const events = new RelayEvents();
+  const sessions = new SessionTracker({ clock, limits: config, audit: (e) => store.audit(e), onReach: (reach, end) => events.emit({ type: 'session', reach, end }) });
   const reconcile = (only?: string) => {
     // One read of who may do what; then every live session is held against it, and every
     // live device gets its current key list (a watcher skips what it sent already).
@@ -141,6 +145,8 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       return why === null ? null : `access revoked: ${why}`;
     });
     sessions.endConnections(gone);
+    // The console's live views: one device to read again, or (users, roles, another process) all of them.
+    events.emit(only === undefined ? { type: 'devices' } : { type: 'device', name: only });
     for (const name of only === undefined ? new Set([...registry.links()].map((l) => l.device)) : [only]) {
       const d = deviceOf(name);
       const link = registry.get(name);
@@ -151,7 +157,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
   };
   const ctx: { -readonly [K in keyof RelayContext]: RelayContext[K] } = {
     config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, hostKeyLine: hostKey.publicKey.line, hostPrivateKey: hostKey.privateKey, reconcile, sessions, keyWatchers, publicAddress: '',
-    channelStats: { opened: 0, failed: 0 }, consoleUrl: null,
+    channelStats: { opened: 0, failed: 0 }, consoleUrl: null, events,
     consoles: null as unknown as ConsoleTerminals,
   };
   // The terminals open console sessions through the context, so they come after it.
@@ -211,7 +217,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
 
   let stopped = false;
   return {
-    sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry, sessions, http, consoles: ctx.consoles,
+    sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry, sessions, http, consoles: ctx.consoles, events,
     reconcile: () => reconcile(),
     openConsoleSession: (principal, device, login, terminal) => openConsoleSession(ctx, principal, device, login, terminal),
     handshakes: () => door.handshakes(),

@@ -109,10 +109,14 @@ export class SessionTracker {
   /** Reaches started and bytes moved by reaches that have ended; `totals()` adds the live ones (for /metrics). */
   readonly #ended = { reaches: 0, bytesIn: 0, bytesOut: 0 };
 
-  constructor(deps: { clock: Clock; limits: Readonly<SessionLimits>; audit(e: AuditEntry): void }) {
+  /** Told of every reach that starts (`end` null) and ends, after its row is written (the console's live views). */
+  readonly #onReach: (r: ReachInfo, end: { at: number; why: ReachEndReason } | null) => void;
+
+  constructor(deps: { clock: Clock; limits: Readonly<SessionLimits>; audit(e: AuditEntry): void; onReach?(r: ReachInfo, end: { at: number; why: ReachEndReason } | null): void }) {
     this.#clock = deps.clock;
     this.#limits = deps.limits;
     this.#audit = deps.audit;
+    this.#onReach = deps.onReach ?? (() => undefined);
   }
 
   /** Records a connection that authenticated; `end(why)` is called when the tracker closes it. */
@@ -190,11 +194,13 @@ export class SessionTracker {
           detail: { session: reach.id, kind, ...named, started: reach.startedAt, durationMs: end - reach.startedAt, bytesIn: reach.bytesIn, bytesOut: reach.bytesOut, why: reach.why ?? 'client closed' },
         });
         opts.onEnd?.(reach.why ?? 'client closed');
+        this.#onReach(reach, { at: end, why: reach.why ?? 'client closed' });
       },
     };
     this.#reaches.add(reach);
     conn.reaches.add(reach);
     this.#audit({ at: now, actor: reach.user, action: 'reach.start', target: device, detail: { session: reach.id, kind, ...named, remote: remoteOf(conn.principal) } });
+    this.#onReach(reach, null);
     // Counting with 'data' listeners beside the pipe: no copy and no extra stream in the
     // path, so the tunnel stays as fast as before (the bench compares it with OpenSSH).
     // Added in the same tick as the pipe, so no chunk flows past them.

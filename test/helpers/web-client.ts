@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { selfSignedCertPath } from '../../src/relay/http/tls-cert.ts';
 import type { Relay } from '../../src/relay/relay.ts';
 
@@ -16,6 +16,8 @@ export interface WebReply { status: number; headers: IncomingHttpHeaders; text: 
 /** How one request departs from what the page would send. */
 export interface WebRequestOptions {
   body?: unknown;
+  /** A body sent as it is (with the content type the test sets), for bodies that are not JSON. */
+  raw?: string;
   /** The Origin header: the console's by default on non-GET requests; null sends none. */
   origin?: string | null;
   /** The CSRF header: the session's by default on non-GET requests; null sends none. */
@@ -58,6 +60,20 @@ export class WebClient {
     return r;
   }
 
+  /** Opens a server-sent event stream (GET `path`) and reads it as it comes. */
+  stream(path: string): Promise<EventStream> {
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (this.cookie !== null) headers.cookie = `ferry_session=${this.cookie}`;
+    const send = this.base.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send({ host: this.base.hostname, port: this.base.port, path, headers, agent: false, ...(this.#ca === null ? {} : { ca: this.#ca }) }, (res) => {
+        resolve(new EventStream(res, () => req.destroy()));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
   /** One request; keeps a ferry_session cookie the response sets. */
   request(method: string, path: string, opts: WebRequestOptions = {}): Promise<WebReply> {
     const changing = method !== 'GET' && method !== 'HEAD';
@@ -72,6 +88,7 @@ export class WebClient {
       payload = Buffer.from(JSON.stringify(opts.body));
       headers['content-type'] = 'application/json';
     }
+    if (opts.raw !== undefined) payload = Buffer.from(opts.raw);
     const send = this.base.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = send({
@@ -98,4 +115,65 @@ export class WebClient {
       req.end(payload);
     });
   }
+}
+
+/** One server-sent event. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each test asserts the shape it reads
+export interface ServerEvent { event: string; data: any }
+
+/** A server-sent event stream being read: every event so far, and a way to wait for one. */
+export class EventStream {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly events: ServerEvent[] = [];
+  /** Bytes received so far, comments included. */
+  bytes = 0;
+  /** Resolves when the server ends the stream. */
+  readonly ended: Promise<void>;
+  readonly #res: IncomingMessage;
+  readonly #close: () => void;
+  #buf = '';
+  #waiters = new Set<() => void>();
+
+  constructor(res: IncomingMessage, close: () => void) {
+    this.#res = res;
+    this.#close = close;
+    this.status = res.statusCode!;
+    this.headers = res.headers;
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => {
+      this.bytes += Buffer.byteLength(d);
+      this.#buf += d;
+      for (let i; (i = this.#buf.indexOf('\n\n')) >= 0;) {
+        const block = this.#buf.slice(0, i);
+        this.#buf = this.#buf.slice(i + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (event !== undefined && data !== undefined) this.events.push({ event, data: JSON.parse(data) });
+      }
+      for (const w of [...this.#waiters]) w();
+    });
+    this.ended = new Promise((resolve) => { res.once('end', resolve); res.once('close', resolve); res.once('error', () => resolve()); });
+  }
+
+  /** The first event (from `from` on) that `match` accepts, waiting up to `timeoutMs` for it. */
+  next(match: (e: ServerEvent) => boolean, what: string, timeoutMs = 10_000, from = 0): Promise<ServerEvent> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = this.events.slice(from).find(match);
+        if (found) { done(); resolve(found); }
+      };
+      const timer = setTimeout(() => { done(); reject(new Error(`no ${what} within ${timeoutMs} ms; got ${JSON.stringify(this.events.map((e) => e.event))}`)); }, timeoutMs);
+      const done = () => { clearTimeout(timer); this.#waiters.delete(check); };
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  /** Stops reading (the socket's buffers then fill up), or reads again. */
+  pause(): void { this.#res.pause(); }
+  resume(): void { this.#res.resume(); }
+
+  /** Closes the stream from this side. */
+  close(): void { this.#close(); }
 }

@@ -279,9 +279,14 @@ describe('the HTTP API', { concurrency: false }, () => {
     assert.equal((await olga.request('GET', `/api/v1/recordings/${rec.id}/cast`)).status, 403);
   });
 
-  test('a body that is not JSON is a 400; an unknown path a 404', async () => {
-    const notJson = await admin.request('POST', '/api/v1/tokens', { headers: { 'content-type': 'application/json' }, body: undefined });
+  test('bad JSON is a 400; an empty JSON body is no body; an unknown path a 404', async () => {
+    const notJson = await admin.request('POST', '/api/v1/tokens', { headers: { 'content-type': 'application/json' }, raw: '{"name":' });
     assert.equal(notJson.status, 400, notJson.text);
+    assert.equal(notJson.json.error.code, 'FERRY_USAGE');
+    const proto = await admin.request('POST', '/api/v1/tokens', { headers: { 'content-type': 'application/json' }, raw: '{"__proto__":{"x":1}}' });
+    assert.equal(proto.status, 400, proto.text);
+    const empty = await admin.request('POST', '/api/v1/devices/dev-004/approve', { headers: { 'content-type': 'application/json' } });
+    assert.equal(empty.status, 200, empty.text);
     assert.equal((await admin.request('GET', '/api/v1/nothing')).json.error.code, 'FERRY_NOT_FOUND');
   });
 });

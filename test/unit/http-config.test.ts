@@ -30,6 +30,14 @@ describe('relay HTTP flags', () => {
     assert.match(problems('--http-listen', '8443'), /--http-listen '8443' must be HOST:PORT/);
   });
 
+  test('--console-session-ttl: 12h by default, a duration from 1m to 7d', () => {
+    assert.equal(relay().consoleSessionTtlMs, 12 * 3_600_000);
+    assert.equal(relay('--console-session-ttl', '8h').consoleSessionTtlMs, 8 * 3_600_000);
+    assert.match(problems('--console-session-ttl', '30s'), /--console-session-ttl must be from 1m to 7d/);
+    assert.match(problems('--console-session-ttl', '8d'), /--console-session-ttl must be from 1m to 7d/);
+    assert.match(problems('--console-session-ttl', 'soon'), /--console-session-ttl 'soon' is not a duration/);
+  });
+
   test('--tls-cert and --tls-key go together', () => {
     const c = relay('--tls-cert', '/c.pem', '--tls-key', '/k.pem');
     assert.deepEqual([c.tlsCertFile, c.tlsKeyFile], ['/c.pem', '/k.pem']);

@@ -13,6 +13,7 @@ import { decodeToken } from '../../src/protocol/token.ts';
 import {
   addRole, addUser, approveDevice, createToken, editRole, exportAudit, labelDevice, listDevices, perform, readAudit, removeUser,
   setUserRoles, sshConfig, whoami, type Operation, type OperationContext,
+  createLoginLink, listSessions, showDevice,
 } from '../../src/relay/operations/index.ts';
 import type { Principal } from '../../src/relay/principal.ts';
 import { openSqliteStore } from '../../src/relay/sqlite-store.ts';
@@ -162,5 +163,72 @@ describe('audit', () => {
     assert.equal(typeof rows.next, 'function', 'an iterator, not an array');
     assert.deepEqual([...rows].map((a) => a.detail), [{ i: 2 }, { i: 3 }, { i: 4 }]);
     throwsCode(() => as(ADMIN, readAudit, { limit: 0 }), 'FERRY_USAGE', '--limit must be a whole number from 1 to 10000');
+  });
+});
+
+describe('console operations: device pages and details, sessions, sign-in links', () => {
+  beforeEach(() => {
+    for (const name of ['cam-3', 'cam-1', 'door', 'cam-2']) enrol(name, name === 'door' ? { site: 'berlin' } : {});
+    store.markOnline('cam-2', NOW, '192.0.2.9', '0.1.0');
+    as(LOCAL, addRole, { name: 'berlin-ops', devices: ['site=berlin'], logins: ['pi'] });
+    as(LOCAL, addUser, { name: 'bo', keys: [boKey.line], roles: ['berlin-ops'] });
+  });
+
+  test('listDevices pages: q in any case, status, online first, offset and limit, total of the matches', () => {
+    const page = as(ADMIN, listDevices, { q: 'CAM', onlineFirst: true, offset: 0, limit: 2 });
+    assert.deepEqual(page.devices.map((d) => d.name), ['cam-2', 'cam-1']);
+    assert.equal(page.total, 3);
+    assert.equal(page.visible, 4);
+    assert.deepEqual(as(ADMIN, listDevices, { q: 'cam', onlineFirst: true, offset: 2, limit: 2 }).devices.map((d) => d.name), ['cam-3']);
+    assert.equal(as(ADMIN, listDevices, { status: 'pending' }).total, 0);
+    throwsCode(() => as(ADMIN, listDevices, { limit: 201, offset: -1 }), 'FERRY_USAGE', /offset must be[\s\S]*limit must be a whole number from 1 to 200/);
+  });
+
+  test('showDevice: logins and console availability; a hidden device is refused in the words of a missing one', () => {
+    const door = as(BO, showDevice, { name: 'door' });
+    assert.deepEqual(door.logins, ['pi']);
+    assert.deepEqual(door.console, { available: false, why: "device 'door' is offline" });
+    assert.deepEqual(as(ADMIN, showDevice, { name: 'cam-2' }).console, { available: true, why: null });
+    const hidden = (() => { try { as(BO, showDevice, { name: 'cam-2' }); } catch (err) { return err as Error; } return null; })();
+    const missing = (() => { try { as(BO, showDevice, { name: 'nope' }); } catch (err) { return err as Error; } return null; })();
+    assert.ok(isFerryError(hidden, 'FERRY_NOT_FOUND') && isFerryError(missing, 'FERRY_NOT_FOUND'));
+    assert.equal(hidden.message.replace('cam-2', 'X'), missing.message.replace('nope', 'X'));
+    throwsCode(() => as(ADMIN, showDevice, { name: 'nope' }), 'FERRY_NOT_FOUND', "no device named 'nope'; 'devices' lists them");
+  });
+
+  test('listSessions: live from the tracker, past from reach.end rows, newest first; without audit.read only one\'s own', () => {
+    const live = { id: 'live-1', user: 'bo', device: 'door', kind: 'console' as const, login: 'pi', recordingId: null, startedAt: NOW - 5000, bytesIn: 3, bytesOut: 4, principal: BO };
+    ctx.liveReaches = () => [live];
+    store.audit({ at: NOW - 1000, actor: 'admin', action: 'reach.end', target: 'cam-1', detail: { session: 'old-1', kind: 'jump', started: NOW - 3000, durationMs: 2000, bytesIn: 10, bytesOut: 20, why: 'client closed' } });
+    store.audit({ at: NOW - 500, actor: 'bo', action: 'reach.end', target: 'door', detail: { session: 'old-2', kind: 'console', login: 'pi', started: NOW - 900, durationMs: 400, bytesIn: 1, bytesOut: 2, why: 'link lost' } });
+    store.addRecording({ id: 'abcdef0123456789', sessionId: 'old-2', device: 'door', user: 'bo', login: 'pi', startedAt: NOW - 900, path: 'recordings/x.cast' });
+    const all = as(ADMIN, listSessions, {}).sessions;
+    assert.deepEqual(all.map((s) => [s.id, s.live]), [['live-1', true], ['old-2', false], ['old-1', false]]);
+    assert.deepEqual(all[1], {
+      id: 'old-2', user: 'bo', device: 'door', kind: 'console', login: 'pi', startedAt: new Date(NOW - 900).toISOString(), endedAt: new Date(NOW - 500).toISOString(),
+      durationMs: 400, bytesIn: 1, bytesOut: 2, endReason: 'link lost', recordingId: 'abcdef0123456789', live: false,
+    });
+    assert.equal(all[0]!.durationMs, 5000);
+    assert.deepEqual(as(BO, listSessions, {}).sessions.map((s) => s.id), ['live-1', 'old-2'], 'bo sees only his own');
+    assert.deepEqual(as(BO, listSessions, { user: 'admin' }).sessions, []);
+    assert.deepEqual(as(ADMIN, listSessions, { live: false, device: 'cam-1' }).sessions.map((s) => s.id), ['old-1']);
+    assert.deepEqual(as(ADMIN, listSessions, { live: true }).sessions.map((s) => s.id), ['live-1']);
+    assert.equal(as(ADMIN, listSessions, { limit: 1 }).sessions.length, 1);
+  });
+
+  test('createLoginLink: for oneself over SSH, for anyone locally; a link in the fragment, stored hashed, audited', () => {
+    ctx.relay = { ...RELAY, consoleUrl: 'https://relay.example.com:8443' };
+    const link = as(BO, createLoginLink, {});
+    assert.match(link.url, /^https:\/\/relay\.example\.com:8443\/login#[A-Za-z0-9_-]{43}$/);
+    assert.equal(link.user, 'bo');
+    assert.equal(link.ttlSeconds, 120);
+    assert.deepEqual(store.redeemLoginLink(createHash('sha256').update(new URL(link.url).hash.slice(1)).digest(), NOW + 1), { user: 'bo' });
+    throwsCode(() => as(BO, createLoginLink, { user: 'admin' }), 'FERRY_PERMISSION_DENIED', /for yourself only/);
+    assert.equal(as(LOCAL, createLoginLink, { user: 'admin' }).user, 'admin');
+    throwsCode(() => as(LOCAL, createLoginLink, {}), 'FERRY_USAGE');
+    throwsCode(() => as(LOCAL, createLoginLink, { user: 'ghost' }), 'FERRY_NOT_FOUND');
+    assert.deepEqual(store.listAudit({ action: 'web.link', limit: 5 }).map((r) => [r.actor, r.target]), [['bo', 'bo'], ['local:root', 'admin']]);
+    ctx.relay = RELAY;
+    throwsCode(() => as(BO, createLoginLink, {}), 'FERRY_CONFLICT', /no web console/);
   });
 });

@@ -38,7 +38,7 @@ export interface MeView {
   relay: { publicUrl: string; sshAddress: string; fingerprint: string };
 }
 
-interface WebAuthState { deps: WebSessionDeps; urls: ConsoleUrls }
+interface WebAuthState { deps: WebSessionDeps; urls: ConsoleUrls; origin?: string | null }
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -85,8 +85,11 @@ export function requireWeb(req: FastifyRequest): WebPrincipal {
 export function originAllowed(req: FastifyRequest): boolean {
   const origin = req.headers.origin;
   if (origin === undefined) return false;
-  const { urls } = stateOf(req);
-  const own = [originOf(urls.url), req.headers.host === undefined ? null : originOf(`${urls.tls ? 'https' : 'http'}://${req.headers.host}`)];
+  const state = stateOf(req);
+  const { urls } = state;
+  // The listener's own origin is derived once, when the first request asks (its URL is known only after listen).
+  state.origin ??= originOf(urls.url);
+  const own = [state.origin, req.headers.host === undefined ? null : originOf(`${urls.tls ? 'https' : 'http'}://${req.headers.host}`)];
   return own.some((o) => o !== null && o === originOf(origin));
 }
 

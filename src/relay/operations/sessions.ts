@@ -28,7 +28,7 @@ export function listSessionsProblems(input: ListSessionsInput): string[] {
 function liveView(r: ReachInfo, now: number, recordingOf: (session: string) => string | null): SessionView {
   return {
     id: r.id, user: r.user, device: r.device, kind: r.kind, login: r.login, startedAt: iso(r.startedAt)!, endedAt: null,
-    durationMs: now - r.startedAt, bytesIn: r.bytesIn, bytesOut: r.bytesOut, endReason: null, recordingId: recordingOf(r.id), live: true,
+    durationMs: now - r.startedAt, bytesIn: r.bytesIn, bytesOut: r.bytesOut, endReason: null, recordingId: r.recordingId ?? recordingOf(r.id), live: true,
   };
 }
 
@@ -41,7 +41,7 @@ function pastView(row: AuditRecord, recordingOf: (session: string) => string | n
     id, user: row.actor, device: row.target ?? '', kind: d.kind === 'console' ? 'console' : 'jump', login: typeof d.login === 'string' ? d.login : null,
     startedAt: iso(started)!, endedAt: iso(row.at), durationMs: num(d.durationMs), bytesIn: num(d.bytesIn), bytesOut: num(d.bytesOut),
     endReason: typeof d.why === 'string' ? d.why : null,
-    recordingId: typeof d.recordingId === 'string' ? d.recordingId : recordingOf(id), live: false,
+    recordingId: typeof d.recording === 'string' ? d.recording : recordingOf(id), live: false,
   };
 }
 

@@ -4,7 +4,7 @@
  */
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, events, get } from '../api.ts';
+import { api, events, get, isRemoved } from '../api.ts';
 import type { DeviceDetail, DeviceView } from '../api-types.ts';
 import { CopyButton, Empty, ErrorBanner, Labels, OnlineBadge, StatusBadge, Time } from '../components/index.ts';
 import { Link, navigate, seg } from '../router.tsx';
@@ -24,13 +24,26 @@ export default function DevicePage({ name }: { name: string }): JSX.Element {
   useEffect(() => setDevice(data?.device ?? null), [data]);
   // Online, offline, approval and labels change while the page is open; whether the console
   // is available follows them, so the detail is loaded again too.
+  const [removed, setRemoved] = useState(false);
   useEffect(() => events({
     device: (d) => {
       if (d.name !== name) return;
+      if (isRemoved(d)) { setRemoved(true); return; }
       setDevice(d);
       reload();
     },
+    resync: reload,
   }), [name]);
+
+  if (removed) {
+    return (
+      <>
+        <p><Link href="/">← Devices</Link></p>
+        <h1>{name}</h1>
+        <div class="banner banner-info" role="status"><p>This device was removed from the relay. It must enrol again with a new token to come back.</p></div>
+      </>
+    );
+  }
 
   if (error !== null && data === null) {
     return (
