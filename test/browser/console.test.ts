@@ -4,7 +4,8 @@
  * through a one-time URL (and the same URL refused the second time), a device coming online
  * on the open devices page without a reload, its terminal running `ls /`, a window resize
  * reaching `stty size`, a reload resuming the same session with every output line, closing
- * it, and a WebSocket from a page of another origin refused. Screenshots of each page go to
+ * it, a WebSocket from a page of another origin refused, and a user whose roles do not reach
+ * a device seeing neither it nor its terminal. Screenshots of each page go to
  * test-artifacts/screenshots/. The login on devices is the user running the tests (root in CI).
  */
 import { strict as assert } from 'node:assert';
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { selfSignedCertPath, selfSignedKeyPath } from '../../src/relay/http/tls-cert.ts';
+import { addRole, labelDevice } from '../../src/relay/operations/index.ts';
 import { LOGIN } from '../helpers/embedded.ts';
 import { eventually, fileCleanup } from '../helpers/env.ts';
 import { browserSkipReason, PHONE, startConsoleFixture, waitForTerminal, type ConsoleFixture } from '../helpers/browser.ts';
@@ -191,6 +193,28 @@ describe('the web console in Chromium', { skip }, () => {
     await elsewhere.goto(otherUrl);
     assert.match(await attempt(elsewhere), /^closed /, 'no frame reaches the other origin');
     assert.equal(liveConsoles(c, 'alice'), 0, 'no console session was opened for it');
+  });
+
+  test('a user whose roles do not reach a device sees neither it nor its terminal', async () => {
+    c.f.operate(labelDevice, { name: 'porch-light', set: { zone: 'porch' }, remove: [] });
+    c.f.operate(addRole, { name: 'porch-only', devices: ['zone=porch'], logins: [LOGIN] });
+    c.addUser('bob', ['porch-only']);
+    const bob = await c.signIn('bob');
+    await bob.getByRole('link', { name: 'porch-light' }).waitFor();
+    assert.equal(await bob.getByRole('link', { name: 'garage-cam' }).count(), 0, 'garage-cam is not listed');
+    await bob.getByText('1 visible to you').waitFor();
+
+    await bob.goto(`${c.url}/devices/garage-cam`);
+    await bob.getByRole('alert').waitFor();
+    assert.equal(await bob.getByRole('button', { name: 'Open terminal' }).count(), 0);
+    assert.doesNotMatch(await bob.locator('main').innerText(), /online|approved/, 'nothing about the device shows');
+
+    await bob.goto(`${c.url}/devices/garage-cam/terminal?login=${encodeURIComponent(LOGIN)}`);
+    await bob.locator('.term-box[data-state="failed"]').waitFor({ state: 'attached', timeout: 15_000 });
+    assert.match(await bob.getByRole('alert').innerText(), /FERRY_(NOT_FOUND|PERMISSION_DENIED)/);
+    assert.equal(liveConsoles(c, 'bob'), 0);
+    await c.screenshot(bob, 'terminal-refused');
+    await bob.context().close();
   });
 
   test('the terminal page fits a phone', async () => {
