@@ -8,6 +8,7 @@
  * unless given; http: true adds the HTTPS listener on 127.0.0.1, port 0, self-signed, for the console).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createLogger } from '../../src/common/log.ts';
 import { parsePublicKey } from '../../src/common/ssh-keys.ts';
 import { runCommand } from '../../src/relay/commands.ts';
@@ -22,6 +23,7 @@ export type RelayRequest =
   | { id: number; op: 'gc' }
   | { id: number; op: 'online' }
   | { id: number; op: 'memory' }
+  | { id: number; op: 'loop-delay' }
   | { id: number; op: 'login'; user: string };
 export type RelayReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 export type RelayReady = { type: 'ready'; port: number; fingerprint: string; hostKeyLine: string; httpUrl: string | null };
@@ -32,6 +34,9 @@ const config: RelayConfig = Object.freeze({
 });
 const log = createLogger('info', 'relay');
 const relay = await startRelay(config, { log });
+// The relay's event-loop delay since the last 'loop-delay' request (10 ms resolution would hide the tail).
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
 const admin = { kind: 'local', user: 'local:bench' } as const;
 const relayInfo = { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint };
 
@@ -59,6 +64,11 @@ function handle(req: RelayRequest): unknown {
       return relay.registry.size;
     case 'memory':
       return process.memoryUsage();
+    case 'loop-delay': {
+      const v = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+      loopDelay.reset();
+      return v;
+    }
     case 'login': {
       // What `ssh relay login` prints for that user, run as the text front end runs it.
       const r = runCommand({ store: relay.store, now: Date.now(), principal: { kind: 'ssh', user: req.user, keyFingerprint: 'SHA256:bench', remoteAddress: '127.0.0.1' }, relay: { ...relayInfo, hostKeyLine: relay.hostKeyLine, consoleUrl: relay.http?.url ?? null } }, ['login']);

@@ -96,6 +96,7 @@ export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
     recordInput: o.boolean('record-input'),
     consoleUnackedBytes: d.consoleUnackedBytes,
     consolePingIntervalMs: d.consolePingIntervalMs,
+    consoleOutputBytesPerSecond: d.consoleOutputBytesPerSecond,
     loginRefusalAudit: d.loginRefusalAudit,
     deviceReportAudit: d.deviceReportAudit,
     consoleSessionTtlMs: o.duration('console-session-ttl', d.consoleSessionTtlMs),

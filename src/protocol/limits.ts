@@ -178,6 +178,13 @@ export const LIMITS = Object.freeze({
    */
   consolePingIntervalMs: 20_000,
   /**
+   * Browser terminal: the most output per second the relay reads from one terminal's device
+   * (in slices of 100 ms). A `yes` otherwise takes as much CPU on the relay, the link and the
+   * device as they have, and slows every other session; a person reads far less, and
+   * xterm.js draws little more.
+   */
+  consoleOutputBytesPerSecond: 2 * 1024 * 1024,
+  /**
    * Console sign-in (relay/http/web-auth.ts). A one-time sign-in link (`login`) works once,
    * within this long: enough to paste it into a browser, short enough that one left in a
    * terminal's scrollback or a chat is soon worth nothing.

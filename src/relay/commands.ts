@@ -32,7 +32,8 @@ export interface CommandResult { code: number; stdout: string; stderr: string; m
 export function helpText(publicAddress: string, user: string): string {
   return `ferry relay commands (${relaySsh(publicAddress, user)} COMMAND, or ferry COMMAND --data-dir DIR on the relay host):
   whoami                                   who the relay thinks you are, and your roles
-  login [--json]                           a one-time URL that signs a browser in to the web console as you (works once, within 2 minutes)
+  login [--json]                           a one-time URL that signs a browser in to the web console as you (works once, within 2 minutes);
+                                           on the relay host: ferry login USER --data-dir DIR
   devices [--label k=v]... [--online|--offline] [--json]
                                            devices you may reach (all with device.list): status, online, last seen, labels
   token create [--ttl 1h] [--name NAME] [--label k=v]... [--uses N] [--approve] [--json]

@@ -71,6 +71,8 @@ export interface RelayConfig {
   consoleUnackedBytes: number;
   /** How often the relay pings a browser terminal's WebSocket; one that missed the last ping is closed (LIMITS.consolePingIntervalMs). */
   consolePingIntervalMs: number;
+  /** The most output per second the relay reads from one browser terminal's device; 0: no limit (LIMITS.consoleOutputBytesPerSecond). */
+  consoleOutputBytesPerSecond: number;
   /** Refused logins audited per window before the rest are summed up in one row. */
   loginRefusalAudit: AuditRate;
   /** Device reports audited per device per window before the rest are summed up in one row. */
@@ -119,6 +121,7 @@ export const RELAY_DEFAULTS = Object.freeze({
   recordInput: false,
   consoleUnackedBytes: LIMITS.consoleUnackedBytes,
   consolePingIntervalMs: LIMITS.consolePingIntervalMs,
+  consoleOutputBytesPerSecond: LIMITS.consoleOutputBytesPerSecond,
   loginRefusalAudit: Object.freeze({ perWindow: LIMITS.loginRefusalAuditPerWindow, windowMs: LIMITS.auditRateWindowMs }),
   deviceReportAudit: Object.freeze({ perWindow: LIMITS.deviceReportAuditPerWindow, windowMs: LIMITS.auditRateWindowMs }),
   consoleSessionTtlMs: LIMITS.consoleSessionTtlMs,
@@ -136,7 +139,7 @@ export function relayConfigProblems(c: RelayConfig): string[] {
     ['maxUnauthenticated', 1], ['maxUnauthenticatedPerAddress', 1],
     ['maxHandshakes', 1], ['maxInteractiveHandshakes', 1], ['maxUnauthenticatedInteractive', 1], ['maxUnidentified', 1], ['handshakeQueueWaitMs', 100], ['channelOpenTimeoutMs', 100], ['storeWatchIntervalMs', 10],
     ['maxSessionsPerUser', 1], ['maxSessionsPerDevice', 1], ['sessionIdleTimeoutMs', 0],
-    ['consoleResumeWindowMs', 0], ['consolePingIntervalMs', 100],
+    ['consoleResumeWindowMs', 0], ['consolePingIntervalMs', 100], ['consoleOutputBytesPerSecond', 0],
     ['httpBodyLimitBytes', 1024], ['httpHeadersTimeoutMs', 1000], ['httpRequestTimeoutMs', 1000], ['httpIdleTimeoutMs', 100], ['httpMaxConnections', 1],
   ];
   for (const [key, min] of positive) {

@@ -41,13 +41,16 @@ export interface Attachment {
 export interface TerminalRequest { device: string; login: string; cols: number; rows: number; term: string }
 
 /** The limits a holder runs with (RelayConfig carries them). */
-interface TerminalLimits { consoleUnackedBytes: number; consoleResumeWindowMs: number; recordInput: boolean }
+interface TerminalLimits { consoleUnackedBytes: number; consoleResumeWindowMs: number; recordInput: boolean; consoleOutputBytesPerSecond: number }
+
+/** The output rate is held to over slices this long: a burst of up to a slice's share passes at once. */
+const RATE_SLICE_MS = 100;
 
 /** Bytes in the resume id: 144 bits, so that one cannot be guessed (it is also bound to its user). */
 const RESUME_ID_BYTES = 18;
 
-/** Why output is not being read from the device now: the browser's acks, or the recording's disk. */
-type PauseReason = 'acks' | 'recording';
+/** Why output is not being read from the device now: the browser's acks, the recording's disk, or the output rate. */
+type PauseReason = 'acks' | 'recording' | 'rate';
 
 /** The frame that tells the browser why its session is over, or null when it closed it itself. */
 function endFrame(device: string, why: ReachEndReason, exit: { code: number | null; signal: string | null } | null): RelayFrame | null {
@@ -87,6 +90,9 @@ export class BrowserTerminal {
   #why: ReachEndReason | null = null;
   #outputDone = false;
   #resumeTimer: TimerHandle | null = null;
+  #sliceStart = 0;
+  #sliceBytes = 0;
+  #rateTimer: TimerHandle | null = null;
   #detachedSince: number | null = null;
   #disposed = false;
   /** Resolves once the recording is closed and its row written (relay stop waits for it). */
@@ -243,6 +249,31 @@ export class BrowserTerminal {
     this.#nextSeq += chunk.length;
     this.#catchUp();
     if (this.unackedBytes >= this.#limits.consoleUnackedBytes) this.#hold('acks', true);
+    this.#meter(chunk.length);
+  }
+
+  /**
+   * Holds the output to consoleOutputBytesPerSecond: past a slice's share, reading pauses
+   * until the slice ends. A flood then costs the relay, the link and the device a bounded
+   * share of their CPU, so that other sessions stay responsive; nobody reads faster anyway.
+   */
+  #meter(bytes: number): void {
+    const rate = this.#limits.consoleOutputBytesPerSecond;
+    if (rate <= 0) return;
+    const now = this.#clock.now();
+    if (now - this.#sliceStart >= RATE_SLICE_MS) {
+      this.#sliceStart = now;
+      this.#sliceBytes = 0;
+    }
+    this.#sliceBytes += bytes;
+    if (this.#sliceBytes < rate * RATE_SLICE_MS / 1000 || this.#rateTimer !== null) return;
+    this.#hold('rate', true);
+    this.#rateTimer = this.#clock.setTimeout(() => {
+      this.#rateTimer = null;
+      this.#sliceStart = this.#clock.now();
+      this.#sliceBytes = 0;
+      this.#hold('rate', false);
+    }, Math.max(1, this.#sliceStart + RATE_SLICE_MS - now));
   }
 
   /** Sends the current peer the output it has not got yet, in frames of at most MAX_TERMINAL_DATA bytes. */
@@ -325,6 +356,8 @@ export class BrowserTerminal {
     this.#peer = null;
     this.#resumeTimer?.cancel();
     this.#resumeTimer = null;
+    this.#rateTimer?.cancel();
+    this.#rateTimer = null;
     this.#unacked = [];
     // The shell ended or the window passed with the session over; in every other case close() ends it (a no-op when it is over).
     this.#session.close();

@@ -2,7 +2,7 @@
 // HTTP: the real relay and agent in process, a console session to the agent's built-in
 // server, and a peer in place of the WebSocket that speaks the real frames. A detached
 // terminal resumes with every byte in order; a browser that stops acking stops the shell's
-// output at the cap, and acks let it go on; the resume window ends a terminal nobody came
+// output at the cap, and acks let it go on; a flood is held to the output rate; the resume window ends a terminal nobody came
 // back to; a second window takes a terminal over; the shell's exit, a revocation and the
 // device going offline each reach the peer as the right frame; the recording holds the
 // output and the reach rows name it.
@@ -14,6 +14,7 @@ import { eventually, fileCleanup, makeKey } from '../helpers/env.ts';
 import { LOGIN, startEmbedded, type EmbeddedFixture } from '../helpers/embedded.ts';
 import { isFerryError } from '../../src/common/errors.ts';
 import { parseCast } from '../../src/protocol/asciicast.ts';
+import { LIMITS } from '../../src/protocol/limits.ts';
 import { decodeRelayFrame, encodeClientFrame, type ClientFrame, type RelayFrame } from '../../src/protocol/terminal-frames.ts';
 import type { Attachment, BrowserTerminal, TerminalPeer } from '../../src/relay/console-terminal.ts';
 import type { Principal } from '../../src/relay/principal.ts';
@@ -181,6 +182,26 @@ test("a browser that stops acking stops the shell's output at the cap; acks let 
   await eventually(() => t.outputBytes > held + UNACKED / 2, 10_000, 'output flowing again after the ack');
   peer.autoAck = true;
   peer.ack();
+  peer.type('\x03');
+  t.close();
+  await eventually(() => t.ended, 5_000, 'the terminal gone');
+});
+
+test("a flood read at full speed is held to the output rate (consoleOutputBytesPerSecond), so it cannot take the relay's CPU", async () => {
+  const t = await open('admin');
+  const peer = attach(t, new Peer());
+  await shellReady(peer);
+  peer.type('yes\r');
+  await eventually(() => t.outputBytes > 256 * 1024, 10_000, 'the flood under way');
+  const [b0, t0] = [t.outputBytes, performance.now()];
+  let sawRate = false;
+  const watch = setInterval(() => { sawRate ||= t.pausedBy.includes('rate'); }, 5);
+  await new Promise((r) => setTimeout(r, 1_500));
+  clearInterval(watch);
+  const perSecond = (t.outputBytes - b0) / ((performance.now() - t0) / 1000);
+  const limit = LIMITS.consoleOutputBytesPerSecond;
+  assert.ok(perSecond <= limit * 1.15, `read ${Math.round(perSecond / 1024)} KiB/s, more than the ${limit / 1024} KiB/s limit`);
+  assert.ok(sawRate, 'the output was held for the rate');
   peer.type('\x03');
   t.close();
   await eventually(() => t.ended, 5_000, 'the terminal gone');

@@ -83,7 +83,7 @@ describe('the events stream', { concurrency: false }, () => {
     olga.close();
   });
 
-  test('logout and user rm end the stream', async () => {
+  test('logout and user rm end the stream', { timeout: 30_000 }, async () => {
     const web = await signedIn('olga');
     const s = await web.stream('/api/v1/events');
     assert.equal((await web.request('DELETE', '/api/v1/session')).status, 204);
@@ -110,7 +110,7 @@ describe('the events stream', { concurrency: false }, () => {
     for (const s of [...streams, oneMore]) s.close();
   });
 
-  test('a reader that does not keep up is dropped, with what it holds bounded', async () => {
+  test('a reader that does not keep up is dropped, with what it holds bounded', { timeout: 60_000 }, async () => {
     // A device with large labels makes each event about 8 KiB.
     await f.device('cam-c');
     const big: Record<string, string> = {};

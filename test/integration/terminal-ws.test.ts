@@ -174,3 +174,19 @@ test('signing out ends a live terminal: an error frame with the reason, then a c
   const last = t.frames.at(-1);
   assert.ok(last?.type === 'error' && last.code === 'FERRY_PERMISSION_DENIED' && /access revoked: console session logout/.test(last.message), JSON.stringify(last));
 });
+
+test("the sessions API names a terminal's recording, live and after it ended", async () => {
+  const cookie = await cookieOf('admin');
+  const t = await open('admin', newQuery('cam'));
+  await t.shellReady();
+  const live = JSON.parse((await httpsRequest(base, '/api/v1/sessions?live=true', { headers: { cookie } })).body) as { sessions: { id: string; kind: string; recordingId: string | null }[] };
+  const view = live.sessions.find((s) => s.kind === 'console');
+  assert.ok(view, JSON.stringify(live));
+  const recording = e.f.relay.store.listRecordings({ limit: 1000 }).find((r) => r.sessionId === view.id);
+  assert.ok(recording && view.recordingId === recording.id, `live view ${JSON.stringify(view)} names its recording`);
+  t.send({ type: 'close' });
+  await t.until(() => t.closed, 'the close');
+  await eventually(() => e.f.relay.consoles.stats().live === 0, 5_000, 'the terminal gone');
+  const past = JSON.parse((await httpsRequest(base, '/api/v1/sessions?live=false', { headers: { cookie } })).body) as { sessions: { id: string; recordingId: string | null }[] };
+  assert.equal(past.sessions.find((s) => s.id === view.id)?.recordingId, recording.id);
+});

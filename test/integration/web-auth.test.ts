@@ -88,7 +88,8 @@ describe('console sign-in', { concurrency: false }, () => {
     const reused = await thief.signIn(url);
     assert.equal(reused.status, 401);
     assert.equal(reused.json.error.code, 'FERRY_AUTH_REFUSED');
-    assert.match(reused.json.error.message, /used already.*login/);
+    assert.match(reused.json.error.message, /used already/);
+    assert.ok(reused.json.error.message.endsWith(`run 'ssh -p ${f.relay.sshAddress.port} admin@127.0.0.1 login' for a new one`), reused.json.error.message);
     assert.equal(thief.cookie, null);
     const login = auditRows(f, 'web.login').at(-1)!;
     assert.equal(login.actor, 'admin');

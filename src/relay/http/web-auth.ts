@@ -16,7 +16,7 @@ import type { RelayContext } from '../context.ts';
 import { perform, subjectOf, whoami } from '../operations/index.ts';
 import type { WebSessionRecord } from '../store.ts';
 import { operationContext } from './op-context.ts';
-import { csrfMatches, endSession, expireSessions, liveSession, principalOf, signIn, type WebPrincipal, type WebSessionDeps } from './web-sessions.ts';
+import { csrfMatches, endSession, expireSessions, liveSession, loginCommand, principalOf, signIn, type WebPrincipal, type WebSessionDeps } from './web-sessions.ts';
 
 /** The session cookie's name. */
 export const SESSION_COOKIE = 'ferry_session';
@@ -73,7 +73,7 @@ export function webPrincipal(req: FastifyRequest): WebPrincipal | null {
 /** The request's web principal; throws FERRY_AUTH_REFUSED (401) when it has no live session. */
 export function requireWeb(req: FastifyRequest): WebPrincipal {
   const p = webPrincipal(req);
-  if (p === null) throw new FerryError('FERRY_AUTH_REFUSED', "not signed in, or the session has ended: run 'ssh -p PORT USER@RELAY login' and open the link it prints");
+  if (p === null) throw new FerryError('FERRY_AUTH_REFUSED', `not signed in, or the session has ended: run '${loginCommand(stateOf(req).deps.ctx.publicAddress, null)}' and open the link it prints`);
   return p;
 }
 

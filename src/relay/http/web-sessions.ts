@@ -9,6 +9,7 @@ import { FerryError } from '../../common/errors.ts';
 import { LIMITS } from '../../protocol/limits.ts';
 import type { AuditRateLimit } from '../audit-rate.ts';
 import type { RelayContext } from '../context.ts';
+import { relaySsh } from '../relay-address.ts';
 import { secretHash } from '../operations/index.ts';
 import type { Principal } from '../principal.ts';
 import type { LoginLinkRefusal, WebSessionRecord } from '../store.ts';
@@ -32,8 +33,10 @@ const REFUSAL_TEXT: Record<LoginLinkRefusal, string> = {
   expired: `this sign-in link has expired: each works within ${LIMITS.loginLinkTtlMs / 60_000} minutes`,
 };
 
-/** The hint that ends every sign-in refusal. */
-const NEW_LINK = "run 'ssh -p PORT USER@RELAY login' for a new one";
+/** The command line that prints a sign-in link on this relay, with the user's name when it is known: what refusals tell. */
+export function loginCommand(publicAddress: string, user: string | null): string {
+  return `${relaySsh(publicAddress, user ?? 'USER')} login`;
+}
 
 /** A new session and the cookie secret that names it (the only time the secret exists outside the browser). */
 export interface SignedIn { secret: string; session: WebSessionRecord }
@@ -48,7 +51,7 @@ export function signIn(deps: WebSessionDeps, token: string, remoteAddress: strin
   const now = ctx.clock.now();
   const refuse = (why: string, user: string | null, message: string): never => {
     if (deps.refusals.take()) ctx.store.audit({ at: now, actor: user ?? 'relay', action: 'web.login.refused', target: user, detail: { why, remote: remoteAddress } });
-    throw new FerryError('FERRY_AUTH_REFUSED', `${message}: ${NEW_LINK}`);
+    throw new FerryError('FERRY_AUTH_REFUSED', `${message}: run '${loginCommand(ctx.publicAddress, user)}' for a new one`);
   };
   if (token.length === 0 || token.length > LIMITS.loginTokenMaxChars) refuse('unknown', null, REFUSAL_TEXT.unknown);
   const spent = ctx.store.redeemLoginLink(secretHash(token), now);

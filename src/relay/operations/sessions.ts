@@ -41,6 +41,7 @@ function pastView(row: AuditRecord, recordingOf: (session: string) => string | n
     id, user: row.actor, device: row.target ?? '', kind: d.kind === 'console' ? 'console' : 'jump', login: typeof d.login === 'string' ? d.login : null,
     startedAt: iso(started)!, endedAt: iso(row.at), durationMs: num(d.durationMs), bytesIn: num(d.bytesIn), bytesOut: num(d.bytesOut),
     endReason: typeof d.why === 'string' ? d.why : null,
+    // The reach rows name a console session's recording as `recording`.
     recordingId: typeof d.recording === 'string' ? d.recording : recordingOf(id), live: false,
   };
 }
