@@ -2,7 +2,8 @@
  * The web console in real Chromium (playwright-core, Debian's /usr/bin/chromium), against a
  * relay in this process with devices served by the agent's built-in SSH server: signing in
  * through a one-time URL (and the same URL refused the second time), a device coming online
- * on the open devices page without a reload, its terminal running `ls /`, a window resize
+ * on the open devices page without a reload, its terminal running `ls /` (UTF-8 both ways,
+ * Ctrl+C to the shell), a window resize
  * reaching `stty size`, a reload resuming the same session with every output line, closing
  * it, a WebSocket from a page of another origin refused, and a user whose roles do not reach
  * a device seeing neither it nor its terminal. Screenshots of each page go to
@@ -124,6 +125,22 @@ describe('the web console in Chromium', { skip }, () => {
     assert.match(text, /\bproc\b/);
     assert.equal(liveConsoles(c, 'alice'), 1);
     await c.screenshot(page, 'terminal');
+  });
+
+  test('UTF-8 goes both ways (pasted with the Paste button), and Ctrl+C reaches the shell', async () => {
+    // Typed keys are what a keyboard has; text beyond it comes by paste, as from a person.
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: c.url });
+    await page.evaluate(() => navigator.clipboard.writeText('echo "U1 café ✓ 日本"'));
+    await page.getByRole('button', { name: 'Paste' }).click();
+    await page.keyboard.press('Enter');
+    await waitForTerminal(page, /^U1 café ✓ 日本$/m);
+    await typeLine(page, 'sleep 30; echo not-interrupted');
+    await waitForTerminal(page, /sleep 30; echo not-interrupted\n?$/);
+    await page.keyboard.press('Control+C');
+    await typeLine(page, 'echo C1 $?');
+    // 130 = 128 + SIGINT: the sleep was killed by the Ctrl+C the page sent, not by anything else.
+    const text = await waitForTerminal(page, /^C1 130$/m, 10_000);
+    assert.doesNotMatch(text, /^not-interrupted$/m);
   });
 
   test('a smaller window resizes the terminal, and `stty size` on the device says so', async () => {
