@@ -30,7 +30,8 @@ const result = await build({
   jsx: 'automatic',
   jsxImportSource: 'preact',
   minify: true,
-  sourcemap: 'linked',
+  // No source maps: with the sources inside they would be most of the tarball (megabytes of xterm.js).
+  sourcemap: false,
   // Fonts and images that a stylesheet names become files of their own; the CSP allows only 'self'.
   loader: { '.woff': 'file', '.woff2': 'file', '.ttf': 'file', '.svg': 'file', '.png': 'file' },
   metafile: true,
