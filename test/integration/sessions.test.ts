@@ -110,10 +110,11 @@ test('caps: the N+1th session of a user and of a device is refused with a messag
 test('the idle timeout ends a session that moves no byte, as "idle timeout"', { timeout: 60_000 }, async () => {
   const f = await startFixture(suite, { sessionIdleTimeoutMs: 3_000 });
   await f.device('cam');
-  // A busy session is not idle: this one prints every 0.5 s for 6 s, twice the timeout.
-  const busy = await ssh(f.admin, ['cam', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo $i; sleep 0.5; done']);
+  // A busy session is not idle: this one prints every 0.25 s for 6 s, twice the timeout. The
+  // gap is a twelfth of the timeout, so that a loaded machine delaying a print does not make it idle.
+  const busy = await ssh(f.admin, ['cam', 'for i in $(seq 24); do echo $i; sleep 0.25; done']);
   assert.equal(busy.code, 0, busy.stderr);
-  assert.equal(busy.stdout, '1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n');
+  assert.equal(busy.stdout, Array.from({ length: 24 }, (_, i) => `${i + 1}\n`).join(''));
   const started = Date.now();
   const s = spawnSsh(f.admin, 'cam', 'sleep 60');
   const exitedAt = await s.exited;
