@@ -18,6 +18,9 @@ const result = await build({
   entryPoints: ['src/web/main.tsx'],
   outdir: assets,
   entryNames: '[name]-[hash]',
+  // Pages loaded with import() (the terminal, the recording player) get chunks of their own.
+  splitting: true,
+  chunkNames: 'chunk-[hash]',
   assetNames: '[name]-[hash]',
   bundle: true,
   format: 'esm',
@@ -27,7 +30,8 @@ const result = await build({
   jsx: 'automatic',
   jsxImportSource: 'preact',
   minify: true,
-  sourcemap: 'linked',
+  // No source maps: with the sources inside they would be most of the tarball (megabytes of xterm.js).
+  sourcemap: false,
   // Fonts and images that a stylesheet names become files of their own; the CSP allows only 'self'.
   loader: { '.woff': 'file', '.woff2': 'file', '.ttf': 'file', '.svg': 'file', '.png': 'file' },
   metafile: true,
@@ -35,10 +39,11 @@ const result = await build({
 });
 
 const outputs = Object.keys(result.metafile.outputs).map((p) => relative(assets, join(root, p)));
-const pick = (ext) => outputs.filter((p) => p.startsWith('main-') && p.endsWith(ext)).map((p) => `/assets/${basename(p)}`);
-const [script] = pick('.js');
-const styles = pick('.css');
-if (!script) throw new Error('esbuild wrote no main-*.js: see its messages above');
+const [entry] = Object.entries(result.metafile.outputs).filter(([, o]) => o.entryPoint === 'src/web/main.tsx');
+if (!entry) throw new Error('esbuild wrote no output for src/web/main.tsx: see its messages above');
+const script = `/assets/${basename(entry[0])}`;
+// The entry's stylesheet holds every style, those of lazily loaded pages too.
+const styles = entry[1].cssBundle ? [`/assets/${basename(entry[1].cssBundle)}`] : [];
 
 const tags = [...styles.map((href) => `<link rel="stylesheet" href="${href}">`), `<script type="module" src="${script}"></script>`].join('\n    ');
 const template = readFileSync(join(root, 'src/web/index.html'), 'utf8');

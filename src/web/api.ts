@@ -65,7 +65,8 @@ export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
   if (!res.ok) {
     const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
     const error = new ApiError(res.status, e?.code ?? 'FERRY_HTTP', e?.message ?? `the relay answered ${res.status} ${res.statusText} to ${method} ${path}`);
-    if (res.status === 401) window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT, { detail: error }));
+    // Only a session that was there can end; a first visit's 401 from /me is just "not signed in".
+    if (res.status === 401 && csrfToken !== null) window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT, { detail: error }));
     throw error;
   }
   return json as T;
@@ -88,10 +89,20 @@ export async function fetchMe(): Promise<Me | null> {
   }
 }
 
+/** A device event: the device as it is now, or that it was removed. */
+export type DeviceEvent = DeviceView | { name: string; removed: true };
+
+/** Whether a device event says the device is gone. */
+export function isRemoved(d: DeviceEvent): d is { name: string; removed: true } {
+  return 'removed' in d && d.removed === true;
+}
+
 /** What `events()` reports: devices and sessions that changed, and whether the stream is connected. */
 export interface EventHandlers {
-  device?(d: DeviceView): void;
+  device?(d: DeviceEvent): void;
   session?(s: SessionView): void;
+  /** Users, roles or another process changed things: what the page shows may be stale, read it again. */
+  resync?(): void;
   /** true when the stream (re)connects, false when it drops; the browser reconnects by itself. */
   connected?(up: boolean): void;
 }
@@ -106,11 +117,12 @@ export function events(handlers: EventHandlers): () => void {
     } catch {
       return;
     }
-    if (kind === 'device') handlers.device?.(data as DeviceView);
+    if (kind === 'device') handlers.device?.(data as DeviceEvent);
     else handlers.session?.(data as SessionView);
   };
   source.addEventListener('device', parse('device') as EventListener);
   source.addEventListener('session', parse('session') as EventListener);
+  source.addEventListener('resync', () => handlers.resync?.());
   source.addEventListener('open', () => handlers.connected?.(true));
   source.addEventListener('error', () => handlers.connected?.(false));
   return () => source.close();

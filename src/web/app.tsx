@@ -16,14 +16,16 @@ import DevicesPage from './pages/devices.tsx';
 import EnrollPage from './pages/enroll.tsx';
 import LoginPage from './pages/login.tsx';
 import NotFoundPage from './pages/not-found.tsx';
-import RecordingPage from './pages/recording.tsx';
 import RecordingsPage from './pages/recordings.tsx';
 import RolesPage from './pages/roles.tsx';
 import SessionsPage from './pages/sessions.tsx';
-import TerminalPage from './pages/terminal.tsx';
 import UsersPage from './pages/users.tsx';
+import { lazyPage } from './lazy-page.tsx';
 import { Link, matchPath, navigate, usePlace } from './router.tsx';
 import { can, MeContext } from './session.ts';
+
+const TerminalPage = lazyPage(() => import('./pages/terminal.tsx'));
+const RecordingPage = lazyPage(() => import('./pages/recording.tsx'));
 
 /** A page of the console: its title, how to draw it, and its place in the navigation, if any. */
 interface PageRoute {

@@ -32,6 +32,12 @@ export interface LinkOptions {
   session(id: string): void;
   /** The acked position moved (for the page to keep across a reload). */
   acked?(seq: number): void;
+  /**
+   * Asked when a resume is refused before the upgrade (the browser learns no status): 'gone'
+   * when the relay answers otherwise (so it no longer holds the session), 'retry' when it
+   * cannot be reached either.
+   */
+  probe?(): Promise<'gone' | 'retry'>;
 }
 
 /** Acks go out once this much is drawn since the last one, and at the latest after ACK_DELAY_MS (the contract asks for at least every 64 KiB). */
@@ -134,7 +140,14 @@ export class TerminalLink {
       if (this.sessionId === null || this.failedOpens >= MAX_FAILED_OPENS) {
         return this.finish({ kind: 'failed', code: 'FERRY_CONNECT_FAILED', message: this.sessionId === null ? 'the relay refused or dropped the terminal connection before the session started: check that you are still signed in, and try again' : 'the relay stopped answering this terminal: it may be down, or your sign-in ended' });
       }
-      this.retry();
+      if (hello || this.opts.probe === undefined) return this.retry();
+      // Refused before the upgrade: the relay does not know the session (any more), or it is down.
+      this.opts.state({ kind: 'connecting', attempt: this.attempt });
+      void this.opts.probe().then((answer) => {
+        if (this.final) return;
+        if (answer === 'gone') this.finish({ kind: 'failed', code: 'FERRY_NOT_FOUND', message: 'this terminal session is over: it ended, or it was left longer than the relay keeps a session for a reconnect' });
+        else this.retry();
+      });
     };
   }
 

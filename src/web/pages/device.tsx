@@ -4,11 +4,11 @@
  */
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { events, get } from '../api.ts';
+import { api, events, get, isRemoved } from '../api.ts';
 import type { DeviceDetail, DeviceView } from '../api-types.ts';
 import { CopyButton, Empty, ErrorBanner, Labels, OnlineBadge, StatusBadge, Time } from '../components/index.ts';
 import { Link, navigate, seg } from '../router.tsx';
-import { useMe } from '../session.ts';
+import { can, useMe } from '../session.ts';
 import { useData } from '../use-data.ts';
 
 /** The login offered first: the first the roles name exactly, else the user's own name when a pattern allows any. */
@@ -24,13 +24,26 @@ export default function DevicePage({ name }: { name: string }): JSX.Element {
   useEffect(() => setDevice(data?.device ?? null), [data]);
   // Online, offline, approval and labels change while the page is open; whether the console
   // is available follows them, so the detail is loaded again too.
+  const [removed, setRemoved] = useState(false);
   useEffect(() => events({
     device: (d) => {
       if (d.name !== name) return;
+      if (isRemoved(d)) { setRemoved(true); return; }
       setDevice(d);
       reload();
     },
+    resync: reload,
   }), [name]);
+
+  if (removed) {
+    return (
+      <>
+        <p><Link href="/">← Devices</Link></p>
+        <h1>{name}</h1>
+        <div class="banner banner-info" role="status"><p>This device was removed from the relay. It must enrol again with a new token to come back.</p></div>
+      </>
+    );
+  }
 
   if (error !== null && data === null) {
     return (
@@ -73,8 +86,9 @@ export default function DevicePage({ name }: { name: string }): JSX.Element {
             <dd><code>{device.keyFingerprint}</code></dd>
             {device.cloned === true && <><dt>Cloned</dt><dd class="bad">Two machines use this device's identity: {device.cloneAddresses.join(', ')}</dd></>}
             <dt>Labels</dt>
-            <dd><Labels labels={device.labels} /></dd>
+            <dd>{can(me, 'device.label') ? <LabelEditor device={device} onChanged={reload} /> : <Labels labels={device.labels} />}</dd>
           </dl>
+          <DeviceActions device={device} onChanged={reload} />
         </section>
         <section class="card" aria-labelledby="logins-h">
           <h2 id="logins-h">Logins you may use</h2>
@@ -112,5 +126,84 @@ function TerminalForm({ name, detail, user }: { name: string; detail: DeviceDeta
       <datalist id="logins">{exact.map((l) => <option key={l} value={l} />)}</datalist>
       <button type="submit" class="primary">Open terminal</button>
     </form>
+  );
+}
+
+/** Runs one change at a time, with its error; `onChanged` reloads the page's data after it. */
+function useChange(onChanged: () => void) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const run = async (method: 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<boolean> => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api(method, path, body);
+      onChanged();
+      return true;
+    } catch (err) {
+      setError(err);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, run };
+}
+
+/** Approve, revoke and remove, each shown only when the user's roles allow it (the relay checks again). */
+function DeviceActions({ device, onChanged }: { device: DeviceView; onChanged(): void }): JSX.Element | null {
+  const me = useMe();
+  const { busy, error, run } = useChange(onChanged);
+  const path = `/devices/${seg(device.name)}`;
+  const approve = can(me, 'device.approve') && device.status !== 'approved';
+  const revoke = can(me, 'device.revoke') && device.status !== 'revoked';
+  const remove = can(me, 'device.remove');
+  if (!approve && !revoke && !remove) return null;
+  return (
+    <div class="device-actions">
+      <ErrorBanner error={error} />
+      <div class="row">
+        {approve && <button type="button" class="primary" disabled={busy} onClick={() => run('POST', `${path}/approve`)}>Approve</button>}
+        {revoke && (
+          <button type="button" class="danger" disabled={busy} onClick={() => {
+            if (confirm(`Revoke ${device.name}? Its link is closed and it cannot connect again until it is approved.`)) void run('POST', `${path}/revoke`);
+          }}>Revoke</button>
+        )}
+        {remove && (
+          <button type="button" class="danger" disabled={busy} onClick={async () => {
+            if (confirm(`Remove ${device.name}? It must enrol again with a new token to come back.`) && await run('DELETE', path)) navigate('/');
+          }}>Remove</button>
+        )}
+      </div>
+    </div>
+  );
+}
+
+/** The labels, each with a remove button, and a field that adds or changes one (`key=value`). */
+function LabelEditor({ device, onChanged }: { device: DeviceView; onChanged(): void }): JSX.Element {
+  const { busy, error, run } = useChange(onChanged);
+  const [text, setText] = useState('');
+  const path = `/devices/${seg(device.name)}/labels`;
+  const add = async (e: Event) => {
+    e.preventDefault();
+    const at = text.indexOf('=');
+    if (at <= 0) return;
+    if (await run('PATCH', path, { set: { [text.slice(0, at).trim()]: text.slice(at + 1).trim() }, remove: [] })) setText('');
+  };
+  return (
+    <div class="label-editor">
+      <span class="labels">
+        {Object.entries(device.labels).map(([k, v]) => (
+          <span key={k} class="label">{k}={v}
+            <button type="button" class="label-remove" disabled={busy} aria-label={`Remove label ${k}`} title={`Remove label ${k}`} onClick={() => run('PATCH', path, { set: {}, remove: [k] })}>×</button>
+          </span>
+        ))}
+      </span>
+      <form class="row" onSubmit={add}>
+        <input aria-label="Label to add, as key=value" placeholder="key=value" value={text} onInput={(e) => setText(e.currentTarget.value)} pattern="[^=]+=.*" autoComplete="off" spellcheck={false} />
+        <button type="submit" disabled={busy || !text.includes('=')}>Set label</button>
+      </form>
+      <ErrorBanner error={error} />
+    </div>
   );
 }

@@ -5,7 +5,7 @@
  */
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { events, get, query } from '../api.ts';
+import { events, get, isRemoved, query } from '../api.ts';
 import type { DevicesPage as Page, DeviceView } from '../api-types.ts';
 import { Empty, ErrorBanner, Labels, OnlineBadge, Pager, StatusBadge, Table, Time, type Column } from '../components/index.ts';
 import { Link, replaceQuery, seg, usePlace } from '../router.tsx';
@@ -30,7 +30,7 @@ const COLUMNS: Column<DeviceView>[] = [
   { key: 'status', label: 'Status', cell: (d) => <StatusBadge status={d.status} /> },
   {
     key: 'seen', label: 'Last seen',
-    cell: (d) => d.online ? <span class="muted">since <Time at={d.connectedSince} /></span> : <Time at={d.lastSeen} never="never" />,
+    cell: (d) => d.online ? <span title={d.connectedSince === null ? undefined : `online since ${new Date(d.connectedSince).toLocaleString()}`}>now</span> : <Time at={d.lastSeen} never="never" />,
   },
   { key: 'reason', label: 'Disconnect reason', wide: true, cell: (d) => d.online || d.lastDisconnectReason === null ? <span class="muted">—</span> : d.lastDisconnectReason },
   { key: 'labels', label: 'Labels', wide: true, cell: (d) => <Labels labels={d.labels} /> },
@@ -91,9 +91,10 @@ export default function DevicesPage(): JSX.Element {
     };
     const stop = events({
       device: (d) => {
-        setRows((current) => current?.map((r) => (r.name === d.name ? d : r)) ?? current);
+        setRows((current) => (isRemoved(d) ? current?.filter((r) => r.name !== d.name) : current?.map((r) => (r.name === d.name ? d : r))) ?? current);
         soon();
       },
+      resync: soon,
       connected: (up) => {
         setLive(up);
         // Whatever happened while the stream was down is in a fresh page.

@@ -31,7 +31,7 @@ export default function LoginPage({ onSignedIn }: { onSignedIn(me: Me): void }):
   return (
     <main class="page login" id="main">
       <div class="login-card">
-        <h1><span class="brand">ferry</span> console</h1>
+        <h1>Sign in to the ferry console</h1>
         {state.kind === 'signing-in' && <p role="status">Signing in…</p>}
         {state.kind === 'failed' && <LinkRefused error={state.error} />}
         {state.kind === 'no-token' && ended && <div class="banner banner-info" role="status"><p>Your console session ended. Sign in again with a new link.</p></div>}
@@ -48,9 +48,15 @@ function LinkRefused({ error }: { error: unknown }): JSX.Element {
   return (
     <div class="banner banner-error" role="alert">
       <p><strong>{refused ? 'This sign-in link does not work any more.' : 'Signing in failed.'}</strong></p>
-      <p>{refused ? 'A link works once, and only for 2 minutes. ' : ''}{errorMessage(error)}</p>
+      <p>{sentence(errorMessage(error))}</p>
     </div>
   );
+}
+
+/** The relay's message as a sentence: a capital first, a full stop last. */
+function sentence(text: string): string {
+  const t = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(t) ? t : `${t}.`;
 }
 
 function HowToSignIn(): JSX.Element {

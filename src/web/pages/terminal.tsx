@@ -81,12 +81,11 @@ export default function TerminalPage({ name }: { name: string }): JSX.Element {
           id = null;
           term.options.cursorBlink = false;
         }
-        if (s.kind === 'reconnecting' && s.attempt >= 2) {
-          // A sign-in that ended makes every reconnect fail; /me says so, and the shell goes to /login.
-          void fetchMe().catch(() => undefined);
-        }
         if (s.kind === 'open') term.focus();
       },
+      // The relay answers /me: it is up, so a refused resume means it no longer holds the
+      // session. A 401 there also takes the shell to the sign-in page.
+      probe: () => fetchMe().then(() => 'gone' as const, () => 'retry' as const),
     });
     linkRef.current = link;
 
