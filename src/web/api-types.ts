@@ -111,3 +111,29 @@ export interface TokenView {
 
 /** A relay user. */
 export interface UserView { name: string; role: string | null; roles: string[]; createdAt: string; keys: string[] }
+
+/** POST /tokens: the new token (its secret, shown only this once) and the exact agent command that uses it. */
+export interface CreatedToken {
+  token: string;
+  id: string;
+  expiresAt: string;
+  uses: number;
+  name: string | null;
+  labels: Record<string, string>;
+  approve: boolean;
+  relay: string;
+  fingerprint: string;
+  agentCommand: string;
+}
+
+/** A role: which devices, logins, forward targets and relay actions it grants, and who has it. */
+export interface RoleView {
+  name: string;
+  devices: string[];
+  logins: string[];
+  forwards: string[];
+  actions: string[];
+  users: string[];
+  createdAt: string;
+  updatedAt: string;
+}
