@@ -192,7 +192,8 @@ export function spawnSsh(t: After, s: SshSetup, args: string[]): SshProcess {
   const proc = spawn('ssh', ['-F', s.config, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<number | string | null>((r) => proc.once('exit', (code, signal) => r(code ?? signal)));
+  // 'close', not 'exit': 'exit' can come before the last of stderr has been read, and tests match what ssh printed.
+  const exited = new Promise<number | string | null>((r) => proc.once('close', (code, signal) => r(code ?? signal)));
   const stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
     await exited;
