@@ -259,7 +259,7 @@ describe('the HTTP API', { concurrency: false }, () => {
     assert.equal((await admin.request('GET', '/api/v1/sessions?limit=0')).status, 400);
   });
 
-  test('recordings: list, the .cast with its type, ?download=1 as an attachment; recording.read needed', async () => {
+  test('recordings: list, one, the .cast with its type, ?download=1 as an attachment; recording.read needed', async () => {
     const rec = await startRecording({ store: f.relay.store, dataDir: join(f.dir, 'relay'), clock: systemClock }, { sessionId: 's-1', device: 'zz-online', user: 'admin', login: 'pi', width: 80, height: 24 });
     rec.recorder.output(Buffer.from('hello from the cast\r\n'));
     await rec.end();
@@ -277,6 +277,13 @@ describe('the HTTP API', { concurrency: false }, () => {
     assert.equal(dl.headers['content-disposition'], `attachment; filename="${rec.id}.cast"`);
     assert.equal((await admin.request('GET', '/api/v1/recordings/0123456789abcdef/cast')).status, 404);
     assert.equal((await olga.request('GET', `/api/v1/recordings/${rec.id}/cast`)).status, 403);
+    // One recording's row, with the sha256 its recording.end row holds.
+    const one = await admin.request('GET', `/api/v1/recordings/${rec.id}`);
+    assert.equal(one.status, 200, one.text);
+    assert.deepEqual([one.json.id, one.json.sessionId, one.json.sha256], [rec.id, 's-1', list.json.recordings[0].sha256]);
+    assert.match(one.json.sha256, /^[0-9a-f]{64}$/);
+    assert.equal((await admin.request('GET', '/api/v1/recordings/0123456789abcdef')).status, 404);
+    assert.equal((await olga.request('GET', `/api/v1/recordings/${rec.id}`)).status, 403);
   });
 
   test('bad JSON is a 400; an empty JSON body is no body; an unknown path a 404', async () => {

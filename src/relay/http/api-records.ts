@@ -2,13 +2,13 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RelayContext } from '../context.ts';
-import { getRecording, listRecordings, listSessions, readAudit, verifyAudit } from '../operations/index.ts';
+import { getRecording, listRecordings, listSessions, readAudit, showRecording, verifyAudit } from '../operations/index.ts';
 import { act, Inputs } from './api-input.ts';
 
 /** The media type of asciicast files (asciinema's own). */
 const ASCIICAST_TYPE = 'application/x-asciicast';
 
-/** Registers /api/v1/sessions, /api/v1/recordings[/:id/cast] and /api/v1/audit[/verify]. */
+/** Registers /api/v1/sessions, /api/v1/recordings[/:id[/cast]] and /api/v1/audit[/verify]. */
 export function registerRecordRoutes(app: FastifyInstance, ctx: RelayContext): void {
   app.get('/api/v1/sessions', async (req) => {
     const i = new Inputs(req);
@@ -22,6 +22,11 @@ export function registerRecordRoutes(app: FastifyInstance, ctx: RelayContext): v
     const input = { device: i.query('device'), user: i.query('user'), limit: i.queryInt('limit') };
     i.done();
     return { recordings: act(ctx, req, listRecordings, input) };
+  });
+
+  app.get('/api/v1/recordings/:id', async (req: FastifyRequest<{ Params: { id: string } }>) => {
+    new Inputs(req).done();
+    return act(ctx, req, showRecording, { id: req.params.id });
   });
 
   app.get('/api/v1/recordings/:id/cast', async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {

@@ -10,6 +10,6 @@ export { addRole, editRole, listRoles, normalizeRole, removeRole, roleNameProble
 export { auditView, exportAudit, readAudit, readAuditProblems, verifyAudit, type AuditView, type ReadAuditInput } from './audit.ts';
 export { sshConfig, type SshConfigInput } from './ssh-config.ts';
 export { whoami, type WhoamiResult } from './whoami.ts';
-export { getRecording, listRecordings, recordingView, type ListRecordingsInput, type RecordingView } from './recordings.ts';
+export { getRecording, listRecordings, recordingView, showRecording, type ListRecordingsInput, type RecordingView } from './recordings.ts';
 export { createLoginLink, secretHash, type LoginLink, type LoginLinkInput } from './login.ts';
 export { listSessions, listSessionsProblems, type ListSessionsInput, type SessionView } from './sessions.ts';

@@ -31,6 +31,16 @@ export const listRecordings: Operation<ListRecordingsInput, RecordingView[]> = {
   },
 };
 
+/** One recording's row, without its file (the console's recording page shows it beside the player). */
+export const showRecording: Operation<{ id: string }, RecordingView> = {
+  name: 'recordings.show',
+  action: 'recording.read',
+  targetOf: (input) => input.id,
+  run(ctx, _principal, { id }) {
+    return recordingView(recordingOrThrow(ctx.store, id));
+  },
+};
+
 /** One recording's row and its file's text, read in chunks as it is consumed (a recording may be larger than memory). */
 export const getRecording: Operation<{ id: string }, { recording: RecordingView; cast: Iterable<string> }> = {
   name: 'recordings.get',

@@ -24,9 +24,6 @@ const SEEK_STEP_S = 5;
 /** Pauses longer than this many seconds play as this long, so that a session left idle is still watchable. */
 const IDLE_LIMIT_S = 2;
 
-/** How many recordings are searched for this one's row (the API lists recordings, newest first). */
-const ROW_LOOKUP_LIMIT = 1000;
-
 /** The file as fetched: its text up to the last whole line, what parsing it found, and its sha256 (null where the browser cannot hash). */
 interface Cast { text: string; file: CastFile; bytes: number; sha256: string | null }
 
@@ -69,8 +66,7 @@ export default function RecordingPage({ id }: { id: string }): JSX.Element {
     setCast(null);
     setError(null);
     fetchCast(id).then(setCast, setError);
-    get<{ recordings: RecordingView[] }>(`/recordings?limit=${ROW_LOOKUP_LIMIT}`)
-      .then((r) => setRow(r.recordings.find((x) => x.id === id) ?? null), () => setRow(null));
+    get<RecordingView>(`/recordings/${encodeURIComponent(id)}`).then(setRow, () => setRow(null));
   }, [id]);
 
   useEffect(() => {
