@@ -9,6 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { eventually, fileCleanup, makeKey } from '../helpers/env.ts';
 import { LOGIN, startEmbedded, type EmbeddedFixture } from '../helpers/embedded.ts';
 import { sshPrincipal } from '../helpers/fixture.ts';
@@ -119,6 +120,29 @@ test('a foreign Origin, no Origin, and no cookie are refused before the upgrade;
   const badSize = refused(await connectTerminal(base, newQuery('cam', 0, 24), { cookie }));
   assert.equal(badSize.status, 400);
   assert.equal(e.f.relay.consoles.stats().started, before, 'no console session was opened for a refused request');
+});
+
+/** Sends an upgrade request on a raw TLS socket; resolves with what the relay answered once it has closed the socket. */
+function rawUpgrade(path: string): Promise<string> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: url.hostname, port: Number(url.port), rejectUnauthorized: false }, () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\nOrigin: ${url.origin}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    });
+    let text = '';
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`the relay left the socket of an upgrade to ${path} open; it answered: ${JSON.stringify(text)}`)); }, 5_000);
+    socket.on('data', (d: Buffer) => { text += d.toString(); });
+    socket.on('error', () => undefined);
+    socket.on('close', () => { clearTimeout(timer); resolve(text); });
+  });
+}
+
+test('an upgrade request anywhere but the terminal, or refused there, is answered and its socket closed', async () => {
+  // Such a socket is outside Node's HTTP timeouts: left open, anyone could fill the listener's connection limit.
+  for (const path of ['/healthz', '/', '/no/such/path', '/api/v1/me']) {
+    assert.match(await rawUpgrade(path), /^HTTP\/1\.1 404 /, path);
+  }
+  assert.match(await rawUpgrade(`/api/v1/terminal?${newQuery('cam')}`), /^HTTP\/1\.1 401 /);
 });
 
 test("another user's session id is refused before the upgrade, as an unknown one is", async () => {

@@ -8,6 +8,9 @@
  * policy, the device) reach the browser as an error frame, then a close.
  */
 import fastifyWebsocket from '@fastify/websocket';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { FerryError, isFerryError } from '../../common/errors.ts';
@@ -62,11 +65,25 @@ function readQuery(q: Record<string, unknown>): { session: string } | { device: 
 
 /** Registers the WebSocket plugin and the terminal route on `app`. */
 export function registerTerminalRoutes(app: FastifyInstance, ctx: RelayContext, auth: TerminalAuth): void {
+  // The plugin hears only the upgrades this gate passes on: GET of the terminal's path. Any
+  // other upgrade request would be routed as plain HTTP and answered onto a socket that Node
+  // no longer watches for timeouts and the plugin's hooks (in the scope below) do not close:
+  // anyone could hold such sockets open until the listener's connection limit refused everyone.
+  const upgrades = new EventEmitter();
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (req.method === 'GET' && (req.url ?? '').split('?')[0] === TERMINAL_PATH) {
+      upgrades.emit('upgrade', req, socket, head);
+      return;
+    }
+    socket.on('error', () => socket.destroy());
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', () => socket.destroy());
+  });
   // In a scope of its own: the plugin's hooks then apply to this route only.
   void app.register(async (scope) => {
     await scope.register(fastifyWebsocket, {
-      // One frame per message, and no frame is larger; no compression (a compressed flood would cost the relay CPU to inflate).
-      options: { maxPayload: LIMITS.maxTerminalFrameBytes, perMessageDeflate: false },
+      // One frame per message, and no frame is larger; no compression (a compressed flood would
+      // cost the relay CPU to inflate). `server`: where the plugin listens for upgrades (the gate above).
+      options: { maxPayload: LIMITS.maxTerminalFrameBytes, perMessageDeflate: false, server: upgrades as never },
     });
     scope.get(TERMINAL_PATH, {
       websocket: true,
@@ -93,8 +110,6 @@ function serve(ctx: RelayContext, socket: WebSocket, plan: Plan): void {
   const peer: TerminalPeer = {
     send: (frame) => { if (socket.readyState === socket.OPEN) socket.send(frame, { binary: true }); },
     close: () => socket.close(1000),
-    pause: () => socket.pause(),
-    resume: () => socket.resume(),
   };
   const refuse = (err: unknown) => {
     const known = isFerryError(err);
