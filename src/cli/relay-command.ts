@@ -95,6 +95,7 @@ export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
     consoleResumeWindowMs: o.string('console-resume-window') === '0' ? 0 : o.duration('console-resume-window', d.consoleResumeWindowMs),
     recordInput: o.boolean('record-input'),
     consoleUnackedBytes: d.consoleUnackedBytes,
+    consoleInputQueueBytes: d.consoleInputQueueBytes,
     consolePingIntervalMs: d.consolePingIntervalMs,
     consoleOutputBytesPerSecond: d.consoleOutputBytesPerSecond,
     loginRefusalAudit: d.loginRefusalAudit,

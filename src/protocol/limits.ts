@@ -164,6 +164,12 @@ export const LIMITS = Object.freeze({
    * nothing is dropped and the relay's memory per terminal stays bounded.
    */
   consoleUnackedBytes: 1024 * 1024,
+  /**
+   * Browser terminal: keystrokes (a paste) that may wait on the relay for the device's link
+   * to take them; a terminal that sends more is refused with a message, and its session
+   * stays for a resume.
+   */
+  consoleInputQueueBytes: 1024 * 1024,
   /** Browser terminal: the browser acks output at least every this many bytes (well under the cap above, so output never stalls on a healthy browser). */
   consoleAckEveryBytes: 64 * 1024,
   /**

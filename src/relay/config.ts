@@ -69,6 +69,8 @@ export interface RelayConfig {
   recordInput: boolean;
   /** Output bytes a browser terminal may leave unacked before the relay stops reading the device's output (LIMITS.consoleUnackedBytes). */
   consoleUnackedBytes: number;
+  /** Keystrokes a browser terminal may have waiting for the device's link before the relay refuses its socket (LIMITS.consoleInputQueueBytes). */
+  consoleInputQueueBytes: number;
   /** How often the relay pings a browser terminal's WebSocket; one that missed the last ping is closed (LIMITS.consolePingIntervalMs). */
   consolePingIntervalMs: number;
   /** The most output per second the relay reads from one browser terminal's device; 0: no limit (LIMITS.consoleOutputBytesPerSecond). */
@@ -120,6 +122,7 @@ export const RELAY_DEFAULTS = Object.freeze({
   consoleResumeWindowMs: LIMITS.consoleResumeWindowMs,
   recordInput: false,
   consoleUnackedBytes: LIMITS.consoleUnackedBytes,
+  consoleInputQueueBytes: LIMITS.consoleInputQueueBytes,
   consolePingIntervalMs: LIMITS.consolePingIntervalMs,
   consoleOutputBytesPerSecond: LIMITS.consoleOutputBytesPerSecond,
   loginRefusalAudit: Object.freeze({ perWindow: LIMITS.loginRefusalAuditPerWindow, windowMs: LIMITS.auditRateWindowMs }),
@@ -158,6 +161,9 @@ export function relayConfigProblems(c: RelayConfig): string[] {
     problems.push(`--recording-retention must be 0 (keep forever) or at least 1h, not ${c.recordingRetentionMs} ms`);
   }
   // At least two frames' worth, so that the browser's acks (every consoleAckEveryBytes) always let output through.
+  if (!Number.isInteger(c.consoleInputQueueBytes) || c.consoleInputQueueBytes < LIMITS.maxTerminalFrameBytes) {
+    problems.push(`consoleInputQueueBytes must be a whole number of at least ${LIMITS.maxTerminalFrameBytes} (one frame), not ${c.consoleInputQueueBytes}`);
+  }
   if (!Number.isInteger(c.consoleUnackedBytes) || c.consoleUnackedBytes < 2 * LIMITS.consoleAckEveryBytes) {
     problems.push(`consoleUnackedBytes must be a whole number of at least ${2 * LIMITS.consoleAckEveryBytes}, not ${c.consoleUnackedBytes}`);
   }

@@ -30,8 +30,7 @@ export interface ConsoleTerminal { cols: number; rows: number; term: string }
  * A live console session. `output` carries the terminal's bytes as the device sends them
  * (pausing it holds the device back: back-pressure goes all the way to the shell). Emits
  * 'exit' (code, signal) when the shell ends, 'end' (why, a ReachEndReason) once the
- * session is over, whoever ended it, and 'drain' when keystrokes may flow again after
- * write() returned false.
+ * session is over, whoever ended it.
  */
 export interface ConsoleSession extends EventEmitter {
   /** The session id, as in its reach.start and reach.end rows. */
@@ -39,11 +38,10 @@ export interface ConsoleSession extends EventEmitter {
   readonly device: string;
   readonly login: string;
   readonly output: Readable;
-  /**
-   * Sends keystrokes to the shell; false once more than a stream's high-water mark waits for
-   * the link: the caller should stop until the session emits 'drain'.
-   */
+  /** Sends keystrokes to the shell; false (and dropped) once the session has ended. */
   write(data: Uint8Array): boolean;
+  /** Keystrokes written that the link has not taken yet: the caller bounds this (LIMITS.consoleInputQueueBytes). */
+  readonly pendingInput: number;
   /** Tells the shell the terminal's new size. */
   resize(cols: number, rows: number): void;
   /** Ends the session (its reach.end row says 'client closed'). */
@@ -187,10 +185,9 @@ class Session extends EventEmitter implements ConsoleSession {
   constructor(private readonly ctx: RelayContext, readonly device: string, readonly login: string, private readonly client: ssh2.Client, private readonly channel: ClientChannel, private readonly onGone: () => void) {
     super();
     const output = this.output;
-    const drained = () => this.emit('drain');
     this.userSide = new Duplex({
-      // The pipe to the channel asks for more: keystrokes held back by write() may come again.
-      read: drained,
+      // Keystrokes are pushed by write(); the pipe to the channel takes them at the link's pace.
+      read() {},
       write(chunk: Buffer, _enc, cb) {
         if (output.write(chunk)) cb();
         else output.once('drain', () => cb());
@@ -204,8 +201,11 @@ class Session extends EventEmitter implements ConsoleSession {
 
   write(data: Uint8Array): boolean {
     if (this.#ended) return false;
-    return this.userSide.push(Buffer.from(data));
+    this.userSide.push(Buffer.from(data));
+    return true;
   }
+
+  get pendingInput(): number { return this.userSide.readableLength; }
 
   resize(cols: number, rows: number): void {
     const problem = terminalSizeProblem(cols, rows);

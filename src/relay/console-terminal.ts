@@ -24,9 +24,6 @@ export interface TerminalPeer {
   send(frame: Uint8Array): void;
   /** Closes the connection once the frames sent before have gone out. */
   close(): void;
-  /** Stops reading the peer's frames (keystrokes wait for the shell), and starts again. */
-  pause(): void;
-  resume(): void;
 }
 
 /** What the route hands back to the holder for an attached peer: its frames, and its going. */
@@ -41,7 +38,7 @@ export interface Attachment {
 export interface TerminalRequest { device: string; login: string; cols: number; rows: number; term: string }
 
 /** The limits a holder runs with (RelayConfig carries them). */
-interface TerminalLimits { consoleUnackedBytes: number; consoleResumeWindowMs: number; recordInput: boolean; consoleOutputBytesPerSecond: number }
+interface TerminalLimits { consoleUnackedBytes: number; consoleInputQueueBytes: number; consoleResumeWindowMs: number; recordInput: boolean; consoleOutputBytesPerSecond: number }
 
 /** The output rate is held to over slices this long: a burst of up to a slice's share passes at once. */
 const RATE_SLICE_MS = 100;
@@ -195,13 +192,16 @@ export class BrowserTerminal {
     const f = d.frame;
     switch (f.type) {
       case 'input':
-        this.#recording?.recorder.input(f.data);
-        if (!this.#session.write(f.data)) {
-          // Keystrokes faster than the link takes them (a big paste): stop reading the socket until the shell's side drains.
-          const peer = this.#peer!.peer;
-          peer.pause();
-          this.#session.once('drain', () => peer.resume());
+        // Keystrokes after the end have nowhere to go (the end frame is on its way).
+        if (this.#why !== null) return;
+        // The socket is never paused for input: its acks must keep coming, or a paste whose
+        // echo fills the unacked output would hold both directions still. Input that the
+        // link has not taken is bounded instead.
+        if (this.#session.pendingInput + f.data.length > this.#limits.consoleInputQueueBytes) {
+          return this.#refusePeer('FERRY_TOO_LARGE', `more than ${this.#limits.consoleInputQueueBytes / 1024} KiB of typed or pasted input is waiting for the device: paste less at a time, or copy files with scp`);
         }
+        this.#recording?.recorder.input(f.data);
+        this.#session.write(f.data);
         return;
       case 'resize':
         this.#session.resize(f.cols, f.rows);
