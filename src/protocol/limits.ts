@@ -212,8 +212,6 @@ export const LIMITS = Object.freeze({
   eventStreamsPerUser: 8,
   /** An event stream whose reader has not taken this much yet is dropped (the page reconnects and reloads). */
   eventStreamMaxBufferedBytes: 256 * 1024,
-  /** A console session's event looks for its recording among that user's newest recordings on that device, this many. */
-  eventRecordingLookup: 5,
   /** An event stream sends a comment this often, so that proxies and the browser see it alive. */
   eventStreamPingMs: 25_000,
   /** HTTP API lists (devices): the page size when none is asked for, and the largest one. */

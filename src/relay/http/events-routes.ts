@@ -29,7 +29,7 @@ function sessionView(e: Extract<RelayEvent, { type: 'session' }>): SessionView {
   return {
     id: r.id, user: r.user, device: r.device, kind: r.kind, login: r.login, startedAt: new Date(r.startedAt).toISOString(),
     endedAt: end ? new Date(end.at).toISOString() : null, durationMs: (end?.at ?? r.startedAt) - r.startedAt,
-    bytesIn: r.bytesIn, bytesOut: r.bytesOut, endReason: end?.why ?? null, recordingId: null, live: end === null,
+    bytesIn: r.bytesIn, bytesOut: r.bytesOut, endReason: end?.why ?? null, recordingId: r.recordingId, live: end === null,
   };
 }
 
@@ -87,10 +87,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext): vo
         return;
       }
       if (e.reach.user !== principal.user && !mayAct(subjectOf(opCtx, principal), 'audit.read').allow) return;
-      const view = sessionView(e);
-      // A console session's recording, as GET /sessions finds it: by the session it belongs to.
-      if (view.kind === 'console') view.recordingId = ctx.store.listRecordings({ device: view.device, user: view.user, limit: LIMITS.eventRecordingLookup }).find((r) => r.sessionId === view.id)?.id ?? null;
-      send('session', view);
+      send('session', sessionView(e));
     });
 
     const pingEvery = Math.min(LIMITS.eventStreamPingMs, ctx.config.httpRequestTimeoutMs / 2);
