@@ -1,5 +1,5 @@
 /** Session recordings: list them, and read one's row and its .cast file. */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { FerryError } from '../../common/errors.ts';
@@ -49,13 +49,14 @@ export const getRecording: Operation<{ id: string }, { recording: RecordingView;
   run(ctx, _principal, { id }) {
     const r = recordingOrThrow(ctx.store, id);
     const file = join(dataDirOf(ctx), r.path);
-    let fd: number;
     try {
-      fd = openSync(file, 'r');
+      accessSync(file, constants.R_OK);
     } catch (err) {
       throw new FerryError('FERRY_NOT_FOUND', `recording '${id}' has no file at ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}): it was removed around the relay`, { cause: err });
     }
-    return { recording: recordingView(r), cast: readText(fd) };
+    // Opened when the first chunk is read, not here: a reader that goes away before that
+    // (a browser that aborts) would otherwise leave the descriptor open.
+    return { recording: recordingView(r), cast: readText(file) };
   },
 };
 
@@ -65,7 +66,8 @@ function dataDirOf(ctx: OperationContext): string {
 }
 
 /** The file's text, chunk by chunk; a UTF-8 character cut by a chunk's end is kept for the next. */
-function* readText(fd: number): IterableIterator<string> {
+function* readText(file: string): IterableIterator<string> {
+  const fd = openSync(file, 'r');
   try {
     const decoder = new StringDecoder('utf8');
     const buf = Buffer.alloc(CAT_CHUNK);
