@@ -17,11 +17,14 @@ function here(): Place {
 
 window.addEventListener('popstate', () => { for (const l of [...listeners]) l(); });
 
-/** Goes to `to` (a path with an optional query) as a new history entry, or in place with `replace`. */
-export function navigate(to: string, replace = false): void {
+/** The history state with which the device page opens a terminal: the terminal page then starts it without asking. */
+export const OPEN_TERMINAL_STATE = { openTerminal: true } as const;
+
+/** Goes to `to` (a path with an optional query) as a new history entry, or in place with `replace`; `state` is the entry's. */
+export function navigate(to: string, replace = false, state: unknown = null): void {
   if (to === location.pathname + location.search) return;
-  if (replace) history.replaceState(null, '', to);
-  else history.pushState(null, '', to);
+  if (replace) history.replaceState(state, '', to);
+  else history.pushState(state, '', to);
   for (const l of [...listeners]) l();
 }
 

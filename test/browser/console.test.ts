@@ -226,7 +226,11 @@ describe('the web console in Chromium', { skip }, () => {
     assert.equal(await bob.getByRole('button', { name: 'Open terminal' }).count(), 0);
     assert.doesNotMatch(await bob.locator('main').innerText(), /online|approved/, 'nothing about the device shows');
 
+    // A link straight to a terminal (from anywhere but the device page) asks before it opens anything.
     await bob.goto(`${c.url}/devices/garage-cam/terminal?login=${encodeURIComponent(LOGIN)}`);
+    await bob.getByRole('heading', { name: `Open a terminal on garage-cam as ${LOGIN}?` }).waitFor();
+    assert.equal(await bob.locator('.term-box').count(), 0, 'no terminal before the click');
+    await bob.getByRole('button', { name: 'Open terminal' }).click();
     await bob.locator('.term-box[data-state="failed"]').waitFor({ state: 'attached', timeout: 15_000 });
     assert.match(await bob.getByRole('alert').innerText(), /FERRY_(NOT_FOUND|PERMISSION_DENIED)/);
     assert.equal(liveConsoles(c, 'bob'), 0);

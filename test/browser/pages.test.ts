@@ -129,6 +129,8 @@ test('an operator without the role sees neither the device in the list nor its d
   assert.equal(await page.getByRole('link', { name: 'cam', exact: true }).count(), 0, 'cam is not listed');
   const said = async (path: string) => {
     await page.goto(`${b.url}${path}`);
+    // A link straight to a terminal asks first; the answer comes after the click.
+    if (path.includes('/terminal')) await page.getByRole('button', { name: 'Open terminal' }).click();
     const alert = page.getByRole('alert').first();
     await alert.waitFor();
     return (await alert.innerText()).trim();
@@ -156,6 +158,19 @@ test('a one-time sign-in URL works once: a second use is refused with a clear me
   assert.equal((await second.request.get(`${b.url}/api/v1/me`)).status(), 401, 'the second browser has no session');
   await first.context().close();
   await second.context().close();
+});
+
+test('a sign-in link opened in a browser that is signed in already asks before it signs in as the link\'s user', { skip }, async () => {
+  const page = await b.signIn('admin');
+  await page.goto(b.loginUrl('ops'));
+  // Someone else's link would otherwise sign this browser in as them without a word.
+  await page.getByText(/This browser is signed in as admin/).waitFor();
+  assert.equal((await (await page.request.get(`${b.url}/api/v1/me`)).json() as { user: string }).user, 'admin', 'nothing changed before the click');
+  await page.getByRole('button', { name: 'Use the link' }).click();
+  await page.waitForURL(`${b.url}/`);
+  await page.getByText('ops', { exact: true }).first().waitFor();
+  assert.equal((await (await page.request.get(`${b.url}/api/v1/me`)).json() as { user: string }).user, 'ops');
+  await page.context().close();
 });
 
 test('an admin makes a token on /enroll, an agent enrols with the command the page shows, and the admin approves it there', { skip }, async () => {
@@ -267,6 +282,7 @@ test('the sessions page shows a browser terminal\'s session start and end withou
   // A terminal in another tab of the same browser: the relay records it.
   const terminal = await page.context().newPage();
   await terminal.goto(`${b.url}/devices/lab/terminal?login=${encodeURIComponent(LOGIN)}`);
+  await terminal.getByRole('button', { name: 'Open terminal' }).click();
   const rows = page.getByRole('row').filter({ hasText: 'lab' });
   await rows.filter({ hasText: 'live' }).first().waitFor({ timeout: 15_000 });
   // The shell's prompt: the session has output to record.

@@ -7,7 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, events, get, isRemoved } from '../api.ts';
 import type { DeviceDetail, DeviceView } from '../api-types.ts';
 import { CopyButton, Empty, ErrorBanner, Labels, OnlineBadge, StatusBadge, Time } from '../components/index.ts';
-import { Link, navigate, seg } from '../router.tsx';
+import { Link, navigate, OPEN_TERMINAL_STATE, seg } from '../router.tsx';
 import { can, useMe } from '../session.ts';
 import { useData } from '../use-data.ts';
 
@@ -116,7 +116,7 @@ function TerminalForm({ name, detail, user }: { name: string; detail: DeviceDeta
   const exact = detail.logins.filter((l) => !/[*?]/.test(l));
   const open = (e: Event) => {
     e.preventDefault();
-    if (login.trim() !== '') navigate(`/devices/${seg(name)}/terminal?login=${encodeURIComponent(login.trim())}`);
+    if (login.trim() !== '') navigate(`/devices/${seg(name)}/terminal?login=${encodeURIComponent(login.trim())}`, false, OPEN_TERMINAL_STATE);
   };
   return (
     <form class="row" onSubmit={open}>

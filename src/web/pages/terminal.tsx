@@ -9,7 +9,7 @@ import { Terminal } from '@xterm/xterm';
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { fetchMe } from '../api.ts';
-import { Link, navigate, replaceQuery, seg, usePlace } from '../router.tsx';
+import { Link, navigate, OPEN_TERMINAL_STATE, replaceQuery, seg, usePlace } from '../router.tsx';
 import { TerminalLink, type LinkState } from '../terminal-link.ts';
 import { forgetSession, loadSession, saveSession, Tail } from '../terminal-store.ts';
 
@@ -22,8 +22,34 @@ function isKey(e: KeyboardEvent, code: string): boolean {
   return e.type === 'keydown' && e.ctrlKey && e.shiftKey && !e.altKey && !e.metaKey && e.code === code;
 }
 
-/** Draws the terminal of device `name` (?login=L for a new session, ?session=ID to resume one). */
+/**
+ * The terminal of device `name` (?login=L for a new session, ?session=ID to resume one). A
+ * new session starts at once only when this console's own device page asked for it (its
+ * history entry says so); a link from anywhere else (another site, a chat message) first
+ * asks, so that following a link never opens a shell, with its audit row and recording, by
+ * itself.
+ */
 export default function TerminalPage({ name }: { name: string }): JSX.Element {
+  const { query } = usePlace();
+  const login = query.get('login');
+  const [go, setGo] = useState(() => query.get('session') !== null || login === null || (history.state as { openTerminal?: unknown } | null)?.openTerminal === true);
+  if (go) return <TerminalView name={name} />;
+  return (
+    <main class="page" id="main">
+      <p class="crumbs"><Link href={`/devices/${seg(name)}`}>← {name}</Link></p>
+      <section class="card" aria-labelledby="confirm-h">
+        <h1 id="confirm-h">Open a terminal on {name} as {login}?</h1>
+        <p>A link brought you here. Opening the terminal starts a shell on the device, which is recorded and in the audit log.</p>
+        <span class="row">
+          <button type="button" class="primary" onClick={() => { history.replaceState(OPEN_TERMINAL_STATE, ''); setGo(true); }}>Open terminal</button>
+          <button type="button" onClick={() => navigate(`/devices/${seg(name)}`)}>Not now</button>
+        </span>
+      </section>
+    </main>
+  );
+}
+
+function TerminalView({ name }: { name: string }): JSX.Element {
   const { query } = usePlace();
   // Read once: the page replaces ?login= by ?session= itself, which must not start anything again.
   const start = useRef({ session: query.get('session'), login: query.get('login') }).current;
