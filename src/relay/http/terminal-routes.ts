@@ -109,7 +109,9 @@ function serve(ctx: RelayContext, socket: WebSocket, plan: Plan): void {
   let closed = false;
   const peer: TerminalPeer = {
     send: (frame) => { if (socket.readyState === socket.OPEN) socket.send(frame, { binary: true }); },
-    close: () => socket.close(1000),
+    // A peer that has not read what was sent (a taken-over or stalled window) is cut off, not
+    // closed politely: that would keep its unread output for ws's close timeout, per socket.
+    close: () => { if (socket.bufferedAmount > LIMITS.maxTerminalFrameBytes) socket.terminate(); else socket.close(1000); },
   };
   const refuse = (err: unknown) => {
     const known = isFerryError(err);
