@@ -55,7 +55,7 @@ async function enroll(config: Readonly<AgentConfig>, key: KeyPair, hostKey: KeyP
   const decoded = decodeToken(config.token);
   if ('problem' in decoded) throw new FerryError('FERRY_TOKEN_INVALID', decoded.problem);
   const claims = decoded.claims;
-  const relay = config.relay ?? claims.relay;
+  const relay = config.relay ?? claims.endpoints.find((e) => parseHostPort(e) !== null) ?? claims.endpoints[0]!;
   const { host, port } = relayAddress(relay);
   let result: Enrollment | null = null;
   let fatal: unknown = null;

@@ -143,6 +143,21 @@ export const LIMITS = Object.freeze({
   httpIdleTimeoutMs: 5_000,
   /** HTTP connections held at once; more are refused at accept. */
   httpMaxConnections: 10_000,
+  /**
+   * The agent link over a WebSocket (wss://RELAY/v1/agent), both ends: each pings this often
+   * and terminates a socket that has not answered the previous ping, so a link whose proxy
+   * dropped it silently ends within two intervals. Below the 60 s idle timeout that common
+   * proxies and load balancers apply, so they see traffic on an idle link.
+   */
+  linkWsPingIntervalMs: 20_000,
+  /** The WebSocket link: the largest message either way (writes are batched up to it; an SSH packet is at most 35 000 bytes). */
+  linkWsMaxMessageBytes: 256 * 1024,
+  /**
+   * The agent with several relay endpoints: the next one in the list is tried when the one
+   * before it failed, or after this long without an answer (both then race, and the first
+   * link up wins), so a device whose TCP port is silently dropped falls back to wss quickly.
+   */
+  endpointFallbackMs: 3_000,
   /** Lifetime of the self-signed HTTPS certificate the relay makes on first start (825 days: the most some browsers accept). */
   selfSignedCertDays: 825,
   /** How long making the self-signed certificate with openssl may take. */

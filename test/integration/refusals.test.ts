@@ -125,13 +125,13 @@ function tokenFor(opts: { expiresAt?: number; uses?: number; fingerprint?: strin
   const secret = randomBytes(32).toString('base64url');
   f.relay.store.createToken({ id, createdBy: 'test', createdAt: Date.now(), expiresAt: opts.expiresAt ?? Date.now() + 60_000, usesLeft: opts.uses ?? 1, name: null, labels: {}, approve: true },
     createHash('sha256').update(secret).digest());
-  return encodeToken({ relay: `127.0.0.1:${f.relay.sshAddress.port}`, fingerprint: opts.fingerprint ?? f.relay.fingerprint, id, secret });
+  return encodeToken({ endpoints: [`127.0.0.1:${f.relay.sshAddress.port}`], fingerprint: opts.fingerprint ?? f.relay.fingerprint, id, secret, tlsPin: null });
 }
 
 test('enrollment refusals: damaged, unknown, expired and reused tokens', async () => {
   assert.match(await enrolRefused('not-a-token'), /not a ferry enrollment token/);
   assert.match(await enrolRefused('ferry1.@@@@'), /token is damaged/);
-  const unknown = encodeToken({ relay: `127.0.0.1:${f.relay.sshAddress.port}`, fingerprint: f.relay.fingerprint, id: 'abcdef0123456789', secret: randomBytes(32).toString('base64url') });
+  const unknown = encodeToken({ endpoints: [`127.0.0.1:${f.relay.sshAddress.port}`], fingerprint: f.relay.fingerprint, id: 'abcdef0123456789', secret: randomBytes(32).toString('base64url'), tlsPin: null });
   assert.match(await enrolRefused(unknown, ['--name', 'x1']), /does not know this enrollment token/);
   assert.match(await enrolRefused(tokenFor({ expiresAt: Date.now() - 1000 }), ['--name', 'x2']), /token expired at/);
   const once = f.token({ approve: true });

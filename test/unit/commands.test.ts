@@ -270,7 +270,7 @@ describe('token create', () => {
     const decoded = decodeToken(token);
     assert.ok('claims' in decoded, JSON.stringify(decoded));
     const { claims } = decoded;
-    assert.equal(claims.relay, RELAY.publicAddress);
+    assert.deepEqual(claims.endpoints, [RELAY.publicAddress]);
     assert.equal(claims.fingerprint, RELAY.fingerprint);
     const expires = new Date(NOW + LIMITS.tokenDefaultTtlMs).toISOString();
     assert.equal(r.stderr, `token ${claims.id} for any device name (the agent gives --name), 1 use, expires ${expires}, waits for 'device approve'\n`
@@ -293,7 +293,7 @@ describe('token create', () => {
     assert.ok('claims' in decoded);
     assert.deepEqual(out, {
       token: out.token, id: decoded.claims.id, expiresAt: new Date(NOW + 7 * 86_400_000).toISOString(), uses: 1, name: 'cam',
-      labels: { site: 'berlin', floor: '2' }, approve: true, relay: RELAY.publicAddress, fingerprint: RELAY.fingerprint,
+      labels: { site: 'berlin', floor: '2' }, approve: true, relay: RELAY.publicAddress, endpoints: [RELAY.publicAddress], fingerprint: RELAY.fingerprint,
     });
     const d = store.redeemToken({ id: decoded.claims.id, secretHash: createHash('sha256').update(decoded.claims.secret).digest(), requestedName: null, fallbackName: 'host', keyFingerprint: 'SHA256:c', keyLine: 'l', now: NOW });
     assert.deepEqual([d.name, d.status, d.labels], ['cam', 'approved', { site: 'berlin', floor: '2' }]);

@@ -1,16 +1,21 @@
-// Covers src/protocol/token.ts: encode/decode round trip, the checksum of ferry2 tokens, ferry1 tokens still read, damaged and foreign tokens, field validation.
+// Covers src/protocol/token.ts: encode/decode round trip, the checksum of ferry3 tokens, ferry2 and ferry1 tokens still read, endpoint lists and the TLS pin, damaged and foreign tokens, field validation.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { decodeToken, encodeToken, type TokenClaims } from '../../src/protocol/token.ts';
 
 const CLAIMS: TokenClaims = {
-  relay: 'relay.example.com:2222',
+  endpoints: ['relay.example.com:2222', 'wss://relay.example.com:8443/v1/agent'],
   fingerprint: 'SHA256:C//Tglso7zmuD9Q3TUgi+JMTYVxc/jFEQohjF+71yg8',
   id: '0123456789abcdef',
   secret: 'Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6',
+  tlsPin: 'sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=',
 };
+/** What a token of version 1 or 2, which name one HOST:PORT, decodes to. */
+const OLD: TokenClaims = { ...CLAIMS, endpoints: ['relay.example.com:2222'], tlsPin: null };
+/** A ferry2 token for OLD, as ferry wrote them before the WebSocket link. */
+const V2_TOKEN = 'ferry2.eyJyIjoicmVsYXkuZXhhbXBsZS5jb206MjIyMiIsImYiOiJTSEEyNTY6Qy8vVGdsc283em11RDlRM1RVZ2krSk1UWVZ4Yy9qRkVRb2hqRis3MXlnOCIsImkiOiIwMTIzNDU2Nzg5YWJjZGVmIiwicyI6IlptOXZZbUZ5WW1GNmNYVjRabTl2WW1GeVltRjZjWFY0Wm05dlltRnlZbUY2In0.b49bfc38';
 
-const NOT_FERRY = "this is not a ferry enrollment token (it should start with 'ferry2.'); copy it again from 'token create'";
+const NOT_FERRY = "this is not a ferry enrollment token (it should start with 'ferry3.'); copy it again from 'token create'";
 const CHECKSUM = "this token is damaged (checksum mismatch): copy it again from 'token create'";
 const UNDECODABLE = "the enrollment token is damaged (it does not decode); copy it again in one piece from 'token create'";
 const MALFORMED = "the enrollment token is damaged (a field is missing or malformed); copy it again from 'token create'";
@@ -26,13 +31,25 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 describe('token', () => {
   test('round trip', () => {
     const token = encodeToken(CLAIMS);
-    assert.match(token, /^ferry2\.[A-Za-z0-9_-]+\.[0-9a-f]{8}$/, 'URL-safe, no padding: it survives copy and paste and shells');
+    assert.match(token, /^ferry3\.[A-Za-z0-9_-]+\.[0-9a-f]{8}$/, 'URL-safe, no padding: it survives copy and paste and shells');
     assert.deepEqual(decodeToken(token), { claims: CLAIMS });
   });
 
-  test('ferry1 tokens (no checksum) are still read', () => {
-    const v1 = rawToken({ r: CLAIMS.relay, f: CLAIMS.fingerprint, i: CLAIMS.id, s: CLAIMS.secret });
-    assert.deepEqual(decodeToken(v1), { claims: CLAIMS });
+  test('without a TLS pin the token says so', () => {
+    const claims = { ...CLAIMS, tlsPin: null };
+    assert.deepEqual(decodeToken(encodeToken(claims)), { claims });
+  });
+
+  test('ferry1 tokens (no checksum) and ferry2 tokens (one HOST:PORT) are still read', () => {
+    const v1 = rawToken({ r: OLD.endpoints[0], f: CLAIMS.fingerprint, i: CLAIMS.id, s: CLAIMS.secret });
+    assert.deepEqual(decodeToken(v1), { claims: OLD });
+    assert.deepEqual(decodeToken(V2_TOKEN), { claims: OLD });
+    const damaged = V2_TOKEN.slice(0, 20) + (V2_TOKEN[20] === 'A' ? 'B' : 'A') + V2_TOKEN.slice(21);
+    assert.deepEqual(decodeToken(damaged), { problem: CHECKSUM }, 'a ferry2 token keeps its checksum');
+  });
+
+  test('a version-1 token may not carry a wss:// endpoint', () => {
+    assert.deepEqual(decodeToken(rawToken({ r: 'wss://relay.example.com/', f: CLAIMS.fingerprint, i: CLAIMS.id, s: CLAIMS.secret })), { problem: MALFORMED });
   });
 
   test('every single-character substitution is caught, at every position', () => {
@@ -45,7 +62,7 @@ describe('token', () => {
         const r = decodeToken(damaged);
         assert.ok('problem' in r, `accepted with position ${i} changed to '${c}': ${damaged}`);
         // Past the version prefix, the checksum is what notices.
-        if (i >= 'ferry2.'.length && c !== ' ') assert.equal(r.problem, CHECKSUM, damaged);
+        if (i >= 'ferry3.'.length && c !== ' ') assert.equal(r.problem, CHECKSUM, damaged);
         tried++;
       }
     }
@@ -66,7 +83,7 @@ describe('token', () => {
 
   test('a token cut short or with its checksum missing says it is damaged', () => {
     const token = encodeToken(CLAIMS);
-    for (const t of [token.slice(0, -1), token.slice(0, -9), token.slice(0, 20), 'ferry2.', `${token}0`, token.toUpperCase().replace('FERRY2.', 'ferry2.')]) {
+    for (const t of [token.slice(0, -1), token.slice(0, -9), token.slice(0, 20), 'ferry3.', 'ferry2.', `${token}0`, token.toUpperCase().replace('FERRY3.', 'ferry3.')]) {
       assert.deepEqual(decodeToken(t), { problem: CHECKSUM }, t);
     }
   });
@@ -76,16 +93,16 @@ describe('token', () => {
   });
 
   test('bracketed IPv6 relay addresses survive', () => {
-    const claims = { ...CLAIMS, relay: '[2001:db8::1]:2222' };
+    const claims = { ...CLAIMS, endpoints: ['[2001:db8::1]:2222', 'wss://[2001:db8::1]/v1/agent'] };
     assert.deepEqual(decodeToken(encodeToken(claims)), { claims });
   });
 
   test('something that is not a ferry token says so', () => {
-    for (const t of ['', 'hello', 'ferry3.abc', 'FERRY1.abc', 'FERRY2.abc', 'ssh-ed25519 AAAA']) assert.deepEqual(decodeToken(t), { problem: NOT_FERRY }, t);
+    for (const t of ['', 'hello', 'ferry4.abc', 'FERRY1.abc', 'FERRY3.abc', 'ssh-ed25519 AAAA']) assert.deepEqual(decodeToken(t), { problem: NOT_FERRY }, t);
   });
 
   test('a ferry1 token that does not decode is damaged', () => {
-    const token = rawToken({ r: CLAIMS.relay, f: CLAIMS.fingerprint, i: CLAIMS.id, s: CLAIMS.secret });
+    const token = rawToken({ r: OLD.endpoints[0], f: CLAIMS.fingerprint, i: CLAIMS.id, s: CLAIMS.secret });
     for (const t of ['ferry1.', 'ferry1.!!!!', token.slice(0, token.length - 10), token.slice(0, 'ferry1.'.length + 1), 'ferry1.' + Buffer.from('not json').toString('base64url'), 'ferry1.' + Buffer.from([0xff, 0xfe, 0x7b]).toString('base64url')]) {
       assert.deepEqual(decodeToken(t), { problem: UNDECODABLE }, t);
     }
@@ -96,8 +113,8 @@ describe('token', () => {
   });
 
   test('every field is validated', () => {
-    const base = { r: CLAIMS.relay, f: CLAIMS.fingerprint, i: CLAIMS.id, s: CLAIMS.secret };
-    assert.deepEqual(decodeToken(rawToken(base)), { claims: CLAIMS }, 'the unchanged payload is fine');
+    const base = { r: OLD.endpoints[0], f: CLAIMS.fingerprint, i: CLAIMS.id, s: CLAIMS.secret };
+    assert.deepEqual(decodeToken(rawToken(base)), { claims: OLD }, 'the unchanged payload is fine');
     const bad: Record<string, unknown>[] = [
       { r: undefined }, { r: 'relay.example.com' }, { r: 'relay example:22' }, { r: 'relay:123456' }, { r: 2222 },
       { f: undefined }, { f: 'MD5:aa:bb' }, { f: CLAIMS.fingerprint + '=' }, { f: CLAIMS.fingerprint.slice(0, -1) },
@@ -106,6 +123,19 @@ describe('token', () => {
     ];
     for (const change of bad) {
       assert.deepEqual(decodeToken(rawToken({ ...base, ...change })), { problem: MALFORMED }, JSON.stringify(change));
+    }
+  });
+
+  test('the endpoint list and the TLS pin of a ferry3 token are validated', () => {
+    // A ferry3 token is checksummed, so damage is made before the checksum, by re-encoding.
+    const bad: Partial<Record<keyof TokenClaims, unknown>>[] = [
+      { endpoints: [] }, { endpoints: ['relay.example.com'] }, { endpoints: ['ws://relay.example.com/'] }, { endpoints: 'relay.example.com:2222' },
+      { endpoints: Array.from({ length: 9 }, (_, i) => `r${i}.example.com:22`) }, { endpoints: [2222] },
+      { tlsPin: 'sha256//short=' }, { tlsPin: 'SHA256:C//Tglso7zmuD9Q3TUgi+JMTYVxc/jFEQohjF+71yg8' }, { tlsPin: 7 },
+    ];
+    for (const change of bad) {
+      const token = encodeToken({ ...CLAIMS, ...change } as TokenClaims);
+      assert.deepEqual(decodeToken(token), { problem: MALFORMED }, JSON.stringify(change));
     }
   });
 });

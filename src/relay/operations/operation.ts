@@ -15,7 +15,13 @@ import type { Store } from '../store.ts';
 export interface OperationContext {
   store: Store;
   now: number;
-  relay: { publicAddress: string; fingerprint: string; hostKeyLine?: string; consoleUrl?: string | null };
+  relay: {
+    publicAddress: string; fingerprint: string; hostKeyLine?: string; consoleUrl?: string | null;
+    /** What tokens carry: the endpoints agents dial (relay-endpoint.ts), in order; [publicAddress] when absent. */
+    agentEndpoints?: readonly string[];
+    /** The pin of the relay's own self-signed TLS key (token.ts TLS_PIN), or null. */
+    tlsPin?: string | null;
+  };
   /** The data dir, where recordings are; absent where the front end has none (then they cannot be read). */
   dataDir?: string;
   /**

@@ -24,7 +24,10 @@ export interface CreateTokenInput {
 /** A new token (the only time its secret is shown) and what it allows. */
 export interface CreatedToken {
   token: string; id: string; expiresAt: string; uses: number; name: string | null; labels: Record<string, string>;
-  approve: boolean; relay: string; fingerprint: string;
+  approve: boolean; relay: string;
+  /** The endpoints the token carries, in the order the agent tries them. */
+  endpoints: string[];
+  fingerprint: string;
 }
 
 /** Every problem with a token request, in order (no side effects): the front end merges them with its own. */
@@ -68,8 +71,9 @@ export const createToken: Operation<CreateTokenInput, CreatedToken> = {
         createHash('sha256').update(secret).digest());
       ctx.store.audit({ at: ctx.now, actor: principalName(principal), action: 'token.create', target: name, detail: { id, expiresAt, uses, approve, labels } });
     });
-    const token = encodeToken({ relay: ctx.relay.publicAddress, fingerprint: ctx.relay.fingerprint, id, secret });
-    return { token, id, expiresAt: iso(expiresAt)!, uses, name, labels, approve, relay: ctx.relay.publicAddress, fingerprint: ctx.relay.fingerprint };
+    const endpoints = [...(ctx.relay.agentEndpoints ?? [ctx.relay.publicAddress])];
+    const token = encodeToken({ endpoints, fingerprint: ctx.relay.fingerprint, id, secret, tlsPin: ctx.relay.tlsPin ?? null });
+    return { token, id, expiresAt: iso(expiresAt)!, uses, name, labels, approve, relay: ctx.relay.publicAddress, endpoints, fingerprint: ctx.relay.fingerprint };
   },
 };
 

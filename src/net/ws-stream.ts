@@ -1,0 +1,105 @@
+/**
+ * A WebSocket as the byte stream an SSH transport runs on, for both ends of the agent link
+ * over wss://. Not ws's createWebSocketStream, for three reasons:
+ *
+ * - It is never half-open: when the WebSocket closes, for any reason, the stream is destroyed,
+ *   so ssh2 sees 'close' and the relay unregisters the link (a half-open stream never closes:
+ *   the pitfalls note).
+ * - It pings: a peer that has not answered one ping by the next is terminated, so a path that
+ *   silently lost the peer (a proxy that dropped the connection without a FIN) ends within
+ *   two intervals, and a proxy that drops idle connections sees traffic.
+ * - Writes that wait batch into one message (`_writev`), up to `maxMessageBytes`: ssh2 writes
+ *   every SSH packet on its own, and one WebSocket frame (and TLS record) per packet costs.
+ *
+ * Binary messages only; a text message is a protocol error and ends the stream.
+ */
+import { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+
+/** How a stream runs. */
+export interface WebSocketStreamOptions {
+  /** Ping this often; a ping unanswered by the next one terminates the socket. */
+  pingIntervalMs: number;
+  /** The largest message sent; batched writes are cut at this size. The peer's maxPayload must allow it. */
+  maxMessageBytes: number;
+  /** Bytes the stream buffers either way before it pushes back. */
+  highWaterMark: number;
+}
+
+/** The remote end as ssh2 reads it off a transport (`remoteAddress`, `remotePort`). */
+export interface StreamPeer { remoteAddress: string; remotePort: number }
+
+/**
+ * Wraps an OPEN WebSocket. `peer` is set on the stream as `remoteAddress`/`remotePort`, where
+ * ssh2's server reads a connection's address.
+ */
+export function webSocketStream(ws: WebSocket, o: WebSocketStreamOptions, peer?: StreamPeer): Duplex {
+  let answered = true;
+  const pinger = setInterval(() => {
+    if (!answered) {
+      ws.terminate();
+      return;
+    }
+    answered = false;
+    ws.ping();
+  }, o.pingIntervalMs);
+  pinger.unref();
+  const send = (data: Buffer, cb: (err?: Error | null) => void) => {
+    if (ws.readyState !== ws.OPEN) return cb(new Error('the WebSocket is closed'));
+    ws.send(data, { binary: true }, cb);
+  };
+  const stream = new Duplex({
+    allowHalfOpen: false,
+    readableHighWaterMark: o.highWaterMark,
+    writableHighWaterMark: o.highWaterMark,
+    read() { ws.resume(); },
+    write(chunk: Buffer, _enc, cb) { send(chunk, cb); },
+    writev(chunks: { chunk: Buffer }[], cb) {
+      // One message per run of chunks up to the size limit; the callback after the last.
+      let batch: Buffer[] = [];
+      let size = 0;
+      const batches: Buffer[] = [];
+      for (const { chunk } of chunks) {
+        if (size > 0 && size + chunk.length > o.maxMessageBytes) {
+          batches.push(Buffer.concat(batch, size));
+          batch = [];
+          size = 0;
+        }
+        batch.push(chunk);
+        size += chunk.length;
+      }
+      if (size > 0) batches.push(batch.length === 1 ? batch[0]! : Buffer.concat(batch, size));
+      for (let i = 0; i < batches.length - 1; i++) send(batches[i]!, () => {});
+      send(batches[batches.length - 1]!, cb);
+    },
+    final(cb) {
+      ws.close(1000);
+      cb();
+    },
+    destroy(err, cb) {
+      clearInterval(pinger);
+      if (ws.readyState !== ws.CLOSED) ws.terminate();
+      cb(err);
+    },
+  });
+  if (peer) Object.assign(stream, peer);
+  ws.on('pong', () => { answered = true; });
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    // Any traffic shows the peer is there.
+    answered = true;
+    if (!isBinary) {
+      stream.destroy(new Error('the peer sent a text message on a binary link'));
+      return;
+    }
+    if (!stream.push(data)) ws.pause();
+  });
+  ws.once('close', () => {
+    clearInterval(pinger);
+    // What has arrived is read first (a flowing reader has it already), then the stream ends
+    // both ways: a closed WebSocket is a closed transport.
+    stream.push(null);
+    setImmediate(() => stream.destroy());
+  });
+  ws.on('error', (err) => stream.destroy(err));
+  return stream;
+}
