@@ -5,13 +5,13 @@
 # tmux and procps for the built-in server's terminal and process tests, dropbear's client and
 # Debian's paramiko for the third-party client tests, systemd for `systemd-analyze verify` of the
 # shipped units, asciinema whose reader checks the recordings, chromium for the web console's
-# browser tests) and the npm packages. Safe to run again.
+# browser tests, tinyproxy as the real HTTP proxy of the WebSocket link's tests) and the npm packages. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # python3, make and g++ build the native modules (better-sqlite3, node-pty, ssh2's crypto binding);
 # autossh is the benchmarks' recovery baseline.
-packages=(openssh-client openssh-server openssh-sftp-server rsync nftables iproute2 ssh-audit tmux procps util-linux python3 make g++ autossh dropbear-bin python3-paramiko systemd asciinema chromium)
+packages=(openssh-client openssh-server openssh-sftp-server rsync nftables iproute2 ssh-audit tmux procps util-linux python3 make g++ autossh dropbear-bin python3-paramiko systemd asciinema chromium tinyproxy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

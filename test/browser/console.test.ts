@@ -233,6 +233,7 @@ describe('the web console in Chromium', { skip }, () => {
     await bob.getByRole('button', { name: 'Open terminal' }).click();
     await bob.locator('.term-box[data-state="failed"]').waitFor({ state: 'attached', timeout: 15_000 });
     assert.match(await bob.getByRole('alert').innerText(), /FERRY_(NOT_FOUND|PERMISSION_DENIED)/);
+    assert.equal(await bob.getByRole('button', { name: 'Open a new session' }).count(), 0, 'a refusal offers no new try');
     assert.equal(liveConsoles(c, 'bob'), 0);
     await c.screenshot(bob, 'terminal-refused');
     await bob.context().close();

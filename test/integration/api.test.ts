@@ -158,7 +158,7 @@ describe('the HTTP API', { concurrency: false }, () => {
   test('tokens: create (with the agent command), list, revoke', async () => {
     const made = await admin.request('POST', '/api/v1/tokens', { body: { name: 'new-cam', labels: { site: 'berlin' }, ttl: '1h' } });
     assert.equal(made.status, 200, made.text);
-    assert.match(made.json.token, /^ferry2\./);
+    assert.match(made.json.token, /^ferry3\./);
     assert.equal(made.json.agentCommand, `sudo ferry agent --state-dir /var/lib/ferry-agent --token ${made.json.token}`);
     assert.ok(Math.abs(Date.parse(made.json.expiresAt) - Date.now() - 3_600_000) < 60_000);
     const list = await admin.request('GET', '/api/v1/tokens');

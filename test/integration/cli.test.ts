@@ -26,7 +26,7 @@ test('local commands on the relay host, and an agent enrolled with FERRY_TOKEN',
 
   const token = await ferry(['token', 'create', '--name', 'box', '--approve', '--label', 'site=lab', '--data-dir', dataDir]);
   assert.equal(token.code, 0, token.stderr);
-  assert.match(token.stdout, /^ferry2\.\S+\n$/);
+  assert.match(token.stdout, /^ferry3\.\S+\n$/);
   assert.match(token.stderr, /for device 'box', 1 use, expires .*, approved on enrollment/);
 
   // The token through the environment keeps it out of `ps`; the agent needs nothing else.

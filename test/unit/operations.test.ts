@@ -132,7 +132,7 @@ describe('reads show what the principal may reach', () => {
 describe('changes', () => {
   test('createToken: typed input, defaults, and a token that redeems', () => {
     const t = as(ADMIN, createToken, {});
-    assert.deepEqual({ ...t, token: '', id: '' }, { token: '', id: '', expiresAt: new Date(NOW + 3_600_000).toISOString(), uses: 1, name: null, labels: {}, approve: false, relay: RELAY.publicAddress, fingerprint: RELAY.fingerprint });
+    assert.deepEqual({ ...t, token: '', id: '' }, { token: '', id: '', expiresAt: new Date(NOW + 3_600_000).toISOString(), uses: 1, name: null, labels: {}, approve: false, relay: RELAY.publicAddress, endpoints: [RELAY.publicAddress], fingerprint: RELAY.fingerprint });
     throwsCode(() => as(ADMIN, createToken, { ttlMs: 0, uses: 0, labels: { A: '1' } }), 'FERRY_USAGE', [
       '--ttl must be a positive duration like 15m, 1h or 7d', "--uses '0' must be a whole number from 1 to 100000", "label key 'A' is invalid: use lowercase letters, digits, '_', '.', '/', '-'",
     ].join('\n'));
