@@ -216,6 +216,9 @@ function StateText({ state }: { state: LinkState }): JSX.Element {
   }
 }
 
+/** Refusals that another try cannot change: the banner offers no new session after them. */
+const FINAL_REFUSALS: readonly string[] = ['FERRY_PERMISSION_DENIED', 'FERRY_NOT_FOUND', 'FERRY_AUTH_REFUSED', 'FERRY_USAGE'];
+
 /** What ended the session, said plainly, with the way on. */
 function FinalBanner({ state, device, again }: { state: LinkState; device: string; again: string | null }): JSX.Element | null {
   if (state.kind !== 'ended' && state.kind !== 'failed' && state.kind !== 'closed') return null;
@@ -231,7 +234,7 @@ function FinalBanner({ state, device, again }: { state: LinkState; device: strin
     <div class={state.kind === 'failed' ? 'banner banner-error' : 'banner banner-info'} role={state.kind === 'failed' ? 'alert' : 'status'}>
       <p>{text}</p>
       <span class="row">
-        {again !== null && <button type="button" class="primary" onClick={() => { location.assign(again); }}>Open a new session</button>}
+        {again !== null && !(state.kind === 'failed' && FINAL_REFUSALS.includes(state.code)) && <button type="button" class="primary" onClick={() => { location.assign(again); }}>Open a new session</button>}
         <button type="button" onClick={() => navigate(`/devices/${seg(device)}`)}>Back to {device}</button>
       </span>
     </div>
