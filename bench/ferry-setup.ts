@@ -54,13 +54,16 @@ export async function startFerryRelay(scope: Scope, o: RelayOptions): Promise<Fe
   };
 }
 
-/** Enrolls device `name` with a one-use token and runs `ferry agent` for it, pointed at 127.0.0.1:targetPort or its built-in server. */
-export async function startFerryAgent(scope: Scope, dir: string, relay: FerryRelay, name: string, targetPort: number | 'embedded', profileDir: string | null = null): Promise<Child> {
+/**
+ * Enrolls device `name` with a one-use token and runs `ferry agent` for it, pointed at
+ * 127.0.0.1:targetPort or its built-in server; linked to `endpoint` (default: the relay's SSH port).
+ */
+export async function startFerryAgent(scope: Scope, dir: string, relay: FerryRelay, name: string, targetPort: number | 'embedded', profileDir: string | null = null, endpoint = `127.0.0.1:${relay.port}`): Promise<Child> {
   const token = await relay.call({ op: 'token', input: { name, approve: true } }) as string;
   const stateDir = join(dir, `agent-${name}`);
   const agent = startChild(scope, `agent-${name}`, process.execPath, [
     ...profileFlags(profileDir, `agent-${name}`), 'bin/ferry.js', 'agent', '--state-dir', stateDir, '--token', token,
-    '--relay', `127.0.0.1:${relay.port}`, '--ssh-target', targetPort === 'embedded' ? 'embedded' : `127.0.0.1:${targetPort}`, '--log-level', 'info',
+    '--relay', endpoint, '--ssh-target', targetPort === 'embedded' ? 'embedded' : `127.0.0.1:${targetPort}`, '--log-level', 'info',
   ]);
   await agent.waitFor(/"msg":"link up"/, AGENT_UP_MS);
   return agent;

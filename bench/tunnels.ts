@@ -37,11 +37,14 @@ async function operatorForward(ctx: BenchContext, sshConfig: string, relayAlias:
   return { localPort, pid: ssh.pid };
 }
 
-/** A ferry relay and agent (device `name`, target `targetPort`), and ssh -L to it. */
-export async function ferryTunnel(ctx: BenchContext, name: string, targetPort: number, probe: (port: number) => Promise<boolean>): Promise<Tunnel> {
+/**
+ * A ferry relay and agent (device `name`, target `targetPort`), and ssh -L to it. `link`:
+ * the agent's link, SSH over TCP (the default) or inside a WebSocket on the relay's HTTPS listener.
+ */
+export async function ferryTunnel(ctx: BenchContext, name: string, targetPort: number, probe: (port: number) => Promise<boolean>, link: 'tcp' | 'wss' = 'tcp'): Promise<Tunnel> {
   const dir = join(ctx.dir, `ferry-${name}`);
-  const relay = await startFerryRelay(ctx.scope, { dataDir: join(dir, 'relay'), adminKey: ctx.operatorKey.pub, profileDir: ctx.profileDir });
-  const agent = await startFerryAgent(ctx.scope, dir, relay, name, targetPort, ctx.profileDir);
+  const relay = await startFerryRelay(ctx.scope, { dataDir: join(dir, 'relay'), adminKey: ctx.operatorKey.pub, profileDir: ctx.profileDir, http: link === 'wss' });
+  const agent = await startFerryAgent(ctx.scope, dir, relay, name, targetPort, ctx.profileDir, link === 'wss' ? `${relay.httpUrl!.replace(/^https:/, 'wss:')}/` : undefined);
   const config = writeSshConfig(ctx.dir, `ferry-${name}`, ctx.operatorKey, [{ alias: 'ferry-relay', hostName: '127.0.0.1', port: relay.port, user: 'admin' }],
     [`[127.0.0.1]:${relay.port} ${relay.hostKeyLine}`]);
   const op = await operatorForward(ctx, config, 'ferry-relay', `${name}:22`, probe);
