@@ -68,7 +68,7 @@ export async function demoMain(argv: string[], env: NodeJS.ProcessEnv, out: Node
 
     const opCtx = () => ({
       store: relay.store, now: Date.now(),
-      relay: { publicAddress: `127.0.0.1:${relayPort}`, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine, consoleUrl: relay.http!.url },
+      relay: { publicAddress: `127.0.0.1:${relayPort}`, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine, consoleUrl: relay.http!.url, agentEndpoints: relay.agentEndpoints, tlsPin: relay.tlsPin },
     });
     const local = { kind: 'local', user: `local:${userInfo().username}` } as const;
     const created = perform(opCtx(), local, createToken, { name, approve: true, ttlMs: 10 * 60_000 });

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { FerryError } from '../common/errors.ts';
 import { runCommand, USAGE } from '../relay/commands.ts';
-import { openDataDir, relayInfoPath, storePath } from '../relay/relay.ts';
+import { openDataDir, relayInfoPath, storePath, type RelayInfo } from '../relay/relay.ts';
 
 /** The commands that also run locally. */
 export const LOCAL_COMMANDS = new Set(['login', 'devices', 'token', 'device', 'user', 'users', 'role', 'audit', 'recordings', 'recording', 'whoami', 'ssh-config']);
@@ -31,9 +31,9 @@ export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: No
   }
   if (dataDir === null) throw new FerryError('FERRY_USAGE', `'ferry ${words[0]}' on the relay host needs --data-dir DIR (or FERRY_DATA_DIR); from elsewhere run it as 'ssh -p 2222 USER@RELAY ${words.join(' ')}'`);
   if (!existsSync(storePath(dataDir))) throw new FerryError('FERRY_CONFIG_INVALID', `${dataDir} holds no relay store: start 'ferry relay --data-dir ${dataDir}' once first`);
-  let info: { publicAddress: string; fingerprint: string; hostKeyLine: string; consoleUrl?: string | null } = { publicAddress: '', fingerprint: '', hostKeyLine: '' };
+  let info: RelayInfo = { publicAddress: '', fingerprint: '', hostKeyLine: '', consoleUrl: null };
   try {
-    info = JSON.parse(readFileSync(relayInfoPath(dataDir), 'utf8')) as typeof info;
+    info = JSON.parse(readFileSync(relayInfoPath(dataDir), 'utf8')) as RelayInfo;
   } catch {
     if (words[0] === 'token' || words[0] === 'ssh-config' || words[0] === 'login') throw new FerryError('FERRY_CONFIG_INVALID', `${relayInfoPath(dataDir)} is missing: start the relay once so that tokens know its address and host key`);
   }
@@ -43,7 +43,12 @@ export function localCommandMain(argv: string[], env: NodeJS.ProcessEnv, out: No
       store,
       principal: { kind: 'local', user: `local:${userInfo().username}` },
       now: Date.now(),
-      relay: { publicAddress: publicAddress ?? info.publicAddress, fingerprint: info.fingerprint, hostKeyLine: info.hostKeyLine, consoleUrl: info.consoleUrl ?? null },
+      relay: {
+        publicAddress: publicAddress ?? info.publicAddress, fingerprint: info.fingerprint, hostKeyLine: info.hostKeyLine, consoleUrl: info.consoleUrl ?? null,
+        // --public-address here takes the public address's place in what tokens carry; the wss:// endpoints stay.
+        agentEndpoints: [...(publicAddress === null ? [] : [publicAddress]), ...(info.agentEndpoints ?? [info.publicAddress]).filter((e) => publicAddress === null || e !== info.publicAddress)],
+        tlsPin: info.tlsPin ?? null,
+      },
       dataDir,
     }, words);
     out.write(result.stdout);

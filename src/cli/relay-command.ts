@@ -16,6 +16,8 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
   'tls-key': { type: 'string', env: 'FERRY_TLS_KEY', help: 'the private key of --tls-cert, PEM' },
   'http-plain': { type: 'boolean', help: 'serve plain HTTP, for a TLS reverse proxy in front; only on a loopback --http-listen' },
   'public-url': { type: 'string', env: 'FERRY_PUBLIC_URL', help: 'URL operators open, e.g. https://relay.example.com (default: https://HOST:PORT of the public address and HTTP port)' },
+  'trusted-proxy': { type: 'string', env: 'FERRY_TRUSTED_PROXY', help: 'reverse proxy in front of the HTTP listener (IP or CIDR; several comma-separated) whose X-Forwarded-For names the client (default: none)' },
+  'agent-endpoints': { type: 'string', env: 'FERRY_AGENT_ENDPOINTS', help: 'what tokens tell agents to dial, in order: HOST:PORT and wss://HOST/ comma-separated (default: the public address, then wss:// of the HTTPS URL)' },
   'console-session-ttl': { type: 'string', help: 'how long a console sign-in lasts, e.g. 8h; from 1m to 7d (default 12h)' },
   'admin-key': { type: 'string', multiple: true, help: 'public key file for user "admin" on first start (repeatable)' },
   'log-level': { type: 'string', env: 'FERRY_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace, silent' },
@@ -43,6 +45,11 @@ export const RELAY_FLAGS: Record<string, FlagSpec> = {
   'record-input': { type: 'boolean', help: "record browser terminals' keystrokes too (off by default: they capture passwords)" },
 };
 
+/** A comma-separated flag value as its items, trimmed, empty ones left out. */
+function splitList(text: string | null): string[] {
+  return (text ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+}
+
 /** Builds and validates the relay's config, and the log format asked for, from argv and the environment. */
 export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { config: Readonly<RelayConfig>; logFormat: LogFormat | null } {
   const o = new Options(argv, RELAY_FLAGS, env, { command: 'relay' });
@@ -64,6 +71,8 @@ export function relayConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
     tlsKeyFile: o.string('tls-key'),
     httpPlain: o.boolean('http-plain'),
     publicUrl: o.string('public-url'),
+    trustedProxies: splitList(o.string('trusted-proxy')),
+    agentEndpoints: o.string('agent-endpoints') === null ? null : splitList(o.string('agent-endpoints')),
     httpBodyLimitBytes: d.httpBodyLimitBytes,
     httpHeadersTimeoutMs: d.httpHeadersTimeoutMs,
     httpRequestTimeoutMs: d.httpRequestTimeoutMs,

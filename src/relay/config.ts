@@ -1,5 +1,7 @@
 /** The relay's configuration: its type, defaults, and a validator that reports every problem at once. */
 import { isIP } from 'node:net';
+import proxyAddr from '@fastify/proxy-addr';
+import { parseRelayEndpoints } from '../protocol/relay-endpoint.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import type { LogLevel } from '../common/log.ts';
 import type { AuditRate } from './audit-rate.ts';
@@ -23,6 +25,16 @@ export interface RelayConfig {
   httpPlain: boolean;
   /** The URL operators open (--public-url); null: http(s)://HOST:PORT from the public address's host and the bound HTTP port. */
   publicUrl: string | null;
+  /**
+   * Addresses (IPs or CIDR ranges) of reverse proxies in front of the HTTP listener whose
+   * X-Forwarded-For the relay believes (--trusted-proxy); empty: the client is the TCP peer.
+   */
+  trustedProxies: string[];
+  /**
+   * What tokens tell agents to dial, in order (relay-endpoint.ts), --agent-endpoints. Null:
+   * the public address, then the wss:// endpoint of the HTTPS listener's URL when it has one.
+   */
+  agentEndpoints: string[] | null;
   /** The HTTP listener's limits (LIMITS.http*). */
   httpBodyLimitBytes: number;
   httpHeadersTimeoutMs: number;
@@ -93,6 +105,8 @@ export const RELAY_DEFAULTS = Object.freeze({
   tlsKeyFile: null as string | null,
   httpPlain: false,
   publicUrl: null as string | null,
+  trustedProxies: Object.freeze([]) as readonly string[] as string[],
+  agentEndpoints: null as string[] | null,
   httpBodyLimitBytes: LIMITS.httpBodyLimitBytes,
   httpHeadersTimeoutMs: LIMITS.httpHeadersTimeoutMs,
   httpRequestTimeoutMs: LIMITS.httpRequestTimeoutMs,
@@ -168,6 +182,10 @@ export function relayConfigProblems(c: RelayConfig): string[] {
     problems.push(`consoleUnackedBytes must be a whole number of at least ${2 * LIMITS.consoleAckEveryBytes}, not ${c.consoleUnackedBytes}`);
   }
   if (!Number.isInteger(c.keepaliveCountMax) || c.keepaliveCountMax < 1) problems.push('keepaliveCountMax must be a whole number of at least 1');
+  if (c.agentEndpoints !== null) {
+    const parsed = parseRelayEndpoints(c.agentEndpoints.join(','));
+    if ('problem' in parsed) problems.push(`--agent-endpoints: ${parsed.problem}`);
+  }
   problems.push(...httpConfigProblems(c));
   return problems;
 }
@@ -187,6 +205,13 @@ function httpConfigProblems(c: RelayConfig): string[] {
     problems.push(`--http-plain is refused on ${c.httpListen.host}: plain HTTP would carry sign-in links and session cookies in the clear. Listen on loopback (--http-listen 127.0.0.1:8080) behind a TLS reverse proxy, or drop --http-plain`);
   }
   if (c.publicUrl !== null && publicUrlProblem(c.publicUrl) !== null) problems.push(publicUrlProblem(c.publicUrl)!);
+  for (const proxy of c.trustedProxies) {
+    try {
+      proxyAddr.compile(proxy);
+    } catch {
+      problems.push(`--trusted-proxy '${proxy}' is not an IP address or a CIDR range (like 10.0.0.5 or 10.0.0.0/8)`);
+    }
+  }
   return problems;
 }
 

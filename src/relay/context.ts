@@ -14,8 +14,12 @@ export interface RelayContext {
   readonly registry: Registry;
   readonly log: Logger;
   readonly clock: Clock;
-  /** HOST:PORT that tokens tell devices to dial. */
+  /** HOST:PORT of the SSH listener as operators and devices reach it. */
   readonly publicAddress: string;
+  /** What tokens tell agents to dial, in order (relay-endpoint.ts): --agent-endpoints, or relay-address.ts's defaults. */
+  readonly agentEndpoints: readonly string[];
+  /** The pin of the relay's own self-signed TLS key, which tokens carry for wss:// endpoints; null otherwise. */
+  readonly tlsPin: string | null;
   /** The relay's host key, `ssh-ed25519 AAAA…`. */
   readonly hostKeyLine: string;
   /** The relay's host-key fingerprint, `SHA256:…`. */

@@ -20,7 +20,7 @@ import type { DisconnectReason } from './store.ts';
 const CLOSE_FLUSH_MS = 1_000;
 
 /** Serves an authenticated device connection until it closes. */
-export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: string, remote: { address: string; port: number }, agent: { version: string | null; instance: string | null }): void {
+export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: string, remote: { address: string; port: number }, agent: { version: string | null; instance: string | null; transport: 'tcp' | 'wss' }): void {
   const agentVersion = agent.version;
   let link: (Link & { reason: DisconnectReason | null }) | null = null;
   /** Where notices for the agent go: the key watch's stderr, once it is open. */
@@ -94,7 +94,7 @@ export function serveDeviceLink(ctx: RelayContext, conn: Connection, device: str
       // Presence and its audit row together: one commit, never one without the other.
       ctx.store.transaction(() => {
         ctx.store.markOnline(device, now, remote.address, agentVersion, old !== undefined);
-        ctx.store.audit({ at: now, actor: device, action: 'device.connect', target: device, detail: { remote: remote.address, agentVersion, replaced: old !== undefined } });
+        ctx.store.audit({ at: now, actor: device, action: 'device.connect', target: device, detail: { remote: remote.address, agentVersion, transport: agent.transport, replaced: old !== undefined } });
       });
       old?.close('replaced by a newer link');
       ctx.events.emit({ type: 'device', name: device });

@@ -1,14 +1,17 @@
 /**
- * The relay's SSH front door: accepts TCP connections, sheds what is over the limits,
- * runs a bounded number of handshakes at a time (admission.ts), authenticates, and hands
- * each connection to the part that serves its kind of principal (operator, device,
- * enrolling agent).
+ * The relay's SSH front door: accepts transport streams (TCP connections from its own
+ * listener, WebSocket links from the HTTPS listener's /v1/agent), sheds what is over the
+ * limits, runs a bounded number of handshakes at a time (admission.ts), authenticates, and
+ * hands each connection to the part that serves its kind of principal (operator, device,
+ * enrolling agent). Everything past the transport is the same for both.
  */
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Algorithms, AuthContext, Connection, PublicKeyAuthContext } from 'ssh2';
 import { blobOf, hostKeyForServer, offeredKey, sameKey, verifySignature, type PublicKey } from '../common/ssh-keys.ts';
 import { AGENT_LOGIN, ENROLL_LOGIN } from '../protocol/names.ts';
+import { AGENT_LINK_PATH } from '../protocol/relay-endpoint.ts';
 import { SSH_ALGORITHMS } from '../protocol/ssh-algorithms.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { socketOf } from '../net/ssh2-internals.ts';
@@ -23,6 +26,17 @@ import { AuditRateLimit } from './audit-rate.ts';
 
 const { Server: SshServer } = ssh2;
 
+/** How a stream reached the relay: its own TCP listener, or a WebSocket on the HTTPS listener. */
+export type LinkTransport = 'tcp' | 'wss';
+
+/** One transport stream for the front door, with where it came from (for a WebSocket, the client as --trusted-proxy lets the relay see it). */
+export interface IncomingStream {
+  stream: Duplex;
+  remoteAddress: string;
+  remotePort: number;
+  transport: LinkTransport;
+}
+
 /** Who a connection logged in as, by its kind (an operator becomes a relay Principal in serveOperator). */
 type LoginOf =
   | { kind: 'operator'; user: string; keyFingerprint: string }
@@ -30,7 +44,7 @@ type LoginOf =
   | { kind: 'enroll'; key: PublicKey };
 
 interface PendingState {
-  address: string; principal: LoginOf | null; attempts: number; authenticated: boolean;
+  address: string; transport: LinkTransport; principal: LoginOf | null; attempts: number; authenticated: boolean;
   /** The last refused attempt (user name tried, key, why), for the relay.login.refused row if none succeeds. */
   refused: { user: string; key: string | null; why: string } | null;
   grace: { cancel(): void };
@@ -43,10 +57,10 @@ export class FrontDoor {
   readonly #ctx: RelayContext;
   readonly #ssh: InstanceType<typeof SshServer>;
   readonly #tcp: NetServer;
-  readonly #states = new WeakMap<Socket, PendingState>();
+  readonly #states = new WeakMap<Duplex, PendingState>();
   readonly #unauthByAddress = new Map<string, number>();
-  readonly #sockets = new Set<Socket>();
-  readonly #slots: HandshakeSlots<Socket>;
+  readonly #sockets = new Set<Duplex>();
+  readonly #slots: HandshakeSlots<Duplex>;
   /** Connections that have not sent their identification line yet (and so have no lane). */
   #unidentified = 0;
   /** Bounds the relay.login.refused rows: a flood of bad logins must not flood the audit log. */
@@ -72,7 +86,7 @@ export class FrontDoor {
       keepaliveCountMax: ctx.config.keepaliveCountMax,
     }, (conn, info) => this.#onConnection(conn, info));
     this.#ssh.on('error', (err: Error) => ctx.log.debug({ err: err.message }, 'ssh server error'));
-    this.#tcp = createServer({ noDelay: true, highWaterMark: LIMITS.socketBufferBytes }, (socket) => this.acceptSocket(socket));
+    this.#tcp = createServer({ noDelay: true, highWaterMark: LIMITS.socketBufferBytes }, (socket) => this.#acceptTcp(socket));
     this.#tcp.on('error', (err) => ctx.log.error({ err: err.message }, 'ssh listener error'));
   }
 
@@ -101,36 +115,57 @@ export class FrontDoor {
   }
 
   /** SSH handshakes running and connections queued for one, per lane. */
-  handshakes(): ReturnType<HandshakeSlots<Socket>['counts']> { return this.#slots.counts(); }
+  handshakes(): ReturnType<HandshakeSlots<Duplex>['counts']> { return this.#slots.counts(); }
 
   /** Connections open now, authenticated or not. */
   get connections(): number { return this.#sockets.size; }
 
   /**
-   * Takes one transport stream (a TCP socket today, a WebSocket stream later). Over-limit
-   * connections are dropped before a byte is read, so a flood costs little.
+   * Whether a connection from `address` would be shed now: over the connection limit, the
+   * limit of connections that have not said who they are, or this address's share. The
+   * HTTPS listener asks before it accepts a WebSocket, so that a flood of upgrades is
+   * refused with a 503 before it costs a WebSocket.
    */
-  acceptSocket(socket: Socket): void {
+  wouldShed(address: string): boolean {
     const cfg = this.#ctx.config;
-    const address = socket.remoteAddress ?? 'unknown';
-    const fromAddress = this.#unauthByAddress.get(address) ?? 0;
+    return this.#sockets.size >= cfg.maxConnections || this.#unidentified >= cfg.maxUnidentified
+      || (this.#unauthByAddress.get(address) ?? 0) >= cfg.maxUnauthenticatedPerAddress;
+  }
+
+  /** A connection on the SSH listener: TCP tuned for an SSH transport, then the front door. */
+  #acceptTcp(socket: Socket): void {
+    if (this.wouldShed(socket.remoteAddress ?? 'unknown')) return this.#shed(socket, socket.remoteAddress ?? 'unknown');
+    socket.setNoDelay(true);
+    coalesceWrites(socket);
+    this.acceptStream({ stream: socket, remoteAddress: socket.remoteAddress ?? 'unknown', remotePort: socket.remotePort ?? 0, transport: 'tcp' });
+  }
+
+  #shed(stream: Duplex, address: string): void {
+    // Debug level: during a flood, one line per shed connection would be a flood of its own.
+    this.#ctx.log.debug({ remote: address, connections: this.#sockets.size, unidentified: this.#unidentified }, 'connection shed: over the limit');
+    stream.destroy();
+  }
+
+  /**
+   * Takes one transport stream, whichever listener it came from. Over-limit connections are
+   * dropped before a byte is read, so a flood costs little.
+   */
+  acceptStream(incoming: IncomingStream): void {
+    const cfg = this.#ctx.config;
+    const { stream: socket, remoteAddress: address, transport } = incoming;
     // Until a connection has said who it is (its identification line) it has no lane; the
     // lanes' own limits apply once it has (see #waitForIdent), so a fleet coming back fills
     // the devices' lane and not the operators'.
-    if (this.#sockets.size >= cfg.maxConnections || this.#unidentified >= cfg.maxUnidentified || fromAddress >= cfg.maxUnauthenticatedPerAddress) {
-      // Debug level: during a flood, one line per shed connection would be a flood of its own.
-      this.#ctx.log.debug({ remote: address, connections: this.#sockets.size, unidentified: this.#unidentified }, 'connection shed: over the limit');
-      socket.destroy();
-      return;
-    }
-    socket.setNoDelay(true);
-    coalesceWrites(socket);
+    if (this.#stopped || this.wouldShed(address)) return this.#shed(socket, address);
+    // ssh2's server reads a connection's address off its transport.
+    if (transport !== 'tcp') Object.assign(socket, { remoteAddress: address, remotePort: incoming.remotePort });
     socket.on('error', () => { /* reported through ssh2; a reset must not crash the relay */ });
+    const fromAddress = this.#unauthByAddress.get(address) ?? 0;
     this.#unauthByAddress.set(address, fromAddress + 1);
     const state: PendingState = {
-      address, principal: null, attempts: 0, authenticated: false, queued: null, refused: null,
+      address, transport, principal: null, attempts: 0, authenticated: false, queued: null, refused: null,
       grace: this.#ctx.clock.setTimeout(() => {
-        this.#ctx.log.info({ remote: address }, 'login grace time over: connection dropped');
+        this.#ctx.log.info({ remote: address, transport }, 'login grace time over: connection dropped');
         socket.destroy();
       }, cfg.loginGraceMs),
     };
@@ -144,7 +179,8 @@ export class FrontDoor {
     });
     this.#unidentified++;
     this.#waitForIdent(socket, state);
-    this.#ssh.injectSocket(socket);
+    // ssh2 types injectSocket for net.Socket; it reads and writes any duplex stream.
+    this.#ssh.injectSocket(socket as Socket);
   }
 
   /**
@@ -154,7 +190,7 @@ export class FrontDoor {
    * resumed when a slot frees. A client that sends no line holds no slot: it counts against
    * `maxUnidentified`, the per-address limit and the login grace timer.
    */
-  #waitForIdent(socket: Socket, state: PendingState): void {
+  #waitForIdent(socket: Duplex, state: PendingState): void {
     let seen: Buffer | null = null;
     const identified = () => {
       socket.off('data', onData);
@@ -190,7 +226,7 @@ export class FrontDoor {
   }
 
   /** Frees `socket`'s handshake slot (or queue place); the next queued connection goes on. */
-  #releaseSlot(socket: Socket): void {
+  #releaseSlot(socket: Duplex): void {
     this.#states.get(socket)?.queued?.cancel();
     const next = this.#slots.release(socket);
     if (!next) return;
@@ -228,7 +264,7 @@ export class FrontDoor {
       // connection stays under the per-address limit and the login grace timer.
       if (p.kind !== 'enroll') this.#leaveUnauthenticated(state);
       if (p.kind === 'operator') serveOperator(this.#ctx, conn, { kind: 'ssh', user: p.user, keyFingerprint: p.keyFingerprint, remoteAddress: remote.address }, remote);
-      else if (p.kind === 'device') serveDeviceLink(this.#ctx, conn, p.name, remote, { version: agentVersionOf(info.header.versions.software), instance: agentInstanceOf(info.header.comments) });
+      else if (p.kind === 'device') serveDeviceLink(this.#ctx, conn, p.name, remote, { version: agentVersionOf(info.header.versions.software), instance: agentInstanceOf(info.header.comments), transport: state.transport });
       else serveEnrollment(this.#ctx, conn, p.key, remote);
     });
   }
@@ -250,7 +286,7 @@ export class FrontDoor {
     if (auth.method === 'none') return auth.reject(['publickey']);
     if (auth.method !== 'publickey') return fail(null, `method ${auth.method} is not accepted (public keys only)`);
     const pk = auth as PublicKeyAuthContext;
-    const found = this.#principalFor(pk.username, pk.key.algo, pk.key.data);
+    const found = this.#principalFor(pk.username, pk.key.algo, pk.key.data, state.transport);
     if ('refused' in found) return fail(found.fingerprint, found.refused);
     if (!pk.signature) return pk.accept(); // The client asks whether this key would do; it still has to sign.
     if (!verifySignature(pk.key.data, pk.blob, pk.signature, pk.hashAlgo)) return fail(found.fingerprint, 'the signature did not verify');
@@ -269,13 +305,16 @@ export class FrontDoor {
   }
 
   /** Who `username` with this key is, or why the pair is not accepted (in words for the audit log, never for the client). */
-  #principalFor(username: string, algo: string, blob: Buffer): { principal: LoginOf; fingerprint: string } | { refused: string; fingerprint: string | null } {
+  #principalFor(username: string, algo: string, blob: Buffer, transport: LinkTransport): { principal: LoginOf; fingerprint: string } | { refused: string; fingerprint: string | null } {
     // Not parsed here: a malformed blob matches no stored key, and fails signature verification.
     if (algo !== 'ssh-ed25519') return { refused: `only Ed25519 keys are accepted, not ${algo.slice(0, 64)}`, fingerprint: null };
     const key = offeredKey(algo, blob);
     const fingerprint = key.fingerprint;
     const store = this.#ctx.store;
     if (username === ENROLL_LOGIN) return { principal: { kind: 'enroll', key }, fingerprint };
+    // The WebSocket path is the agents' way in; operators use the SSH listener (least privilege:
+    // a console or API credential never opens an SSH session through it).
+    if (transport === 'wss' && username !== AGENT_LOGIN) return { refused: `operator logins come over SSH, not the agent link (${AGENT_LINK_PATH})`, fingerprint };
     if (username === AGENT_LOGIN) {
       const device = store.getDeviceByKey(key.fingerprint);
       if (device === null || !sameKey(blobOf(device.keyLine), key.blob)) return { refused: 'no device is enrolled with this key', fingerprint };

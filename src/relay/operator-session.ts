@@ -120,7 +120,7 @@ function runExec(ctx: RelayContext, p: SshPrincipal, ch: ServerChannel, command:
       store: ctx.store,
       principal: p,
       now: ctx.clock.now(),
-      relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine, consoleUrl: ctx.consoleUrl },
+      relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine, consoleUrl: ctx.consoleUrl, agentEndpoints: ctx.agentEndpoints, tlsPin: ctx.tlsPin },
       dataDir: ctx.config.dataDir,
       onChange: (device) => ctx.reconcile(device),
       cloneOf: (device) => ctx.registry.cloneOf(device),

@@ -4,6 +4,7 @@
  * is actually using. Pure.
  */
 import { parseHostPort } from '../protocol/host-port.ts';
+import { agentEndpointOf, formatRelayEndpoint } from '../protocol/relay-endpoint.ts';
 
 /** HOST and PORT of `publicAddress` (`[v6]:PORT` unbracketed); port 22 when none is given. */
 export function relayHostPort(publicAddress: string): { host: string; port: number } {
@@ -25,4 +26,14 @@ export function relayJump(publicAddress: string, user: string): string {
   if (publicAddress === '') return `${user}@RELAY:PORT`;
   const { host, port } = relayHostPort(publicAddress);
   return `${user}@${host.includes(':') ? `[${host}]` : host}${port === 22 ? '' : `:${port}`}`;
+}
+
+/**
+ * What tokens tell agents to dial when --agent-endpoints says nothing: the public address
+ * (SSH over TCP) first, then the wss:// endpoint on the HTTPS listener when its URL is
+ * https://, so that a device whose network lets out only HTTPS falls back by itself.
+ */
+export function defaultAgentEndpoints(publicAddress: string, consoleUrl: string | null): string[] {
+  const wss = consoleUrl === null ? null : agentEndpointOf(consoleUrl);
+  return wss === null ? [publicAddress] : [publicAddress, formatRelayEndpoint(wss)];
 }

@@ -14,8 +14,10 @@ import { FrontDoor } from './front-door.ts';
 import { startHttpListener, type HttpListener } from './http/http-listener.ts';
 import type { RelaySources } from './http/sources.ts';
 import { parseHostPort } from '../protocol/host-port.ts';
+import { formatRelayEndpoint, parseRelayEndpoints, type RelayEndpoint } from '../protocol/relay-endpoint.ts';
 import { patchSsh2 } from '../net/ssh2-internals.ts';
 import { LIMITS } from '../protocol/limits.ts';
+import { defaultAgentEndpoints } from './relay-address.ts';
 import { authorizedKeysFor, mayLogin, mayReach } from './access-policy.ts';
 import { openConsoleSession, type ConsoleSession, type ConsoleTerminal } from './console-session.ts';
 import { ConsoleTerminals } from './console-terminal.ts';
@@ -33,8 +35,12 @@ export interface Relay {
   readonly fingerprint: string;
   /** The relay's host key as `ssh-ed25519 AAAA…`, for known_hosts lines. */
   readonly hostKeyLine: string;
-  /** HOST:PORT that tokens tell devices to dial. */
+  /** HOST:PORT of the SSH listener as operators and devices reach it. */
   readonly publicAddress: string;
+  /** What tokens tell agents to dial, in order. */
+  readonly agentEndpoints: readonly string[];
+  /** The pin of the relay's self-signed TLS key that tokens carry, or null. */
+  readonly tlsPin: string | null;
   readonly store: Store;
   readonly registry: Registry;
   /** Every live connection and reach (sessions.ts). */
@@ -62,7 +68,15 @@ export const storePath = (dataDir: string): string => join(dataDir, 'ferry.db');
 /** The relay's host key inside a data dir. */
 export const hostKeyPath = (dataDir: string): string => join(dataDir, 'ssh_host_ed25519_key');
 
-/** What the running relay tells local commands: its public address and fingerprint. */
+/** What the running relay tells local commands (relay.json): where it is and how agents check it. */
+export interface RelayInfo {
+  publicAddress: string; fingerprint: string; hostKeyLine: string; consoleUrl: string | null;
+  /** Absent in the file of a relay from before the wss:// link: then [publicAddress]. */
+  agentEndpoints?: string[];
+  tlsPin?: string | null;
+}
+
+/** Where the running relay writes its RelayInfo. */
 export const relayInfoPath = (dataDir: string): string => join(dataDir, 'relay.json');
 
 /** Opens the data dir (creating it at 0700) and its store. */
@@ -156,7 +170,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
     }
   };
   const ctx: { -readonly [K in keyof RelayContext]: RelayContext[K] } = {
-    config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, hostKeyLine: hostKey.publicKey.line, hostPrivateKey: hostKey.privateKey, reconcile, sessions, keyWatchers, publicAddress: '',
+    config, store, registry, log, clock, fingerprint: hostKey.publicKey.fingerprint, hostKeyLine: hostKey.publicKey.line, hostPrivateKey: hostKey.privateKey, reconcile, sessions, keyWatchers, publicAddress: '', agentEndpoints: [], tlsPin: null,
     channelStats: { opened: 0, failed: 0 }, consoleUrl: null, events,
     consoles: null as unknown as ConsoleTerminals,
   };
@@ -189,7 +203,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       },
     };
     try {
-      http = await startHttpListener({ config: { ...config, httpListen: config.httpListen }, publicHost: parseHostPort(ctx.publicAddress)?.host ?? host, sources, ctx, log });
+      http = await startHttpListener({ config: { ...config, httpListen: config.httpListen }, publicHost: parseHostPort(ctx.publicAddress)?.host ?? host, sources, ctx, door, log });
       ctx.consoleUrl = http.url;
     } catch (err) {
       await door.close(0);
@@ -197,8 +211,15 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       throw err;
     }
   }
+  ctx.agentEndpoints = config.agentEndpoints === null ? defaultAgentEndpoints(ctx.publicAddress, ctx.consoleUrl)
+    // The config validated them; written back as the parser reads them (wss:// with its full path).
+    : (parseRelayEndpoints(config.agentEndpoints.join(',')) as RelayEndpoint[]).map(formatRelayEndpoint);
+  // Only an agent dialling wss:// checks it; a relay without a wss:// endpoint has none to give.
+  ctx.tlsPin = ctx.agentEndpoints.some((e) => e.startsWith('wss://')) ? http?.selfSignedPin ?? null : null;
+  log.info({ endpoints: ctx.agentEndpoints, tlsPin: ctx.tlsPin }, 'tokens send agents to these endpoints');
   // The local CLI (`ferry token create --data-dir`) reads this to write tokens that point here.
-  writeFileSync(relayInfoPath(config.dataDir), JSON.stringify({ publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine, consoleUrl: ctx.consoleUrl }, null, 2) + '\n', { mode: 0o600 });
+  const info: RelayInfo = { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine, consoleUrl: ctx.consoleUrl, agentEndpoints: [...ctx.agentEndpoints], tlsPin: ctx.tlsPin };
+  writeFileSync(relayInfoPath(config.dataDir), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
 
   // Changes made by another process (the local `ferry device revoke`) show up here.
   let seen = store.changeCounter();
@@ -217,7 +238,7 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
 
   let stopped = false;
   return {
-    sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, store, registry, sessions, http, consoles: ctx.consoles, events,
+    sshAddress, fingerprint: ctx.fingerprint, hostKeyLine: hostKey.publicKey.line, publicAddress: ctx.publicAddress, agentEndpoints: ctx.agentEndpoints, tlsPin: ctx.tlsPin, store, registry, sessions, http, consoles: ctx.consoles, events,
     reconcile: () => reconcile(),
     openConsoleSession: (principal, device, login, terminal) => openConsoleSession(ctx, principal, device, login, terminal),
     handshakes: () => door.handshakes(),

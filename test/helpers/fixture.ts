@@ -47,7 +47,7 @@ export function sshPrincipal(user: string, keyFingerprint = 'SHA256:test'): Prin
 
 /** What operations are told of the relay they run on. */
 function relayFacts(relay: Relay) {
-  return { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine, consoleUrl: relay.http?.url ?? null };
+  return { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine, consoleUrl: relay.http?.url ?? null, agentEndpoints: relay.agentEndpoints, tlsPin: relay.tlsPin };
 }
 
 /** Runs operation `op` on a running relay's store as `principal` (default the local admin), in this process. */

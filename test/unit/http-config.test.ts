@@ -30,6 +30,14 @@ describe('relay HTTP flags', () => {
     assert.match(problems('--http-listen', '8443'), /--http-listen '8443' must be HOST:PORT/);
   });
 
+  test('--trusted-proxy takes IPs and CIDR ranges, comma-separated; --agent-endpoints takes the endpoints tokens carry', () => {
+    assert.deepEqual([relay().trustedProxies, relay().agentEndpoints], [[], null]);
+    assert.deepEqual(relay('--trusted-proxy', '10.0.0.5, 192.168.0.0/16,::1').trustedProxies, ['10.0.0.5', '192.168.0.0/16', '::1']);
+    assert.match(problems('--trusted-proxy', 'proxy.example.com'), /--trusted-proxy 'proxy.example.com' is not an IP address or a CIDR range/);
+    assert.deepEqual(relay('--agent-endpoints', 'relay.example.com:2222,wss://relay.example.com/').agentEndpoints, ['relay.example.com:2222', 'wss://relay.example.com/']);
+    assert.match(problems('--agent-endpoints', 'ws://relay.example.com/'), /--agent-endpoints: relay endpoint 'ws:\/\/relay.example.com\/' is plain ws:\/\/: the agent links only over TLS/);
+  });
+
   test('--console-session-ttl: 12h by default, a duration from 1m to 7d', () => {
     assert.equal(relay().consoleSessionTtlMs, 12 * 3_600_000);
     assert.equal(relay('--console-session-ttl', '8h').consoleSessionTtlMs, 8 * 3_600_000);

@@ -5,6 +5,9 @@ import { FerryError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import type { ListenAddress, RelayConfig } from '../config.ts';
 import type { RelayContext } from '../context.ts';
+import { tlsPinOf } from '../../common/tls-pin.ts';
+import { registerAgentLinkRoute, type AgentLinkDoor } from './agent-link-route.ts';
+import { clientAddressReader } from './client-address.ts';
 import { registerConsolePages } from './console-pages.ts';
 import { registerApiRoutes } from './api-routes.ts';
 import { registerHealthRoutes } from './health-routes.ts';
@@ -23,6 +26,12 @@ export interface HttpListener {
   readonly tls: boolean;
   /** SHA-256 of the certificate (AB:CD:…), as a browser shows it; null over plain HTTP. */
   readonly certFingerprint: string | null;
+  /**
+   * The pin of the certificate's key (common/tls-pin.ts) when the relay made it itself: agents
+   * that link over wss:// check it instead of the system's CAs. Null for a given certificate
+   * (checked against the CAs) and over plain HTTP (the TLS proxy in front has its own).
+   */
+  readonly selfSignedPin: string | null;
   /** The app, for areas that add routes before the listener starts (and for tests). */
   readonly app: FastifyInstance;
   /** Stops accepting and closes every connection. */
@@ -36,6 +45,8 @@ export interface HttpListenerOptions {
   sources: RelaySources;
   /** The running relay, for the console's API and terminal, which act through its operations and policy. */
   ctx: RelayContext;
+  /** The SSH front door, which takes the agent links that arrive as WebSockets. */
+  door: AgentLinkDoor;
   log: Logger;
 }
 
@@ -44,8 +55,11 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   const { config, log } = opts;
   const sanHost = config.publicUrl === null ? opts.publicHost : new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, '');
   let tls: TlsMaterial | null = null;
+  let selfSignedPin: string | null = null;
   if (!config.httpPlain) {
-    tls = config.tlsCertFile !== null && config.tlsKeyFile !== null ? loadGivenCert(config.tlsCertFile, config.tlsKeyFile) : loadOrCreateSelfSigned(config.dataDir, sanHost);
+    const given = config.tlsCertFile !== null && config.tlsKeyFile !== null;
+    tls = given ? loadGivenCert(config.tlsCertFile!, config.tlsKeyFile!) : loadOrCreateSelfSigned(config.dataDir, sanHost);
+    if (!given) selfSignedPin = tlsPinOf(tls.cert);
     if (tls.created) log.info({ fingerprint: tls.fingerprint }, 'created a self-signed https certificate');
   }
   const app = createHttpApp({ limits: config, tls, log });
@@ -58,6 +72,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   registerWebAuth(app, opts.ctx, consoleUrls);
   registerApiRoutes(app, opts.ctx);
   registerTerminalRoutes(app, opts.ctx, { webPrincipal, originAllowed });
+  registerAgentLinkRoute(app, opts.door, clientAddressReader(config.trustedProxies));
   const { host, port } = config.httpListen;
   try {
     await app.listen({ host, port });
@@ -75,7 +90,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
     log.warn({ address: `${address.host}:${address.port}` }, 'serving plain HTTP (--http-plain): this must sit behind a TLS reverse proxy, and --public-url should name the proxy\'s https:// address');
   }
   return {
-    address, url, tls: tls !== null, certFingerprint: tls?.fingerprint ?? null, app,
+    address, url, tls: tls !== null, certFingerprint: tls?.fingerprint ?? null, selfSignedPin, app,
     close: () => app.close(),
   };
 }

@@ -7,7 +7,7 @@ export function operationContext(ctx: RelayContext): OperationContext {
   return {
     store: ctx.store,
     now: ctx.clock.now(),
-    relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine, consoleUrl: ctx.consoleUrl },
+    relay: { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine, consoleUrl: ctx.consoleUrl, agentEndpoints: ctx.agentEndpoints, tlsPin: ctx.tlsPin },
     dataDir: ctx.config.dataDir,
     onChange: (device) => ctx.reconcile(device),
     cloneOf: (device) => ctx.registry.cloneOf(device),

@@ -12,7 +12,7 @@ import type { RelayConfig } from '../config.ts';
 
 /** What the app needs: its limits, the TLS pair (null: plain HTTP) and where to log failures. */
 export interface HttpAppOptions {
-  limits: Pick<RelayConfig, 'httpBodyLimitBytes' | 'httpHeadersTimeoutMs' | 'httpRequestTimeoutMs' | 'httpIdleTimeoutMs' | 'httpMaxConnections'>;
+  limits: Pick<RelayConfig, 'httpBodyLimitBytes' | 'httpHeadersTimeoutMs' | 'httpRequestTimeoutMs' | 'httpIdleTimeoutMs' | 'httpMaxConnections'> & { trustedProxies?: readonly string[] };
   tls: { cert: string; key: string } | null;
   log: Logger;
 }
@@ -47,6 +47,8 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     // On stop, idle kept-alive connections must not hold the relay open for their timeout.
     forceCloseConnections: true,
     return503OnClosing: true,
+    // req.ip: X-Forwarded-For only from the reverse proxies named by --trusted-proxy (client-address.ts reads it the same way).
+    trustProxy: limits.trustedProxies !== undefined && limits.trustedProxies.length > 0 ? [...limits.trustedProxies] : false,
     // Fastify types the instance by its server (http or https); the routes use neither's own API.
   }) as unknown as FastifyInstance;
   // Beyond this, Node refuses a connection at accept, before TLS costs anything.

@@ -9,8 +9,6 @@
  */
 import fastifyWebsocket from '@fastify/websocket';
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { FerryError, isFerryError } from '../../common/errors.ts';
@@ -18,6 +16,7 @@ import { LIMITS } from '../../protocol/limits.ts';
 import { encodeRelayFrame, terminalSizeProblem } from '../../protocol/terminal-frames.ts';
 import type { Attachment, BrowserTerminal, TerminalPeer } from '../console-terminal.ts';
 import type { RelayContext } from '../context.ts';
+import { upgradeGate } from './upgrade-gate.ts';
 import type { Principal } from '../principal.ts';
 
 /** The route's path. */
@@ -65,19 +64,9 @@ function readQuery(q: Record<string, unknown>): { session: string } | { device: 
 
 /** Registers the WebSocket plugin and the terminal route on `app`. */
 export function registerTerminalRoutes(app: FastifyInstance, ctx: RelayContext, auth: TerminalAuth): void {
-  // The plugin hears only the upgrades this gate passes on: GET of the terminal's path. Any
-  // other upgrade request would be routed as plain HTTP and answered onto a socket that Node
-  // no longer watches for timeouts and the plugin's hooks (in the scope below) do not close:
-  // anyone could hold such sockets open until the listener's connection limit refused everyone.
+  // The plugin hears only the upgrades the gate passes on: GET of the terminal's path.
   const upgrades = new EventEmitter();
-  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (req.method === 'GET' && (req.url ?? '').split('?')[0] === TERMINAL_PATH) {
-      upgrades.emit('upgrade', req, socket, head);
-      return;
-    }
-    socket.on('error', () => socket.destroy());
-    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', () => socket.destroy());
-  });
+  upgradeGate(app.server).route(TERMINAL_PATH, (req, socket, head) => upgrades.emit('upgrade', req, socket, head));
   // In a scope of its own: the plugin's hooks then apply to this route only.
   void app.register(async (scope) => {
     await scope.register(fastifyWebsocket, {
