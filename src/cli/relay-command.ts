@@ -137,7 +137,7 @@ export async function relayMain(argv: string[], env: NodeJS.ProcessEnv, out: Nod
     if (err instanceof FerryError) throw err;
     throw new FerryError('FERRY_CONFIG_INVALID', `the relay could not start: ${(err as Error).message}`, { cause: err });
   }
-  out.write(`ferry relay listening on ${relay.sshAddress.host}:${relay.sshAddress.port} (tokens say ${relay.publicAddress})\n`);
+  out.write(`ferry relay listening on ${relay.sshAddress.host}:${relay.sshAddress.port} (tokens say ${relay.agentEndpoints.join(', ')})\n`);
   out.write(`host key fingerprint ${relay.fingerprint}\n`);
   if (relay.http) {
     out.write(`console ${relay.http.url} (listening on ${relay.http.address.host}:${relay.http.address.port}${relay.http.tls ? '' : ', plain HTTP'})\n`);
