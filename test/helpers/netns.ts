@@ -122,6 +122,49 @@ export async function firewallDevice(ns: string): Promise<void> {
   ].join('\n'));
 }
 
+/** A TCP destination a firewall lets the device dial. */
+export interface Destination { host: string; port: number }
+
+/**
+ * A stricter device firewall, for a network that lets out nothing but its HTTP proxy: inbound
+ * as firewallDevice (policy drop; loopback and replies accepted), and outbound too, policy drop,
+ * accepting only loopback, new TCP connections to `allowed` (IPv4 address and port), and the
+ * rest of connections already accepted. Every other packet out (TCP to any other address or
+ * port, UDP, ICMP) is dropped and counted, so the device reaches nothing but `allowed`.
+ */
+export async function firewallDeviceOutbound(ns: string, allowed: Destination[]): Promise<void> {
+  if (allowed.length === 0) throw new Error('firewallDeviceOutbound: name at least one destination the device may dial');
+  for (const d of allowed) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(d.host) || !Number.isInteger(d.port)) throw new Error(`firewallDeviceOutbound: ${d.host}:${d.port} is not IPv4:PORT`);
+  }
+  await must('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], [
+    'table inet ferry_test {',
+    '  chain input {',
+    '    type filter hook input priority 0; policy drop;',
+    '    iif lo accept',
+    '    ct state established,related accept',
+    '    counter comment "dropped"',
+    '  }',
+    '  chain output {',
+    '    type filter hook output priority 0; policy drop;',
+    '    oif lo accept',
+    '    ct state established,related accept',
+    ...allowed.map((d) => `    ip daddr ${d.host} tcp dport ${d.port} ct state new accept`),
+    '    counter comment "dropped"',
+    '  }',
+    '}',
+    '',
+  ].join('\n'));
+}
+
+/** Packets firewallDeviceOutbound has dropped on their way out of the device so far. */
+export async function droppedOutboundPackets(ns: string): Promise<number> {
+  const r = await must('ip', ['netns', 'exec', ns, 'nft', 'list', 'chain', 'inet', 'ferry_test', 'output']);
+  const m = /counter packets (\d+) bytes \d+ comment "dropped"/.exec(r.stdout);
+  if (!m) throw new Error(`no drop counter in:\n${r.stdout}`);
+  return Number(m[1]);
+}
+
 /** The network of `ns` goes silent: every packet in or out, except on loopback, is dropped (no FIN, no RST). */
 export async function dropAllTraffic(ns: string): Promise<void> {
   await must('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], [
