@@ -38,7 +38,7 @@ const relay = await startRelay(config, { log });
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 loopDelay.enable();
 const admin = { kind: 'local', user: 'local:bench' } as const;
-const relayInfo = { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint };
+const relayInfo = { publicAddress: relay.publicAddress, fingerprint: relay.fingerprint, agentEndpoints: relay.agentEndpoints, tlsPin: relay.tlsPin };
 
 function handle(req: RelayRequest): unknown {
   switch (req.op) {
