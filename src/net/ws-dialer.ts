@@ -74,11 +74,12 @@ export function webSocketDialer(endpoint: WssEndpoint, o: WebSocketDialerOptions
 
   /** The proxy's answer to CONNECT, when it was not 200. */
   const proxyRefusal = (status: number): FerryError => {
-    if (status === 407) {
+    // 407 is the standard answer; some proxies (tinyproxy, to wrong credentials) send 401.
+    if (status === 407 || status === 401) {
       const hasCredentials = o.proxy!.username !== '' || o.proxy!.password !== '';
       return new FerryError('FERRY_CONNECT_FAILED', hasCredentials
-        ? `the proxy at ${proxyName} refused the credentials in the proxy URL (407): check the user and password in --proxy http://user:pass@host:port`
-        : `the proxy at ${proxyName} wants credentials (407): give them in --proxy http://user:pass@host:port`);
+        ? `the proxy at ${proxyName} refused the credentials in the proxy URL (${status}): check the user and password in --proxy http://user:pass@host:port`
+        : `the proxy at ${proxyName} wants credentials (${status}): give them in --proxy http://user:pass@host:port`);
     }
     if (status === 403) {
       return new FerryError('FERRY_CONNECT_FAILED', `the proxy at ${proxyName} refuses to connect to ${target} (403): its admin must allow CONNECT to that host and port`);
