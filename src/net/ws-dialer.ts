@@ -36,6 +36,8 @@ export interface WebSocketDialerOptions {
   proxy: URL | null;
   /** The stream pings this often (default LIMITS.linkWsPingIntervalMs). */
   pingIntervalMs?: number;
+  /** Connect from this source address (the bench's simulated devices); default the system's choice. */
+  localAddress?: string;
 }
 
 /** Error codes of a TCP connect (or DNS lookup) that found nothing: the peer is not there. */
@@ -133,6 +135,7 @@ export function webSocketDialer(endpoint: WssEndpoint, o: WebSocketDialerOptions
           // With a pin, the key decides (checked on 'upgrade'), not a CA.
           rejectUnauthorized: o.tlsPin === null,
           headers: { 'User-Agent': `ferry-agent/${VERSION}` },
+          ...(o.localAddress ? { localAddress: o.localAddress } : {}),
         });
         let done = false;
         const fail = (err: FerryError) => {
