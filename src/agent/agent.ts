@@ -214,7 +214,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
         revoked = true;
         return;
       }
-      log[isFerryError(err, 'FERRY_HOSTKEY_MISMATCH') ? 'error' : 'warn']({ err: (err as Error).message, attempt }, 'cannot reach the relay');
+      log[isFerryError(err, 'FERRY_HOSTKEY_MISMATCH') || isFerryError(err, 'FERRY_TLS_PIN_MISMATCH') ? 'error' : 'warn']({ err: (err as Error).message, attempt }, 'cannot reach the relay');
     },
     onWait: (delayMs) => log.debug({ delayMs }, 'waiting before the next attempt'),
   });
