@@ -2,13 +2,14 @@
  * Simulated devices, many in one process: each is a plain ssh2 Client that logs in as an
  * enrolled device with its own key, from its own loopback source address (127.10.x.y: real
  * fleets come from many addresses, and the relay limits unauthenticated connections per
- * address), and registers its tunnel with tcpip-forward. The agent's own retry loop
+ * address), and registers its tunnel with tcpip-forward. Each dials through the agent's
+ * Dialer interface: TCP to the relay's SSH port by default, or the wss:// endpoint the
+ * 'start' request names (the link inside a WebSocket, TLS pinned or CA-checked). The agent's own retry loop
  * (runLinkLoop, default backoff and reset) keeps each one up, so a relay restart is
  * followed by the same reconnect pattern a real fleet would show. No channels are served.
  *
  * Controlled over IPC by the benchmark; exits when the benchmark goes away.
  */
-import { connect, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Algorithms } from 'ssh2';
 import { fastRetryFor } from '../../src/agent/agent.ts';
@@ -16,6 +17,9 @@ import { AGENT_DEFAULTS } from '../../src/agent/config.ts';
 import { runLinkLoop } from '../../src/agent/link-loop.ts';
 import { systemClock } from '../../src/common/clock.ts';
 import { fingerprintOf, generateKeyPair } from '../../src/common/ssh-keys.ts';
+import { tcpDialer, type Dialer } from '../../src/net/dialer.ts';
+import { webSocketDialer } from '../../src/net/ws-dialer.ts';
+import { parseRelayEndpoint } from '../../src/protocol/relay-endpoint.ts';
 import { AGENT_LOGIN } from '../../src/protocol/names.ts';
 import { DEVICE_SSH_PORT } from '../../src/protocol/limits.ts';
 import { SSH_ALGORITHMS } from '../../src/protocol/ssh-algorithms.ts';
@@ -24,7 +28,11 @@ import { VERSION } from '../../src/protocol/version.ts';
 /** Requests the benchmark sends. */
 export type SimRequest =
   | { id: number; op: 'keys'; count: number }
-  | { id: number; op: 'start'; relayPort: number; fingerprint: string; from: number; to: number; perSecond: number }
+  /**
+   * Devices [from, to) start linking. `endpoint` (optional): a wss:// endpoint to dial instead
+   * of TCP 127.0.0.1:relayPort, with `tlsPin` (null or absent: verify against the system's CAs).
+   */
+  | { id: number; op: 'start'; relayPort: number; fingerprint: string; from: number; to: number; perSecond: number; endpoint?: string; tlsPin?: string | null }
   | { id: number; op: 'status' }
   | { id: number; op: 'waits'; since: number }
   | { id: number; op: 'stop' };
@@ -53,8 +61,10 @@ const failuresByKind: Record<string, number> = {};
 
 /** Why an attempt failed, in a few words that group alike failures. */
 function failureKind(err: Error & { code?: string; level?: string }): string {
-  if (err.code === 'ECONNREFUSED') return 'refused (relay down)';
-  if (err.message === 'connect timeout') return 'connect timeout';
+  // The dialers' FerryErrors keep the socket's error as their cause.
+  const cause = (err.cause as { code?: string } | undefined)?.code;
+  if (err.code === 'ECONNREFUSED' || cause === 'ECONNREFUSED') return 'refused (relay down)';
+  if (err.code === 'FERRY_TIMEOUT' && /^connecting to|did not answer/.test(err.message)) return 'connect timeout';
   if (err.level === 'client-timeout' || /timed? ?out/i.test(err.message)) return 'timed out';
   if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || /Connection lost before handshake|closed/i.test(err.message)) return 'closed by the relay (shed)';
   return err.message.slice(0, 60);
@@ -79,22 +89,27 @@ function newKey(comment: string): ReturnType<typeof generateKeyPair> {
   }
 }
 
-function connectFrom(port: number, localAddress: string, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, localAddress, noDelay: true });
-    const timer = setTimeout(() => { s.destroy(); reject(new Error('connect timeout')); }, timeoutMs);
-    s.once('connect', () => { clearTimeout(timer); s.off('error', onError); s.on('error', () => {}); resolve(s); });
-    const onError = (err: Error) => { clearTimeout(timer); reject(err); };
-    s.once('error', onError);
-  });
+/** Where the devices dial, as the 'start' request says. */
+interface Target { relayPort: number; endpoint?: string; tlsPin?: string | null }
+
+/**
+ * Device d's dialer: from its own source address, TCP (no redial: one connect per attempt, the
+ * load pattern the storm measures) or WebSocket.
+ */
+function dialerFor(d: Device, t: Target): Dialer {
+  const cfg = AGENT_DEFAULTS;
+  if (t.endpoint === undefined) return tcpDialer('127.0.0.1', t.relayPort, { keepaliveMs: cfg.keepaliveIntervalMs, redialMs: 0, localAddress: d.address });
+  const e = parseRelayEndpoint(t.endpoint);
+  if ('problem' in e) throw new Error(e.problem);
+  if (e.transport !== 'wss') return tcpDialer(e.host, e.port, { keepaliveMs: cfg.keepaliveIntervalMs, redialMs: 0, localAddress: d.address });
+  return webSocketDialer(e, { tlsPin: t.tlsPin ?? null, proxy: null, localAddress: d.address });
 }
 
-/** One attempt, as the agent's: TCP, SSH login with the pinned host key, tcpip-forward for the device name. */
-async function attempt(d: Device, relayPort: number, fingerprint: string): Promise<{ closed: Promise<string> }> {
+/** One attempt, as the agent's: a transport stream, SSH login with the pinned host key, tcpip-forward for the device name. */
+async function attempt(d: Device, dialer: Dialer, fingerprint: string): Promise<{ closed: Promise<string> }> {
   attempts++;
   const cfg = AGENT_DEFAULTS;
-  const sock = await connectFrom(relayPort, d.address, cfg.connectTimeoutMs);
-  sock.setKeepAlive(true, cfg.keepaliveIntervalMs);
+  const sock = await dialer.dial(cfg.connectTimeoutMs);
   const client = new ssh2.Client();
   // ssh2 may emit 'error' more than once (a timeout, then the reset): one listener for its whole life.
   let failed: (err: Error) => void = () => {};
@@ -123,18 +138,21 @@ async function attempt(d: Device, relayPort: number, fingerprint: string): Promi
   return { closed: new Promise((resolve) => client.once('close', () => resolve('closed'))) };
 }
 
-function start(relayPort: number, fingerprint: string, from: number, to: number, perSecond: number): void {
+function start(target: Target, fingerprint: string, from: number, to: number, perSecond: number): void {
   const cfg = AGENT_DEFAULTS;
+  // A bad endpoint fails the request at once, not every attempt.
+  if (target.endpoint !== undefined && 'problem' in parseRelayEndpoint(target.endpoint)) throw new Error(`endpoint: ${target.endpoint} is not a relay endpoint`);
   let i = from;
   const batch = Math.max(1, Math.ceil(perSecond / 20));
   const timer = setInterval(() => {
     for (let n = 0; n < batch && i < to; n++, i++) {
       const d = devices[i]!;
+      const dialer = dialerFor(d, target);
       void runLinkLoop({
         clock: systemClock, signal: lifetime.signal, backoff: { baseMs: cfg.backoffBaseMs, maxMs: cfg.backoffMaxMs }, resetAfterMs: cfg.backoffResetAfterMs,
-        // As the agent's, with the sim's own test for "the relay is not there" (it dials by itself).
-        fastRetry: { ...fastRetryFor(cfg)!, keepsFast: (err) => /^refused|^connect timeout/.test(failureKind(err as Error)) },
-        attempt: () => attempt(d, relayPort, fingerprint),
+        // As the agent's: the dialer marks attempts that found no relay.
+        fastRetry: fastRetryFor(cfg),
+        attempt: () => attempt(d, dialer, fingerprint),
         onUp: () => { d.online = true; d.upAt = Date.now(); },
         onDown: () => { d.online = false; d.downAt = Date.now(); d.client = null; },
         onFailure: (err) => {
@@ -160,7 +178,7 @@ function handle(req: SimRequest): unknown {
       return out;
     }
     case 'start':
-      start(req.relayPort, req.fingerprint, req.from, req.to, req.perSecond);
+      start({ relayPort: req.relayPort, endpoint: req.endpoint, tlsPin: req.tlsPin }, req.fingerprint, req.from, req.to, req.perSecond);
       return null;
     case 'status':
       return { started: devices.length, online: devices.filter((d) => d.online).length, attempts, failures, failuresByKind: { ...failuresByKind } } satisfies SimStatus;

@@ -5,8 +5,9 @@ import { hostname } from 'node:os';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { FerryError, isFerryError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
+import { isUnreachable } from '../net/dialer.ts';
 import { patchSsh2 } from '../net/ssh2-internals.ts';
-import { parseHostPort } from '../protocol/host-port.ts';
+import { formatRelayEndpoint, parseRelayEndpoints } from '../protocol/relay-endpoint.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { AGENT_LOGIN, ENROLL_LOGIN, deviceNameFromHostname } from '../protocol/names.ts';
 import { decodeToken } from '../protocol/token.ts';
@@ -16,7 +17,8 @@ import { describeTarget, embeddedTarget, tcpTarget } from './targets.ts';
 import { requestEnrollment } from './enroll.ts';
 import { openLink, type OpenLink } from './link.ts';
 import { runLinkLoop, type LinkLoopOptions } from './link-loop.ts';
-import { connectToRelay, isRelayUnreachable } from './relay-connection.ts';
+import { endpointEntries, endpointListDialer, type EndpointListDialer } from './endpoints.ts';
+import { connectToRelay } from './relay-connection.ts';
 import { ReportQueue } from './report-queue.ts';
 import { openStateDir, readEnrollment, writeEnrollment, type Enrollment } from './state.ts';
 import type { KeyPair } from '../common/ssh-keys.ts';
@@ -30,6 +32,8 @@ export const DEFAULT_SSH_TARGET: SshTarget = 'embedded';
  */
 export interface Agent extends EventEmitter {
   readonly enrollment: Enrollment;
+  /** The relay endpoints this run tries (--relay, else the saved ones), in order. */
+  readonly endpoints: readonly string[];
   readonly online: boolean;
   /** Resolves with the relay's refusal when the agent stopped on it (config.exitOnRevoked). */
   readonly stoppedOnRevoked: Promise<FerryError>;
@@ -40,12 +44,21 @@ export interface Agent extends EventEmitter {
 }
 
 /** Errors after which retrying cannot help. */
-const FATAL = ['FERRY_HOSTKEY_MISMATCH', 'FERRY_TOKEN_REFUSED', 'FERRY_CONFLICT', 'FERRY_TOKEN_INVALID'] as const;
+const FATAL = ['FERRY_HOSTKEY_MISMATCH', 'FERRY_TLS_PIN_MISMATCH', 'FERRY_TOKEN_REFUSED', 'FERRY_CONFLICT', 'FERRY_TOKEN_INVALID'] as const;
 
-function relayAddress(text: string): { host: string; port: number } {
-  const a = parseHostPort(text);
-  if (!a) throw new FerryError('FERRY_CONFIG_INVALID', `relay address '${text}' must be HOST:PORT`);
-  return a;
+/** Reads an endpoint list (--relay, the token's, agent.json's) as formatted keys, or throws a config problem naming `source`. */
+function endpointList(text: string, source: string): string[] {
+  const parsed = parseRelayEndpoints(text);
+  if ('problem' in parsed) throw new FerryError('FERRY_CONFIG_INVALID', `${source}: ${parsed.problem}`);
+  return parsed.map(formatRelayEndpoint);
+}
+
+/** The dialer over `endpoints` (keys as endpointList returns them), staggered and sticky (endpoints.ts). */
+function relayDialer(config: Readonly<AgentConfig>, endpoints: string[], tlsPin: string | null, lastGood: string | undefined, onGood?: (key: string) => void): EndpointListDialer {
+  const parsed = parseRelayEndpoints(endpoints.join(','));
+  if ('problem' in parsed) throw new FerryError('FERRY_CONFIG_INVALID', parsed.problem);
+  const entries = endpointEntries(parsed, { tlsPin, proxies: config.proxies, keepaliveMs: config.keepaliveIntervalMs });
+  return endpointListDialer(entries, { lastGood, onGood });
 }
 
 async function enroll(config: Readonly<AgentConfig>, key: KeyPair, hostKey: KeyPair, log: Logger, clock: Clock, signal: AbortSignal): Promise<Enrollment> {
@@ -55,8 +68,8 @@ async function enroll(config: Readonly<AgentConfig>, key: KeyPair, hostKey: KeyP
   const decoded = decodeToken(config.token);
   if ('problem' in decoded) throw new FerryError('FERRY_TOKEN_INVALID', decoded.problem);
   const claims = decoded.claims;
-  const relay = config.relay ?? claims.endpoints.find((e) => parseHostPort(e) !== null) ?? claims.endpoints[0]!;
-  const { host, port } = relayAddress(relay);
+  const endpoints = config.relay !== null ? endpointList(config.relay, '--relay') : endpointList(claims.endpoints.join(','), 'the token');
+  const dialer = relayDialer(config, endpoints, claims.tlsPin, undefined);
   let result: Enrollment | null = null;
   let fatal: unknown = null;
   const stop = new AbortController();
@@ -64,12 +77,12 @@ async function enroll(config: Readonly<AgentConfig>, key: KeyPair, hostKey: KeyP
   await runLinkLoop({
     clock, signal: stop.signal, backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs }, resetAfterMs: Infinity,
     attempt: async () => {
-      const client = await connectToRelay({ host, port, fingerprint: claims.fingerprint, key, username: ENROLL_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs });
+      const client = await connectToRelay({ dialer, fingerprint: claims.fingerprint, key, username: ENROLL_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs });
       try {
         const answer = await requestEnrollment(client, { tokenId: claims.id, secret: claims.secret, name: config.name, hostname: deviceNameFromHostname(hostname()), hostKey: hostKey.publicKey.line });
-        result = { relay, fingerprint: claims.fingerprint, name: answer.name, sshTarget: config.sshTarget ?? DEFAULT_SSH_TARGET };
+        result = { endpoints, tlsPin: claims.tlsPin, ...(dialer.lastGood ? { lastGood: dialer.lastGood } : {}), fingerprint: claims.fingerprint, name: answer.name, sshTarget: config.sshTarget ?? DEFAULT_SSH_TARGET };
         writeEnrollment(config.stateDir, result);
-        log.info({ device: answer.name, status: answer.status, relay }, answer.status === 'approved' ? 'enrolled' : "enrolled; waiting for an admin to run 'device approve'");
+        log.info({ device: answer.name, status: answer.status, relay: dialer.label }, answer.status === 'approved' ? 'enrolled' : "enrolled; waiting for an admin to run 'device approve'");
       } finally {
         client.end();
       }
@@ -96,7 +109,7 @@ async function enroll(config: Readonly<AgentConfig>, key: KeyPair, hostKey: KeyP
  * ceiling, and ends at the first sign of a relay that is there but busy.
  */
 export function fastRetryFor(config: Pick<AgentConfig, 'backoffMaxMs'>): LinkLoopOptions['fastRetry'] {
-  return { forMs: LIMITS.fastRetryForMs, maxMs: Math.min(LIMITS.fastRetryMaxMs, config.backoffMaxMs), keepsFast: isRelayUnreachable };
+  return { forMs: LIMITS.fastRetryForMs, maxMs: Math.min(LIMITS.fastRetryMaxMs, config.backoffMaxMs), keepsFast: isUnreachable };
 }
 
 /** True for the relay refusing this device's key: retrying soon cannot help. */
@@ -129,7 +142,14 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
     }
   }
   const e = enrollment;
-  const relay = relayAddress(config.relay ?? e.relay);
+  // --relay overrides the saved list for this run; the endpoint that connects is remembered
+  // (agent.json's lastGood) only for the saved list, which it belongs to.
+  const overridden = config.relay !== null;
+  const endpoints = overridden ? endpointList(config.relay!, '--relay') : e.endpoints;
+  const relay = relayDialer(config, endpoints, e.tlsPin, overridden ? undefined : e.lastGood, overridden ? undefined : (key) => {
+    e.lastGood = key;
+    writeEnrollment(config.stateDir, e);
+  });
   const events = new EventEmitter();
   // Tells this run from another machine with a copy of the same state dir (see relay-connection.ts).
   const instanceId = randomBytes(8).toString('hex');
@@ -163,7 +183,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
     fastRetry: fastRetryFor(config),
     longRetry: { when: isRevoked, delayMs: config.revokedRetryMs },
     attempt: async () => {
-      const client = await connectToRelay({ ...relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs, instanceId, onVerifiedHostKey: relayKeyVerified });
+      const client = await connectToRelay({ dialer: relay, fingerprint: e.fingerprint, key, username: AGENT_LOGIN, keepaliveIntervalMs: config.keepaliveIntervalMs, keepaliveCountMax: config.keepaliveCountMax, connectTimeoutMs: config.connectTimeoutMs, instanceId, onVerifiedHostKey: relayKeyVerified });
       const link = await openLink(client, e.name, target, log, embedded ? (keys) => embedded.setAuthorizedKeys(keys) : undefined, embedded ? reports : undefined);
       current = link;
       if (lifetime.signal.aborted) await link.close();
@@ -171,7 +191,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
     },
     onUp: () => {
       revoked = false;
-      log.info({ device: e.name, relay: `${relay.host}:${relay.port}` }, 'link up');
+      log.info({ device: e.name, relay: relay.label }, 'link up');
       events.emit('up');
     },
     onDown: (reason, upForMs) => {
@@ -194,7 +214,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
         revoked = true;
         return;
       }
-      log[isFerryError(err, 'FERRY_HOSTKEY_MISMATCH') ? 'error' : 'warn']({ err: (err as Error).message, attempt }, 'cannot reach the relay');
+      log[isFerryError(err, 'FERRY_HOSTKEY_MISMATCH') || isFerryError(err, 'FERRY_TLS_PIN_MISMATCH') ? 'error' : 'warn']({ err: (err as Error).message, attempt }, 'cannot reach the relay');
     },
     onWait: (delayMs) => log.debug({ delayMs }, 'waiting before the next attempt'),
   });
@@ -203,6 +223,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
   Object.defineProperty(events, 'online', { get: () => current !== null, enumerable: true });
   return Object.assign(events as EventEmitter & { readonly online: boolean }, {
     enrollment: e,
+    endpoints,
     stoppedOnRevoked,
     waitUntilUp: () => (current !== null ? Promise.resolve() : new Promise<void>((resolve) => events.once('up', () => resolve()))),
     async stop() {

@@ -1,6 +1,8 @@
 /** The agent's configuration: its type, defaults, and a validator that reports every problem at once. */
 import { LIMITS } from '../protocol/limits.ts';
 import type { LogLevel } from '../common/log.ts';
+import { parseRelayEndpoints } from '../protocol/relay-endpoint.ts';
+import { proxyProblem, type ProxySettings } from './proxy-choice.ts';
 
 import { DEFAULT_FORWARD_RULES, type ForwardRule } from './embedded/forward-policy.ts';
 
@@ -14,8 +16,13 @@ export type SshTarget = 'embedded' | TcpTarget;
 export interface AgentConfig {
   /** Identity key and enrollment state live here (mode 0700; the key at 0600). */
   stateDir: string;
-  /** Relay address, HOST:PORT; overrides the one in the token. Optional once enrolled. */
+  /**
+   * Relay endpoints, comma-separated (HOST:PORT and/or wss://HOST[:PORT]/, tried in order);
+   * overrides the token's list (and, when enrolled, the saved one) for this run. Optional.
+   */
   relay: string | null;
+  /** The HTTP proxy for wss endpoints: --proxy, and HTTPS_PROXY / NO_PROXY as the CLI read them (proxy-choice.ts). */
+  proxies: ProxySettings;
   /** Enrollment token; needed on the first run only. */
   token: string | null;
   /** Device name to ask for when the token does not fix one. */
@@ -51,13 +58,22 @@ export const AGENT_DEFAULTS = Object.freeze({
   backoffResetAfterMs: LIMITS.backoffResetAfterMs,
   revokedRetryMs: LIMITS.revokedRetryMs,
   exitOnRevoked: false,
+  /** No proxy unless the CLI found one (--proxy, HTTPS_PROXY). */
+  proxies: Object.freeze({ flag: null, httpsProxy: null, noProxy: null }) as ProxySettings,
 });
 
 /** Every problem with `c`; empty when it is fine. */
 export function agentConfigProblems(c: AgentConfig): string[] {
   const problems: string[] = [];
   if (!c.stateDir) problems.push('--state-dir is required: where the agent keeps its key and enrollment');
-  if (c.relay !== null && !/^[^\s]+:\d{1,5}$/.test(c.relay)) problems.push(`--relay '${c.relay}' must be HOST:PORT`);
+  if (c.relay !== null) {
+    const parsed = parseRelayEndpoints(c.relay);
+    if ('problem' in parsed) problems.push(`--relay: ${parsed.problem}`);
+  }
+  if (c.proxies.flag !== null) {
+    const p = proxyProblem(c.proxies.flag, '--proxy');
+    if (p) problems.push(p);
+  }
   if (c.sshTarget !== null && c.sshTarget !== 'embedded' && (!Number.isInteger(c.sshTarget.port) || c.sshTarget.port < 1 || c.sshTarget.port > 65535)) problems.push('--ssh-target port must be 1-65535');
   for (const key of ['keepaliveIntervalMs', 'connectTimeoutMs', 'targetConnectTimeoutMs', 'backoffBaseMs', 'backoffMaxMs', 'backoffResetAfterMs', 'revokedRetryMs'] as const) {
     if (!Number.isFinite(c[key]) || c[key] < 1) problems.push(`${key} must be a positive number`);

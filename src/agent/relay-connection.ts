@@ -1,21 +1,22 @@
 /**
- * One SSH connection from the agent to the relay: TCP, handshake with the relay's host key
- * checked against the pinned fingerprint, public-key login. No retries here.
+ * One SSH connection from the agent to the relay: a transport stream from a Dialer (TCP, or a
+ * WebSocket; dialer.ts), handshake with the relay's host key checked against the pinned
+ * fingerprint, public-key login. No retries here.
  */
 import ssh2 from 'ssh2';
 import type { Algorithms, Client } from 'ssh2';
 import { FerryError } from '../common/errors.ts';
 import { fingerprintOf, offeredKey, type KeyPair } from '../common/ssh-keys.ts';
-import type { Socket } from 'node:net';
-import { connectTcp } from '../net/tcp.ts';
+import type { Duplex } from 'node:stream';
+import type { Dialer } from '../net/dialer.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { VERSION } from '../protocol/version.ts';
 import { SSH_ALGORITHMS } from '../protocol/ssh-algorithms.ts';
 
 /** What one connection needs. */
 export interface RelayConnectionOptions {
-  host: string;
-  port: number;
+  /** Opens the transport stream; its label names the relay in messages. */
+  dialer: Dialer;
   /** The pinned relay host-key fingerprint (`SHA256:…`). */
   fingerprint: string;
   key: KeyPair;
@@ -33,30 +34,13 @@ export interface RelayConnectionOptions {
   onVerifiedHostKey?: (line: string) => void;
 }
 
-/** Errors of attempts that found no relay at all, as opposed to a relay that answered and then failed us. */
-const unreachable = new WeakSet<object>();
-
-/**
- * True when `err` says the relay could not be reached at all: nothing listening, no route,
- * or no answer to the TCP connect. Such attempts cost the relay nothing, so the agent may
- * retry them quickly; a refusal or a failed handshake means a relay that is there (and
- * perhaps busy).
- */
-export function isRelayUnreachable(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && unreachable.has(err);
-}
-
 /** Connects and logs in; resolves with a ready ssh2 Client or rejects with a FerryError saying why. */
 export async function connectToRelay(o: RelayConnectionOptions): Promise<Client> {
   const started = Date.now();
-  let sock;
-  try {
-    sock = await connectTcp(o.host, o.port, o.connectTimeoutMs, false, LIMITS.relayRedialMs);
-  } catch (err) {
-    unreachable.add(err as object);
-    throw err;
-  }
-  sock.setKeepAlive(true, o.keepaliveIntervalMs);
+  // The dialer marks attempts that reached nothing (dialer.ts's isUnreachable).
+  const sock = await o.dialer.dial(o.connectTimeoutMs);
+  // The label after the dial: a list of endpoints names the one that connected.
+  const relay = o.dialer.label;
   const client = new ssh2.Client();
   let presented: string | null = null;
   return new Promise((resolve, reject) => {
@@ -68,14 +52,14 @@ export async function connectToRelay(o: RelayConnectionOptions): Promise<Client>
       client.removeAllListeners('ready');
       sock.destroy();
       if (presented !== null && presented !== o.fingerprint) {
-        reject(new FerryError('FERRY_HOSTKEY_MISMATCH', `the relay at ${o.host}:${o.port} presented host key ${presented}, but this agent pinned ${o.fingerprint}: refusing to connect. `
+        reject(new FerryError('FERRY_HOSTKEY_MISMATCH', `the relay at ${relay} presented host key ${presented}, but this agent pinned ${o.fingerprint}: refusing to connect. `
           + 'Someone may be intercepting the connection, or the relay was reinstalled with a new key; in the latter case enrol again with a new token.'));
       } else if (err.level === 'client-authentication') {
-        reject(new FerryError('FERRY_AUTH_REFUSED', `the relay at ${o.host}:${o.port} refused this agent's key (${o.key.publicKey.fingerprint}) as '${o.username}': the device may have been revoked or removed; enrol again with a new token`));
+        reject(new FerryError('FERRY_AUTH_REFUSED', `the relay at ${relay} refused this agent's key (${o.key.publicKey.fingerprint}) as '${o.username}': the device may have been revoked or removed; enrol again with a new token`));
       } else if (err.level === 'client-timeout') {
-        reject(new FerryError('FERRY_TIMEOUT', `the SSH handshake with ${o.host}:${o.port} did not finish within ${o.connectTimeoutMs} ms`));
+        reject(new FerryError('FERRY_TIMEOUT', `the SSH handshake with ${relay} did not finish within ${o.connectTimeoutMs} ms`));
       } else {
-        reject(new FerryError('FERRY_CONNECT_FAILED', `SSH to ${o.host}:${o.port} failed: ${err.message}`, { cause: err }));
+        reject(new FerryError('FERRY_CONNECT_FAILED', `SSH to ${relay} failed: ${err.message}`, { cause: err }));
       }
     };
     client.on('error', fail);
@@ -120,7 +104,7 @@ export async function connectToRelay(o: RelayConnectionOptions): Promise<Client>
  * when the network comes back the old connection may take many seconds to move again. A
  * fresh connection does not wait: the link loop dials one at once.
  */
-function endWhenSilent(client: Client, sock: Socket, ms: number): void {
+function endWhenSilent(client: Client, sock: Duplex, ms: number): void {
   const timer = setTimeout(() => {
     client.emit('error', new Error(`nothing from the relay for ${Math.round(ms / 1000)} s: the network path is gone`));
     sock.destroy();

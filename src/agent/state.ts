@@ -1,14 +1,21 @@
-/** The agent's state dir: its identity key and what enrollment settled (relay, pinned fingerprint, name, target). */
+/** The agent's state dir: its identity key and what enrollment settled (relay endpoints, pins, name, target). */
 import { existsSync, mkdirSync, readFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { FerryError } from '../common/errors.ts';
 import { loadOrCreateKey, writePrivateFile, type KeyPair } from '../common/ssh-keys.ts';
 import { deviceNameProblem } from '../protocol/names.ts';
+import { parseRelayEndpoint } from '../protocol/relay-endpoint.ts';
+import { TLS_PIN } from '../protocol/token.ts';
 import type { SshTarget } from './config.ts';
 
 /** What an enrolled agent remembers. */
 export interface Enrollment {
-  relay: string;
+  /** Where the relay is, in the order to try (relay-endpoint.ts: HOST:PORT or wss://…); at least one. */
+  endpoints: string[];
+  /** The pin of the relay's TLS key for wss endpoints (token.ts TLS_PIN), or null: verify against the system's CAs. */
+  tlsPin: string | null;
+  /** The endpoint that last connected, tried first next time (endpoints.ts). */
+  lastGood?: string;
   fingerprint: string;
   name: string;
   sshTarget: SshTarget;
@@ -37,21 +44,33 @@ export function openStateDir(dir: string): { key: KeyPair; hostKey: KeyPair; cre
 export function readEnrollment(dir: string): Enrollment | null {
   const file = join(dir, ENROLLMENT_FILE);
   if (!existsSync(file)) return null;
-  let e: Partial<Enrollment>;
+  let e: Partial<Enrollment> & { relay?: unknown };
   try {
     e = JSON.parse(readFileSync(file, 'utf8')) as Partial<Enrollment>;
   } catch {
     throw new FerryError('FERRY_STATE_INVALID', `${file} is damaged: move it away and enrol again with a new token`);
   }
-  if (typeof e.relay !== 'string' || typeof e.fingerprint !== 'string' || typeof e.name !== 'string' || deviceNameProblem(e.name) !== null
+  // Written before the endpoint list (ferry2 tokens): one `relay`, HOST:PORT, and no TLS pin.
+  if (e.endpoints === undefined && typeof e.relay === 'string') e = { ...e, endpoints: [e.relay], tlsPin: null };
+  if (e.tlsPin === undefined) e = { ...e, tlsPin: null };
+  const endpointsOk = Array.isArray(e.endpoints) && e.endpoints.length > 0
+    && e.endpoints.every((x) => typeof x === 'string' && !('problem' in parseRelayEndpoint(x)));
+  if (!endpointsOk || (e.tlsPin !== null && (typeof e.tlsPin !== 'string' || !TLS_PIN.test(e.tlsPin)))
+    || (e.lastGood !== undefined && typeof e.lastGood !== 'string')
+    || typeof e.fingerprint !== 'string' || typeof e.name !== 'string' || deviceNameProblem(e.name) !== null
     || (e.relayHostKey !== undefined && typeof e.relayHostKey !== 'string')
     || (e.sshTarget !== 'embedded' && (typeof e.sshTarget?.host !== 'string' || typeof e.sshTarget?.port !== 'number'))) {
     throw new FerryError('FERRY_STATE_INVALID', `${file} is incomplete: move it away and enrol again with a new token`);
   }
-  return e as Enrollment;
+  const { relay: _oldRelay, ...rest } = e;
+  return rest as Enrollment;
 }
 
-/** Saves the enrollment (0600: it names the relay and the pinned key). */
+/**
+ * Saves the enrollment (0600: it names the relay and the pinned key). `relay` is written too,
+ * for an older agent (which reads only that): the first HOST:PORT endpoint, else the first.
+ */
 export function writeEnrollment(dir: string, e: Enrollment): void {
-  writePrivateFile(join(dir, ENROLLMENT_FILE), JSON.stringify(e, null, 2) + '\n');
+  const relay = e.endpoints.find((x) => !/^[a-z]+:\/\//i.test(x)) ?? e.endpoints[0];
+  writePrivateFile(join(dir, ENROLLMENT_FILE), JSON.stringify({ relay, ...e }, null, 2) + '\n');
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { AGENT_DEFAULTS, agentConfigProblems, type AgentConfig } from '../agent/config.ts';
 import { startAgent } from '../agent/agent.ts';
 import { parseForwardRules } from '../agent/embedded/forward-policy.ts';
+import { proxySettingsFrom } from '../agent/proxy-choice.ts';
 import { describeTarget } from '../agent/targets.ts';
 import { chooseLogFormat, createLogger, type LogFormat } from '../common/log.ts';
 import { deviceNameProblem } from '../protocol/names.ts';
@@ -11,7 +12,8 @@ import { untilSignal } from './relay-command.ts';
 
 export const AGENT_FLAGS: Record<string, FlagSpec> = {
   'state-dir': { type: 'string', env: 'FERRY_STATE_DIR', help: 'identity key and enrollment (required)' },
-  relay: { type: 'string', env: 'FERRY_RELAY', help: 'relay HOST:PORT (default: the one in the token)' },
+  relay: { type: 'string', env: 'FERRY_RELAY', help: 'relay endpoints, tried in order, comma-separated: HOST:PORT (SSH over TCP) and/or wss://HOST[:PORT]/ (through HTTPS) (default: those of the token, then those saved at enrollment)' },
+  proxy: { type: 'string', env: 'FERRY_PROXY', help: 'HTTP proxy for wss:// endpoints, http://[user:pass@]HOST:PORT (default: HTTPS_PROXY, minus NO_PROXY); HOST:PORT endpoints never use a proxy' },
   token: { type: 'string', env: 'FERRY_TOKEN', help: 'enrollment token, first run only (prefer the env var or --token-file: argv is visible in ps)' },
   'token-file': { type: 'string', help: 'read the enrollment token from this file' },
   name: { type: 'string', env: 'FERRY_NAME', help: 'device name to ask for when the token fixes none (default: host name)' },
@@ -55,6 +57,7 @@ export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
   const config: AgentConfig = {
     stateDir: o.string('state-dir') ?? '',
     relay: o.string('relay'),
+    proxies: proxySettingsFrom(o.string('proxy'), env),
     token,
     name,
     sshTarget: o.string('ssh-target') === 'embedded' ? 'embedded' : o.hostPort('ssh-target', null),
@@ -82,7 +85,7 @@ export async function agentMain(argv: string[], env: NodeJS.ProcessEnv, out: Nod
   const stopping = untilSignal();
   const agent = await Promise.race([startAgent(config, { log }), stopping.then(() => null)]);
   if (agent === null) return 0;
-  out.write(`ferry agent: device '${agent.enrollment.name}' via ${config.relay ?? agent.enrollment.relay}, SSH target ${describeTarget(agent.enrollment.sshTarget)}\n`);
+  out.write(`ferry agent: device '${agent.enrollment.name}' via ${agent.endpoints.join(', ')}, SSH target ${describeTarget(agent.enrollment.sshTarget)}\n`);
   const end = await Promise.race([stopping.then((signal) => ({ signal })), agent.stoppedOnRevoked.then((err) => ({ err }))]);
   if ('err' in end) {
     await agent.stop();

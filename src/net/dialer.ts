@@ -42,6 +42,8 @@ export interface TcpDialerOptions {
   keepaliveMs: number;
   /** While no answer has come, start another connect this often (tcp.ts); 0: never. */
   redialMs: number;
+  /** Connect from this source address (the bench's simulated devices: one loopback address each); default the system's choice. */
+  localAddress?: string;
 }
 
 /** Dials `host:port` over TCP (Nagle off, never half-open: an SSH transport's FIN means its peer is gone). */
@@ -51,7 +53,7 @@ export function tcpDialer(host: string, port: number, o: TcpDialerOptions): Dial
     label,
     async dial(timeoutMs) {
       try {
-        const sock = await connectTcp(host, port, timeoutMs, false, o.redialMs);
+        const sock = await connectTcp(host, port, timeoutMs, false, o.redialMs, o.localAddress);
         sock.setKeepAlive(true, o.keepaliveMs);
         return sock;
       } catch (err) {

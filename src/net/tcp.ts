@@ -10,6 +10,8 @@ import { LIMITS } from '../protocol/limits.ts';
  * piped through the tunnel, wrong for an SSH transport, whose peer's FIN means it is gone
  * (a half-open transport never emits 'close', and the agent would not notice the loss).
  *
+ * `localAddress`: the source address to connect from (default: the system's choice).
+ *
  * `redialMs`: while no answer has come, start another connect this often, and keep the
  * first that succeeds. On a path that drops packets the kernel resends a SYN after 1, 3,
  * 7 s and then not for 8 s more, so a path that comes back in between is only found that
@@ -17,10 +19,10 @@ import { LIMITS } from '../protocol/limits.ts';
  * still has the whole `timeoutMs` (a slow link keeps working). Any error (refused, no
  * route) ends them all at once: the network answered.
  */
-export function connectTcp(host: string, port: number, timeoutMs: number, halfOpen = true, redialMs = 0): Promise<Socket> {
+export function connectTcp(host: string, port: number, timeoutMs: number, halfOpen = true, redialMs = 0, localAddress?: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
     // `highWaterMark` (both directions) is missing from @types/node 20's connect options.
-    const options = { host, port, noDelay: true, allowHalfOpen: halfOpen, highWaterMark: LIMITS.socketBufferBytes };
+    const options = { host, port, noDelay: true, allowHalfOpen: halfOpen, highWaterMark: LIMITS.socketBufferBytes, ...(localAddress ? { localAddress } : {}) };
     const pending = new Set<Socket>();
     let redial: NodeJS.Timeout | undefined;
     const settle = (winner: Socket | null) => {

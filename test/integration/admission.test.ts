@@ -8,6 +8,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import { generateKeyPair } from '../../src/common/ssh-keys.ts';
 import { connectToRelay } from '../../src/agent/relay-connection.ts';
+import { tcpDialer } from '../../src/net/dialer.ts';
 import { isFerryError } from '../../src/common/errors.ts';
 import { ENROLL_LOGIN } from '../../src/protocol/names.ts';
 import { eventually, fileCleanup } from '../helpers/env.ts';
@@ -127,7 +128,7 @@ test('an agent whose connection is dropped after the relay\'s ident fails the at
   try {
     const started = Date.now();
     await assert.rejects(
-      connectToRelay({ host: '127.0.0.1', port, fingerprint: 'SHA256:x', key: generateKeyPair('a'), username: 'ferry-agent', keepaliveIntervalMs: 20_000, keepaliveCountMax: 3, connectTimeoutMs: 60_000 }),
+      connectToRelay({ dialer: tcpDialer('127.0.0.1', port, { keepaliveMs: 20_000, redialMs: 0 }), fingerprint: 'SHA256:x', key: generateKeyPair('a'), username: 'ferry-agent', keepaliveIntervalMs: 20_000, keepaliveCountMax: 3, connectTimeoutMs: 60_000 }),
       (err: unknown) => isFerryError(err, 'FERRY_CONNECT_FAILED') && /closed the connection before the login/.test(err.message),
     );
     assert.ok(Date.now() - started < 10_000, 'it failed by itself, not by the 60 s timeout');

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Client } from 'ssh2';
 import { connectToRelay } from '../../src/agent/relay-connection.ts';
+import { tcpDialer } from '../../src/net/dialer.ts';
 import { openStateDir } from '../../src/agent/state.ts';
 import { AUTHORIZED_KEYS_COMMAND } from '../../src/protocol/authorized-keys.ts';
 import { AGENT_LOGIN } from '../../src/protocol/names.ts';
@@ -29,7 +30,7 @@ test('a second connection with the device key cannot take the live agent\'s key 
   const e = await startEmbedded(suite, { cam: null });
   const { key } = openStateDir(join(e.f.dir, 'agent-cam'));
   const intruder = await connectToRelay({
-    host: '127.0.0.1', port: e.f.relay.sshAddress.port, fingerprint: e.f.relay.fingerprint, key, username: AGENT_LOGIN,
+    dialer: tcpDialer('127.0.0.1', e.f.relay.sshAddress.port, { keepaliveMs: 20_000, redialMs: 0 }), fingerprint: e.f.relay.fingerprint, key, username: AGENT_LOGIN,
     keepaliveIntervalMs: 20_000, keepaliveCountMax: 3, connectTimeoutMs: 10_000,
   });
   suite.after(() => intruder.end());
@@ -50,7 +51,7 @@ test('a second connection that registers takes the link and its watch; when the 
   const { key } = openStateDir(join(e.f.dir, 'agent-dome'));
   const agentLink = e.f.relay.registry.get('dome');
   const intruder = await connectToRelay({
-    host: '127.0.0.1', port: e.f.relay.sshAddress.port, fingerprint: e.f.relay.fingerprint, key, username: AGENT_LOGIN,
+    dialer: tcpDialer('127.0.0.1', e.f.relay.sshAddress.port, { keepaliveMs: 20_000, redialMs: 0 }), fingerprint: e.f.relay.fingerprint, key, username: AGENT_LOGIN,
     keepaliveIntervalMs: 20_000, keepaliveCountMax: 3, connectTimeoutMs: 10_000,
   });
   suite.after(() => intruder.end());

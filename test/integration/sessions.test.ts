@@ -11,6 +11,7 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { connectToRelay } from '../../src/agent/relay-connection.ts';
+import { tcpDialer } from '../../src/net/dialer.ts';
 import { openStateDir } from '../../src/agent/state.ts';
 import { AUTHORIZED_KEYS_COMMAND } from '../../src/protocol/authorized-keys.ts';
 import { encodeDeviceReport } from '../../src/protocol/device-report.ts';
@@ -196,7 +197,7 @@ test('device reports arrive as ssh.* rows from the device; a flood of them is bo
   // A bare ssh2 client with the device's key stands in for the agent: it registers and opens the watch.
   const { key } = openStateDir(join(f.dir, 'agent-cam'));
   const client = await connectToRelay({
-    host: '127.0.0.1', port: f.relay.sshAddress.port, fingerprint: f.relay.fingerprint, key, username: AGENT_LOGIN,
+    dialer: tcpDialer('127.0.0.1', f.relay.sshAddress.port, { keepaliveMs: 20_000, redialMs: 0 }), fingerprint: f.relay.fingerprint, key, username: AGENT_LOGIN,
     keepaliveIntervalMs: 20_000, keepaliveCountMax: 3, connectTimeoutMs: 10_000,
   });
   suite.after(() => client.end());

@@ -231,6 +231,26 @@ describe('agent flags for a revoked device (issue #9)', () => {
   });
 });
 
+describe('agent relay endpoints and proxy flags (issue #12)', () => {
+  test('--relay (FERRY_RELAY) takes a comma-separated list of HOST:PORT and wss:// endpoints', () => {
+    assert.equal(agentConfigFromArgs(['--state-dir', '/tmp/x', '--relay', 'relay.test:2222, wss://relay.test/'], {}).config.relay, 'relay.test:2222, wss://relay.test/');
+    assert.equal(agentConfigFromArgs(['--state-dir', '/tmp/x'], { FERRY_RELAY: 'wss://relay.test:8443/' }).config.relay, 'wss://relay.test:8443/');
+    assert.throws(() => agentConfigFromArgs(['--state-dir', '/tmp/x', '--relay', 'relay.test:2222,ws://relay.test/'], {}),
+      (err: unknown) => isFerryError(err, 'FERRY_CONFIG_INVALID') && /--relay: relay endpoint 'ws:\/\/relay.test\/' is plain ws:\/\//.test(err.message));
+    assert.throws(() => agentConfigFromArgs(['--state-dir', '/tmp/x', '--relay', 'relay.test'], {}), /--relay: relay endpoint 'relay.test' must be HOST:PORT/);
+  });
+
+  test('--proxy (FERRY_PROXY) wins; HTTPS_PROXY and NO_PROXY are read from the environment; a bad proxy is a problem without its password', () => {
+    const env = { HTTPS_PROXY: 'http://env-proxy:3128', no_proxy: '.lan' };
+    assert.deepEqual(agentConfigFromArgs(['--state-dir', '/tmp/x'], env).config.proxies, { flag: null, httpsProxy: 'http://env-proxy:3128', noProxy: '.lan' });
+    assert.equal(agentConfigFromArgs(['--state-dir', '/tmp/x', '--proxy', 'http://p:3128'], env).config.proxies.flag, 'http://p:3128');
+    assert.equal(agentConfigFromArgs(['--state-dir', '/tmp/x'], { FERRY_PROXY: 'http://q:3128' }).config.proxies.flag, 'http://q:3128');
+    assert.deepEqual(agentConfigFromArgs(['--state-dir', '/tmp/x'], {}).config.proxies, { flag: null, httpsProxy: null, noProxy: null });
+    assert.throws(() => agentConfigFromArgs(['--state-dir', '/tmp/x', '--proxy', 'socks5://u:secret@p:1080'], {}),
+      (err: unknown) => isFerryError(err, 'FERRY_CONFIG_INVALID') && /only to HTTP proxies/.test(err.message) && !err.message.includes('secret'));
+  });
+});
+
 describe('relay session flags (issue #10)', () => {
   test('--max-sessions-per-user, --max-sessions-per-device and --session-idle-timeout set the config; by default 32, 16 and off', () => {
     const defaults = relayConfigFromArgs(['--data-dir', '/tmp/x'], {}).config;
