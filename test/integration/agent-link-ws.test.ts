@@ -5,7 +5,10 @@
 // address over its share of unauthenticated connections is refused with a 503 and
 // Retry-After before any WebSocket exists; X-Forwarded-For counts only from a proxy named by
 // --trusted-proxy; an SSH connection carried by the WebSocket reaches the front door (the
-// relay's SSH ident comes back inside it), and an operator login over it is refused.
+// relay's SSH ident comes back inside it), and an operator login over it is refused; a real
+// agent enrols and links over wss (the token's pin checked), is reached with ssh -J, its
+// `device.connect` row says wss, and the same device linking again over TCP replaces the wss
+// link (newest link wins whatever the transport).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
@@ -21,7 +24,9 @@ import { LIMITS } from '../../src/protocol/limits.ts';
 import { decodeToken } from '../../src/protocol/token.ts';
 import { selfSignedCertPath } from '../../src/relay/http/tls-cert.ts';
 import { eventually, fileCleanup } from '../helpers/env.ts';
-import { startFixture, type Fixture } from '../helpers/fixture.ts';
+import { startAgent } from '../../src/agent/agent.ts';
+import { startFixture, testAgentConfig, testLogger, type Fixture } from '../helpers/fixture.ts';
+import { ssh } from '../helpers/ssh-client.ts';
 
 const suite = fileCleanup(after);
 /** Small, so that one test reaches it. */
@@ -114,4 +119,24 @@ test('an address over its share of unauthenticated connections gets a 503 with R
   const after = await upgrade('/v1/agent');
   assert.ok('ws' in after, 'once the address is under its share again, the upgrade goes through');
   after.ws.terminate();
+});
+
+test('an agent enrols and links over wss, is reached with ssh -J, and a newer TCP link of the same device replaces it', async (t) => {
+  const cam = await f.device('ws-cam', { config: { relay: `${base}/` } });
+  assert.deepEqual(cam.endpoints, [`${base}/v1/agent`]);
+  const r = await ssh(f.admin, ['-J', 'relay', 'ws-cam', 'echo over wss; exit 3']);
+  assert.equal(r.code, 3, r.stderr);
+  assert.equal(r.stdout, 'over wss\n');
+  const connects = () => f.relay.store.listAudit({ device: 'ws-cam', action: 'device.connect', limit: 10 }).map((a) => a.detail as { transport?: string; replaced?: boolean });
+  assert.deepEqual(connects().map((d) => d.transport), ['wss']);
+
+  // The same identity over TCP: the newer link wins, whatever the transport of the older one.
+  const replaced = new Promise<string>((resolve) => cam.once('down', resolve));
+  const tcp = await startAgent(testAgentConfig(join(f.dir, 'agent-ws-cam'), { relay: `127.0.0.1:${f.relay.sshAddress.port}` }), { log: testLogger('agent-ws-cam-tcp') });
+  t.after(() => tcp.stop());
+  await tcp.waitUntilUp();
+  // The relay closed the older link: the wss agent hears its connection end.
+  assert.equal(await replaced, 'connection lost');
+  assert.deepEqual(connects()[1], { ...connects()[1], transport: 'tcp', replaced: true });
+  await cam.stop();
 });
