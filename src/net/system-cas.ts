@@ -1,0 +1,29 @@
+/**
+ * The CAs a wss:// endpoint without a pin is checked against: Node's own list plus the
+ * system's bundle, so that a CA an admin installed on the device (update-ca-certificates, a
+ * company's CA) counts as it does for curl. Node 20 reads only its built-in list unless
+ * started with --use-openssl-ca.
+ */
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+
+/** Where Linux distributions (and macOS) keep the system bundle, first match wins. */
+const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
+
+let cached: string[] | null = null;
+
+/** Node's CAs and the system bundle's (read once). */
+export function trustedCas(): string[] {
+  if (cached !== null) return cached;
+  let bundle: string | null = null;
+  for (const file of SYSTEM_BUNDLES) {
+    try {
+      bundle = readFileSync(file, 'utf8');
+      break;
+    } catch {
+      // Not on this system; the next one, or Node's own list alone.
+    }
+  }
+  cached = bundle === null ? [...rootCertificates] : [...rootCertificates, bundle];
+  return cached;
+}
