@@ -24,6 +24,34 @@ export interface WebSocketStreamOptions {
   maxMessageBytes: number;
   /** Bytes the stream buffers either way before it pushes back. */
   highWaterMark: number;
+  /**
+   * The relay's end only: the upgraded socket under this (server-side) WebSocket. Writes then
+   * go onto it as whole unmasked binary frames, header and payload in one buffer: ws would
+   * write the two as separate buffers, which TLS copies into one again before it encrypts.
+   * Safe beside ws's own frames (pings, the close) because without compression ws writes
+   * each of its frames synchronously, whole, and so does this.
+   */
+  serverSocket?: Duplex;
+}
+
+/** One unmasked, final, binary WebSocket frame (RFC 6455 §5.2) holding `chunks`, in one buffer. */
+export function binaryFrame(chunks: readonly Buffer[], size: number): Buffer {
+  const head = size < 126 ? 2 : size < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + size);
+  frame[0] = 0x82;
+  if (head === 2) {
+    frame[1] = size;
+  } else if (head === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(size, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(size / 2 ** 32), 2);
+    frame.writeUInt32BE(size >>> 0, 6);
+  }
+  let at = head;
+  for (const c of chunks) at += c.copy(frame, at);
+  return frame;
 }
 
 /** The remote end as ssh2 reads it off a transport (`remoteAddress`, `remotePort`). */
@@ -44,34 +72,44 @@ export function webSocketStream(ws: WebSocket, o: WebSocketStreamOptions, peer?:
     ws.ping();
   }, o.pingIntervalMs);
   pinger.unref();
-  const send = (data: Buffer, cb: (err?: Error | null) => void) => {
+  const raw = o.serverSocket;
+  const send = (chunks: Buffer[], size: number, cb: (err?: Error | null) => void) => {
     if (ws.readyState !== ws.OPEN) return cb(new Error('the WebSocket is closed'));
-    ws.send(data, { binary: true }, cb);
+    if (raw) raw.write(binaryFrame(chunks, size), cb);
+    else ws.send(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), { binary: true }, cb);
+  };
+  // One message per run of chunks up to the size limit (a chunk over it is cut: this is a
+  // byte stream), the callback after the last.
+  const sendAll = (chunks: Buffer[], cb: (err?: Error | null) => void) => {
+    const batches: { chunks: Buffer[]; size: number }[] = [];
+    let batch: Buffer[] = [];
+    let size = 0;
+    for (let chunk of chunks) {
+      while (chunk.length > 0) {
+        if (size === o.maxMessageBytes) {
+          batches.push({ chunks: batch, size });
+          batch = [];
+          size = 0;
+        }
+        const piece = chunk.length <= o.maxMessageBytes - size ? chunk : chunk.subarray(0, o.maxMessageBytes - size);
+        batch.push(piece);
+        size += piece.length;
+        chunk = chunk.subarray(piece.length);
+      }
+    }
+    if (size > 0) batches.push({ chunks: batch, size });
+    for (let i = 0; i < batches.length - 1; i++) send(batches[i]!.chunks, batches[i]!.size, () => {});
+    const last = batches.at(-1);
+    if (last) send(last.chunks, last.size, cb);
+    else cb();
   };
   const stream = new Duplex({
     allowHalfOpen: false,
     readableHighWaterMark: o.highWaterMark,
     writableHighWaterMark: o.highWaterMark,
     read() { ws.resume(); },
-    write(chunk: Buffer, _enc, cb) { send(chunk, cb); },
-    writev(chunks: { chunk: Buffer }[], cb) {
-      // One message per run of chunks up to the size limit; the callback after the last.
-      let batch: Buffer[] = [];
-      let size = 0;
-      const batches: Buffer[] = [];
-      for (const { chunk } of chunks) {
-        if (size > 0 && size + chunk.length > o.maxMessageBytes) {
-          batches.push(Buffer.concat(batch, size));
-          batch = [];
-          size = 0;
-        }
-        batch.push(chunk);
-        size += chunk.length;
-      }
-      if (size > 0) batches.push(batch.length === 1 ? batch[0]! : Buffer.concat(batch, size));
-      for (let i = 0; i < batches.length - 1; i++) send(batches[i]!, () => {});
-      send(batches[batches.length - 1]!, cb);
-    },
+    write(chunk: Buffer, _enc, cb) { sendAll([chunk], cb); },
+    writev(chunks: { chunk: Buffer }[], cb) { sendAll(chunks.map((c) => c.chunk), cb); },
     final(cb) {
       ws.close(1000);
       cb();

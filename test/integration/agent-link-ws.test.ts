@@ -15,6 +15,7 @@ import { connect, type Socket } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { WebSocket } from 'ws';
@@ -89,6 +90,8 @@ test('a plain GET of the path is told it is a WebSocket (426); an upgrade to any
 test('an SSH connection inside the WebSocket reaches the front door; an operator login over it is refused', async () => {
   const opened = await upgrade('/v1/agent');
   assert.ok('ws' in opened);
+  // The relay prefers the cheaper of TLS 1.3's two AES suites.
+  assert.equal((opened.ws as unknown as { _socket: TLSSocket })._socket.getCipher().name, 'TLS_AES_128_GCM_SHA256');
   const stream = webSocketStream(opened.ws, { pingIntervalMs: LIMITS.linkWsPingIntervalMs, maxMessageBytes: LIMITS.linkWsMaxMessageBytes, highWaterMark: LIMITS.socketBufferBytes });
   const client = new ssh2.Client();
   const outcome = await new Promise<{ ident: string; error: string }>((resolve) => {

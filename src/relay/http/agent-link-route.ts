@@ -34,7 +34,7 @@ export function registerAgentLinkRoute(app: FastifyInstance, door: AgentLinkDoor
     }
     // ws answers a malformed upgrade (no key, wrong version) with a 400 of its own.
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const stream = webSocketStream(ws, { pingIntervalMs: LIMITS.linkWsPingIntervalMs, maxMessageBytes: LIMITS.linkWsMaxMessageBytes, highWaterMark: LIMITS.socketBufferBytes });
+      const stream = webSocketStream(ws, { pingIntervalMs: LIMITS.linkWsPingIntervalMs, maxMessageBytes: LIMITS.linkWsMaxMessageBytes, highWaterMark: LIMITS.socketBufferBytes, serverSocket: socket });
       door.acceptStream({ stream, remoteAddress: address, remotePort: req.socket.remotePort ?? 0, transport: 'wss' });
     });
   });

@@ -4,6 +4,7 @@
  * with a stable code and never a stack trace. Each area (health, metrics, later the console
  * and its API) registers its routes on it from a file of its own.
  */
+import { DEFAULT_CIPHERS } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { isFerryError, type FerryErrorCode } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
@@ -30,6 +31,13 @@ const CONTENT_SECURITY_POLICY = "default-src 'none'; base-uri 'none'; form-actio
 /** Sent over TLS only: a browser that honoured it over plain HTTP would refuse the proxy's later plain hops. */
 const STRICT_TRANSPORT_SECURITY = 'max-age=31536000';
 
+/**
+ * Node's cipher list with AES-128-GCM moved to the front: OpenSSL servers pick by their own
+ * order, which puts AES-256 first. Both are strong; the smaller key costs fewer rounds on
+ * every byte of an agent's wss link and a terminal's output.
+ */
+const CIPHERS = ['TLS_AES_128_GCM_SHA256', ...DEFAULT_CIPHERS.split(':').filter((c) => c !== 'TLS_AES_128_GCM_SHA256')].join(':');
+
 /** Creates the Fastify instance (not listening yet) with the common hooks and handlers. */
 export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   const { limits } = opts;
@@ -37,7 +45,7 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   // often both timeouts are checked.
   const serverOptions = { headersTimeout: limits.httpHeadersTimeoutMs, requestTimeout: limits.httpRequestTimeoutMs, connectionsCheckingInterval: LIMITS.httpTimeoutCheckIntervalMs };
   const app = Fastify({
-    ...(opts.tls ? { https: { ...serverOptions, cert: opts.tls.cert, key: opts.tls.key } } : { http: serverOptions }),
+    ...(opts.tls ? { https: { ...serverOptions, cert: opts.tls.cert, key: opts.tls.key, ciphers: CIPHERS } } : { http: serverOptions }),
     logger: false,
     bodyLimit: limits.httpBodyLimitBytes,
     requestTimeout: limits.httpRequestTimeoutMs,
