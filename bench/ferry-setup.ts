@@ -28,6 +28,8 @@ export interface FerryRelay {
   readonly hostKeyLine: string;
   /** The console's https:// base URL (self-signed), when started with `http`. */
   readonly httpUrl: string | null;
+  /** The pin of its self-signed HTTPS certificate's key, when started with `http`. */
+  readonly tlsPin: string | null;
   readonly child: Child;
   readonly dataDir: string;
   /** Sends one request over IPC and resolves with the relay's answer. */
@@ -35,13 +37,13 @@ export interface FerryRelay {
 }
 
 /** What startFerryRelay needs. `port` 0 picks one; a restart passes the old one. */
-export interface RelayOptions { dataDir: string; port?: number; host?: string; adminKey: string; http?: boolean; profileDir?: string | null; extraNodeFlags?: string[]; stderrFile?: number }
+export interface RelayOptions { dataDir: string; port?: number; host?: string; adminKey: string; http?: boolean; httpPort?: number; profileDir?: string | null; extraNodeFlags?: string[]; stderrFile?: number }
 
 /** Starts the relay process and waits for it to listen. */
 export async function startFerryRelay(scope: Scope, o: RelayOptions): Promise<FerryRelay> {
   const flags = [...profileFlags(o.profileDir ?? null, 'relay'), '--expose-gc', ...(o.extraNodeFlags ?? [])];
   const child = startChild(scope, 'ferry-relay', process.execPath, nodeArgs('bench/children/relay-host.ts', flags), {
-    ipc: true, ...(o.stderrFile === undefined ? {} : { stderrFile: o.stderrFile }), env: { FERRY_BENCH_RELAY: JSON.stringify({ dataDir: o.dataDir, port: o.port ?? 0, adminKey: o.adminKey, host: o.host, http: o.http }) },
+    ipc: true, ...(o.stderrFile === undefined ? {} : { stderrFile: o.stderrFile }), env: { FERRY_BENCH_RELAY: JSON.stringify({ dataDir: o.dataDir, port: o.port ?? 0, adminKey: o.adminKey, host: o.host, http: o.http, httpPort: o.httpPort }) },
   });
   const ready = new Promise<RelayReady>((resolve) => {
     child.proc.on('message', (m: RelayReady | { id: number }) => { if ('type' in m) resolve(m); });
@@ -49,7 +51,7 @@ export async function startFerryRelay(scope: Scope, o: RelayOptions): Promise<Fe
   const exitedEarly = child.exited.then((code) => { throw new Error(`the relay exited (${code}) before it listened:\n${child.output().slice(-3000)}`); });
   const r = await withTimeout(Promise.race([ready, exitedEarly]), RELAY_START_MS, 'the relay to listen');
   return {
-    port: r.port, fingerprint: r.fingerprint, hostKeyLine: r.hostKeyLine, httpUrl: r.httpUrl, child, dataDir: o.dataDir,
+    port: r.port, fingerprint: r.fingerprint, hostKeyLine: r.hostKeyLine, httpUrl: r.httpUrl, tlsPin: r.tlsPin, child, dataDir: o.dataDir,
     call: ipcCaller<RelayRequest>(child, IPC_TIMEOUT_MS),
   };
 }

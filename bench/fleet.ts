@@ -28,12 +28,18 @@ export interface Fleet {
   waitOnline(count: number, timeoutMs: number, pollMs?: number): Promise<number>;
 }
 
-/** Starts the relay (logging to a file) and the simulated-device process, and enrolls `size` keys. */
-export async function startFleet(ctx: BenchContext, size: number): Promise<Fleet> {
-  const dataDir = join(ctx.dir, 'fleet-relay');
-  const logFile = () => openSync(join(ctx.dir, 'fleet-relay.log'), 'a');
-  const relayOptions = { dataDir, adminKey: ctx.operatorKey.pub, profileDir: ctx.profileDir, stderrFile: logFile() };
+/**
+ * Starts the relay (logging to a file) and the simulated-device process, and enrolls `size`
+ * keys. `link`: how the devices link, TCP to the SSH port or wss:// to the HTTPS listener.
+ */
+export async function startFleet(ctx: BenchContext, size: number, link: 'tcp' | 'wss' = 'tcp'): Promise<Fleet> {
+  const dataDir = join(ctx.dir, `fleet-relay-${link}`);
+  const logFile = () => openSync(join(ctx.dir, `fleet-relay-${link}.log`), 'a');
+  const relayOptions = { dataDir, adminKey: ctx.operatorKey.pub, profileDir: ctx.profileDir, stderrFile: logFile(), http: link === 'wss' };
   let relay = await startFerryRelay(ctx.scope, relayOptions);
+  // A restarted relay listens on the same ports, with the same certificate (it is in the data dir).
+  const httpPort = relay.httpUrl === null ? undefined : Number(new URL(relay.httpUrl).port);
+  const endpoint = link === 'wss' ? { endpoint: `${relay.httpUrl!.replace(/^https:/, 'wss:')}/`, tlsPin: relay.tlsPin } : {};
   const simChild = startChild(ctx.scope, 'sim-devices', process.execPath, nodeArgs('bench/children/sim-devices.ts', ['--max-old-space-size=8192']), { ipc: true });
   const sim = ipcCaller<SimRequest>(simChild, 300_000);
   const keys = await sim({ op: 'keys', count: size }) as { name: string; keyLine: string }[];
@@ -54,14 +60,14 @@ export async function startFleet(ctx: BenchContext, size: number): Promise<Fleet
     waits: (since) => sim({ op: 'waits', since }) as Promise<SimWaits>,
     async fill(from, to, timeoutMs) {
       const t0 = Date.now();
-      await sim({ op: 'start', relayPort: relay.port, fingerprint: relay.fingerprint, from, to, perSecond: FILL_PER_SECOND });
+      await sim({ op: 'start', relayPort: relay.port, fingerprint: relay.fingerprint, from, to, perSecond: FILL_PER_SECOND, ...endpoint });
       await waitOnline(to, timeoutMs, 250);
       return (Date.now() - t0) / 1000;
     },
     async restartRelay() {
       const killedAt = Date.now();
       await relay.child.kill9();
-      relay = await startFerryRelay(ctx.scope, { ...relayOptions, port: relay.port, stderrFile: logFile() });
+      relay = await startFerryRelay(ctx.scope, { ...relayOptions, port: relay.port, httpPort, stderrFile: logFile() });
       return { killedAt, readyAt: Date.now() };
     },
   };

@@ -18,7 +18,7 @@ import { idleDevicesScenario } from './scenarios/idle-devices.ts';
 import { jumpCopyScenario } from './scenarios/jump-copy.ts';
 import { networkDropScenario } from './scenarios/network-drop.ts';
 import { newConnectionScenario } from './scenarios/new-connection.ts';
-import { reconnectStormScenario } from './scenarios/reconnect-storm.ts';
+import { reconnectStormScenario, reconnectStormWssScenario } from './scenarios/reconnect-storm.ts';
 import { recoveryScenario } from './scenarios/recovery.ts';
 import { roundTripScenario } from './scenarios/round-trip.ts';
 import { throughputScenario } from './scenarios/throughput.ts';
@@ -26,7 +26,7 @@ import { wssLinkScenario } from './scenarios/wss-link.ts';
 
 const SCENARIOS: Scenario[] = [
   throughputScenario, roundTripScenario, newConnectionScenario, jumpCopyScenario,
-  idleDevicesScenario, recoveryScenario, networkDropScenario, reconnectStormScenario, wssLinkScenario,
+  idleDevicesScenario, recoveryScenario, networkDropScenario, reconnectStormScenario, reconnectStormWssScenario, wssLinkScenario,
   consoleFloodScenario,
 ];
 /** The whole run is abandoned (children killed, temp dirs removed) past this. */

@@ -26,11 +26,11 @@ export type RelayRequest =
   | { id: number; op: 'loop-delay' }
   | { id: number; op: 'login'; user: string };
 export type RelayReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
-export type RelayReady = { type: 'ready'; port: number; fingerprint: string; hostKeyLine: string; httpUrl: string | null };
+export type RelayReady = { type: 'ready'; port: number; fingerprint: string; hostKeyLine: string; httpUrl: string | null; tlsPin: string | null };
 
-const cfg = JSON.parse(process.env.FERRY_BENCH_RELAY ?? '{}') as { dataDir: string; port: number; adminKey: string; host?: string; http?: boolean };
+const cfg = JSON.parse(process.env.FERRY_BENCH_RELAY ?? '{}') as { dataDir: string; port: number; adminKey: string; host?: string; http?: boolean; httpPort?: number };
 const config: RelayConfig = Object.freeze({
-  ...RELAY_DEFAULTS, dataDir: cfg.dataDir, sshListen: { host: cfg.host ?? '127.0.0.1', port: cfg.port }, httpListen: cfg.http === true ? { host: '127.0.0.1', port: 0 } : null, publicAddress: null, adminKeys: [cfg.adminKey], logLevel: 'info',
+  ...RELAY_DEFAULTS, dataDir: cfg.dataDir, sshListen: { host: cfg.host ?? '127.0.0.1', port: cfg.port }, httpListen: cfg.http === true ? { host: '127.0.0.1', port: cfg.httpPort ?? 0 } : null, publicAddress: null, adminKeys: [cfg.adminKey], logLevel: 'info',
 });
 const log = createLogger('info', 'relay');
 const relay = await startRelay(config, { log });
@@ -97,4 +97,4 @@ const stop = async () => {
 process.once('SIGTERM', () => void stop());
 // The benchmark went away: do not outlive it.
 process.once('disconnect', () => void stop());
-process.send!({ type: 'ready', port: relay.sshAddress.port, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine, httpUrl: relay.http ? `https://127.0.0.1:${relay.http.address.port}` : null } satisfies RelayReady);
+process.send!({ type: 'ready', port: relay.sshAddress.port, fingerprint: relay.fingerprint, hostKeyLine: relay.hostKeyLine, httpUrl: relay.http ? `https://127.0.0.1:${relay.http.address.port}` : null, tlsPin: relay.http?.selfSignedPin ?? null } satisfies RelayReady);
