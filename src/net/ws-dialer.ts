@@ -42,7 +42,13 @@ export interface WebSocketDialerOptions {
 }
 
 /** Error codes of a TCP connect (or DNS lookup) that found nothing: the peer is not there. */
-const NOTHING_THERE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'ENETDOWN', 'EHOSTDOWN']);
+const NOTHING_THERE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENETDOWN', 'EHOSTDOWN']);
+/**
+ * Something accepted the connection and then closed it: a relay over its TLS handshake bound
+ * resets at accept (tls-admission.ts). Not "unreachable": retrying at once would be the storm
+ * the bound is there to stop, so these take the usual backoff.
+ */
+const CLOSED_ON_US = new Set(['ECONNRESET', 'EPIPE']);
 
 /** OpenSSL's codes for a certificate chain or name that failed verification. */
 const CERT_PROBLEM = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME_INVALID/;
@@ -114,6 +120,9 @@ export function webSocketDialer(endpoint: WssEndpoint, o: WebSocketDialerOptions
     if (!answered && NOTHING_THERE.has(code)) {
       if (o.proxy && !proxyAnswered) return markUnreachable(new FerryError('FERRY_CONNECT_FAILED', `cannot reach the proxy at ${proxyName}: ${code}`, { cause: err }));
       return markUnreachable(new FerryError('FERRY_CONNECT_FAILED', `cannot reach the relay at ${label}${via}: ${code}`, { cause: err }));
+    }
+    if (CLOSED_ON_US.has(code)) {
+      return new FerryError('FERRY_CONNECT_FAILED', `${o.proxy && !proxyAnswered ? `the proxy at ${proxyName}` : `the relay at ${label}${via}`} closed the connection before the WebSocket was up (${code}): it may be busy; retrying`, { cause: err });
     }
     return new FerryError('FERRY_CONNECT_FAILED', `the WebSocket to ${label}${via} failed: ${err.message}`, { cause: err });
   };

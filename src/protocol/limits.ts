@@ -141,8 +141,19 @@ export const LIMITS = Object.freeze({
   httpTimeoutCheckIntervalMs: 1_000,
   /** A kept-alive connection with no request for this long is closed. */
   httpIdleTimeoutMs: 5_000,
-  /** HTTP connections held at once; more are refused at accept. */
+  /**
+   * HTTP connections held at once besides the agents' wss links (the listener's bound is this
+   * plus maxConnections, which bounds the links); more are refused at accept.
+   */
   httpMaxConnections: 10_000,
+  /**
+   * TLS handshakes the HTTPS listener runs at once, and from one source address; a connection
+   * over either is reset at accept (http/tls-admission.ts). A handshake not done within the
+   * timeout is dropped (Node's own default is 120 s).
+   */
+  httpMaxTlsHandshakes: 128,
+  httpTlsHandshakesPerAddress: 32,
+  httpTlsHandshakeTimeoutMs: 10_000,
   /**
    * The agent link over a WebSocket (wss://RELAY/v1/agent), both ends: each pings this often
    * and terminates a socket that has not answered the previous ping, so a link whose proxy

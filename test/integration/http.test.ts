@@ -10,11 +10,12 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FerryError } from '../../src/common/errors.ts';
+import { LIMITS } from '../../src/protocol/limits.ts';
 import { silentLogger } from '../../src/common/log.ts';
 import { startRelay, type Relay } from '../../src/relay/relay.ts';
 import { registerHealthRoutes } from '../../src/relay/http/health-routes.ts';
@@ -225,7 +226,7 @@ describe('the listener\'s limits', () => {
   test('a client that does not finish its headers is dropped at the headers timeout, and connections over the limit are refused', async (t) => {
     const dir = tempDir(t);
     const admin = makeKey(dir, 'admin');
-    const relay = await startRelay(testRelayConfig(join(dir, 'relay'), [admin.pub], { httpListen: { host: '127.0.0.1', port: 0 }, httpHeadersTimeoutMs: 1_000, httpRequestTimeoutMs: 2_000, httpMaxConnections: 2 }), { log: testLogger('relay') });
+    const relay = await startRelay(testRelayConfig(join(dir, 'relay'), [admin.pub], { httpListen: { host: '127.0.0.1', port: 0 }, httpHeadersTimeoutMs: 1_000, httpRequestTimeoutMs: 2_000, httpMaxConnections: 1, maxConnections: 1 }), { log: testLogger('relay') });
     t.after(() => relay.stop());
     const port = relay.http!.address.port;
     const ca = readFileSync(selfSignedCertPath(join(dir, 'relay')), 'utf8');
@@ -240,7 +241,8 @@ describe('the listener\'s limits', () => {
     });
     const first = slow();
     const second = slow();
-    // Both slots are taken (the TLS handshakes are done when the headers start); a third connection is closed at accept.
+    // The listener holds httpMaxConnections plus maxConnections (the agents' wss links' share):
+    // both slots are taken (the TLS handshakes are done when the headers start); a third connection is closed at accept.
     await eventually(() => new Promise<boolean>((r) => relay.http!.app.server.getConnections((_e, n) => r(n === 2))), 5_000, 'two connections held');
     const third = await new Promise<string>((resolve) => {
       const s = tlsConnect({ host: '127.0.0.1', port, ca });
@@ -252,6 +254,46 @@ describe('the listener\'s limits', () => {
     for (const r of await Promise.all([first, second])) {
       assert.match(r.answer, /^HTTP\/1\.1 408 /);
       assert.ok(r.afterMs >= 900 && r.afterMs < 4_000, `dropped after ${r.afterMs} ms`);
+    }
+  });
+});
+
+describe('TLS handshakes at once', () => {
+  test('one address may run so many at once; past that a connection is reset at accept, and a finished or abandoned handshake frees its place', async (t) => {
+    const dir = tempDir(t);
+    const admin = makeKey(dir, 'admin');
+    const relay = await startRelay(testRelayConfig(join(dir, 'relay'), [admin.pub], { httpListen: { host: '127.0.0.1', port: 0 } }), { log: testLogger('relay') });
+    t.after(() => relay.stop());
+    const port = relay.http!.address.port;
+    const ca = readFileSync(selfSignedCertPath(join(dir, 'relay')), 'utf8');
+    // Silent TCP connections: each has started no handshake yet, but holds a place until it does (or times out).
+    const silent: Socket[] = [];
+    t.after(() => { for (const s of silent) s.destroy(); });
+    for (let i = 0; i < LIMITS.httpTlsHandshakesPerAddress; i++) {
+      const s = connect(port, '127.0.0.1');
+      s.on('error', () => {});
+      await new Promise((resolve) => s.once('connect', resolve));
+      silent.push(s);
+    }
+    const handshake = () => new Promise<string>((resolve) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, ca });
+      s.on('secureConnect', () => { s.destroy(); resolve('done'); });
+      s.on('error', (err) => resolve((err as NodeJS.ErrnoException).code ?? err.message));
+    });
+    assert.match(await handshake(), /ECONNRESET|socket hang up|disconnected/, 'the address is over its share: reset before any TLS');
+    silent.pop()!.destroy();
+    assert.equal(await eventually(async () => (await handshake()) === 'done' || null, 5_000, 'a place to free'), true);
+    for (const s of silent.splice(0)) s.destroy();
+    // A finished handshake gives its place back at once, though its connection stays open.
+    const open: Socket[] = [];
+    t.after(() => { for (const s of open) s.destroy(); });
+    for (let i = 0; i <= LIMITS.httpTlsHandshakesPerAddress; i++) {
+      const s = await eventually(() => new Promise<Socket | null>((resolve) => {
+        const c = tlsConnect({ host: '127.0.0.1', port, ca });
+        c.on('secureConnect', () => resolve(c));
+        c.on('error', () => resolve(null));
+      }), 5_000, `handshake ${i + 1} with ${i} finished connections open`);
+      open.push(s);
     }
   });
 });

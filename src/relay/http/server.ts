@@ -4,16 +4,17 @@
  * with a stable code and never a stack trace. Each area (health, metrics, later the console
  * and its API) registers its routes on it from a file of its own.
  */
-import { DEFAULT_CIPHERS } from 'node:tls';
+import { DEFAULT_CIPHERS, type Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { isFerryError, type FerryErrorCode } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import { LIMITS } from '../../protocol/limits.ts';
 import type { RelayConfig } from '../config.ts';
+import { admitTlsHandshakes } from './tls-admission.ts';
 
 /** What the app needs: its limits, the TLS pair (null: plain HTTP) and where to log failures. */
 export interface HttpAppOptions {
-  limits: Pick<RelayConfig, 'httpBodyLimitBytes' | 'httpHeadersTimeoutMs' | 'httpRequestTimeoutMs' | 'httpIdleTimeoutMs' | 'httpMaxConnections'> & { trustedProxies?: readonly string[] };
+  limits: Pick<RelayConfig, 'httpBodyLimitBytes' | 'httpHeadersTimeoutMs' | 'httpRequestTimeoutMs' | 'httpIdleTimeoutMs' | 'httpMaxConnections'> & { trustedProxies?: readonly string[]; maxConnections?: number };
   tls: { cert: string; key: string } | null;
   log: Logger;
 }
@@ -45,7 +46,7 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   // often both timeouts are checked.
   const serverOptions = { headersTimeout: limits.httpHeadersTimeoutMs, requestTimeout: limits.httpRequestTimeoutMs, connectionsCheckingInterval: LIMITS.httpTimeoutCheckIntervalMs };
   const app = Fastify({
-    ...(opts.tls ? { https: { ...serverOptions, cert: opts.tls.cert, key: opts.tls.key, ciphers: CIPHERS } } : { http: serverOptions }),
+    ...(opts.tls ? { https: { ...serverOptions, cert: opts.tls.cert, key: opts.tls.key, ciphers: CIPHERS, handshakeTimeout: LIMITS.httpTlsHandshakeTimeoutMs } } : { http: serverOptions }),
     logger: false,
     bodyLimit: limits.httpBodyLimitBytes,
     requestTimeout: limits.httpRequestTimeoutMs,
@@ -59,8 +60,10 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     trustProxy: limits.trustedProxies !== undefined && limits.trustedProxies.length > 0 ? [...limits.trustedProxies] : false,
     // Fastify types the instance by its server (http or https); the routes use neither's own API.
   }) as unknown as FastifyInstance;
-  // Beyond this, Node refuses a connection at accept, before TLS costs anything.
-  app.server.maxConnections = limits.httpMaxConnections;
+  // Beyond this, Node refuses a connection at accept, before TLS costs anything. Agents' wss
+  // links live on this listener too; the front door bounds those (maxConnections).
+  app.server.maxConnections = limits.httpMaxConnections + (limits.maxConnections ?? 0);
+  if (opts.tls) admitTlsHandshakes(app.server as unknown as TlsServer, { max: LIMITS.httpMaxTlsHandshakes, perAddress: LIMITS.httpTlsHandshakesPerAddress });
 
   const secure = opts.tls !== null;
   app.addHook('onSend', async (_req, reply, payload) => {
