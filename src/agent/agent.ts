@@ -54,10 +54,10 @@ function endpointList(text: string, source: string): string[] {
 }
 
 /** The dialer over `endpoints` (keys as endpointList returns them), staggered and sticky (endpoints.ts). */
-function relayDialer(config: Readonly<AgentConfig>, endpoints: string[], tlsPin: string | null, lastGood: string | undefined, onGood?: (key: string) => void): EndpointListDialer {
+function relayDialer(config: Readonly<AgentConfig>, log: Logger, endpoints: string[], tlsPin: string | null, lastGood: string | undefined, onGood?: (key: string) => void): EndpointListDialer {
   const parsed = parseRelayEndpoints(endpoints.join(','));
   if ('problem' in parsed) throw new FerryError('FERRY_CONFIG_INVALID', parsed.problem);
-  const entries = endpointEntries(parsed, { tlsPin, proxies: config.proxies, keepaliveMs: config.keepaliveIntervalMs });
+  const entries = endpointEntries(parsed, { tlsPin, proxies: config.proxies, keepaliveMs: config.keepaliveIntervalMs, onProxyProblem: (problem) => log.warn(problem) });
   return endpointListDialer(entries, { lastGood, onGood });
 }
 
@@ -69,7 +69,7 @@ async function enroll(config: Readonly<AgentConfig>, key: KeyPair, hostKey: KeyP
   if ('problem' in decoded) throw new FerryError('FERRY_TOKEN_INVALID', decoded.problem);
   const claims = decoded.claims;
   const endpoints = config.relay !== null ? endpointList(config.relay, '--relay') : endpointList(claims.endpoints.join(','), 'the token');
-  const dialer = relayDialer(config, endpoints, claims.tlsPin, undefined);
+  const dialer = relayDialer(config, log, endpoints, claims.tlsPin, undefined);
   let result: Enrollment | null = null;
   let fatal: unknown = null;
   const stop = new AbortController();
@@ -146,7 +146,7 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
   // (agent.json's lastGood) only for the saved list, which it belongs to.
   const overridden = config.relay !== null;
   const endpoints = overridden ? endpointList(config.relay!, '--relay') : e.endpoints;
-  const relay = relayDialer(config, endpoints, e.tlsPin, overridden ? undefined : e.lastGood, overridden ? undefined : (key) => {
+  const relay = relayDialer(config, log, endpoints, e.tlsPin, overridden ? undefined : e.lastGood, overridden ? undefined : (key) => {
     e.lastGood = key;
     writeEnrollment(config.stateDir, e);
   });

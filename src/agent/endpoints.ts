@@ -98,6 +98,7 @@ export function combinedFailure(dialers: readonly Dialer[], reasons: readonly un
 export interface EndpointListDialer extends Dialer {
   /** The key of the endpoint that last connected (or the one given at the start). */
   readonly lastGood: string | undefined;
+  outcome(sshUp: boolean): void;
 }
 
 /** How the list is tried. */
@@ -107,7 +108,7 @@ export interface EndpointListOptions {
   fallbackMs?: number;
   /** Tried first (e.g. from agent.json). */
   lastGood?: string;
-  /** Told when a different endpoint than before has connected (to save it). */
+  /** Told when a different endpoint than before has logged in (to save it). */
   onGood?: (key: string) => void;
 }
 
@@ -121,19 +122,34 @@ export function endpointListDialer(entries: readonly EndpointEntry[], o: Endpoin
   const fallbackMs = o.fallbackMs ?? LIMITS.endpointFallbackMs;
   let lastGood = o.lastGood !== undefined && entries.some((e) => e.key === o.lastGood) ? o.lastGood : undefined;
   let inUse: EndpointEntry | null = null;
+  /** The endpoint whose stream came up but whose SSH did not: tried last next time. */
+  let demoted: string | undefined;
   const byKey = new Map(entries.map((e) => [e.key, e]));
   return {
     get label() { return inUse?.dialer.label ?? entries.map((e) => e.dialer.label).join(', '); },
     get lastGood() { return lastGood; },
     async dial(timeoutMs) {
-      const order = tryOrder(entries.map((e) => e.key), lastGood).map((k) => byKey.get(k)!);
+      const keys = tryOrder(entries.map((e) => e.key), lastGood);
+      const order = (demoted === undefined ? keys : [...keys.filter((k) => k !== demoted), demoted]).map((k) => byKey.get(k)!);
       const { index, stream } = await raceDialers(order.map((e) => e.dialer), timeoutMs, { clock, fallbackMs });
       inUse = order[index]!;
-      if (lastGood !== inUse.key) {
-        lastGood = inUse.key;
-        o.onGood?.(lastGood);
-      }
       return stream;
+    },
+    outcome(sshUp) {
+      if (inUse === null) return;
+      if (!sshUp) {
+        demoted = inUse.key;
+        if (lastGood === inUse.key) lastGood = undefined;
+        return;
+      }
+      demoted = undefined;
+      if (lastGood === inUse.key) return;
+      lastGood = inUse.key;
+      try {
+        o.onGood?.(lastGood);
+      } catch {
+        // Remembering it is an optimisation (agent.json on a read-only disk): the link stands.
+      }
     },
   };
 }
@@ -145,6 +161,12 @@ export interface AgentDialerOptions {
   proxies: ProxySettings;
   /** TCP keepalive of TCP endpoints. */
   keepaliveMs: number;
+  /**
+   * Told of an HTTPS_PROXY this agent cannot use (not http://): the endpoint is dialled
+   * directly instead, since the variable may be meant for other programs. A bad --proxy is
+   * the user's own word for this agent, and stops it.
+   */
+  onProxyProblem?: (problem: string) => void;
 }
 
 /**
@@ -155,8 +177,12 @@ export function endpointEntries(endpoints: readonly RelayEndpoint[], o: AgentDia
   return endpoints.map((e) => {
     const key = formatRelayEndpoint(e);
     if (e.transport === 'tcp') return { key, dialer: tcpDialer(e.host, e.port, { keepaliveMs: o.keepaliveMs, redialMs: LIMITS.relayRedialMs }) };
-    const proxy = proxyFor(e, o.proxies);
-    if (proxy !== null && 'problem' in proxy) throw new FerryError('FERRY_CONFIG_INVALID', proxy.problem);
+    let proxy = proxyFor(e, o.proxies);
+    if (proxy !== null && 'problem' in proxy) {
+      if (o.proxies.flag !== null || !o.onProxyProblem) throw new FerryError('FERRY_CONFIG_INVALID', proxy.problem);
+      o.onProxyProblem(`${proxy.problem}; dialling ${key} directly`);
+      proxy = null;
+    }
     return { key, dialer: webSocketDialer(e, { tlsPin: o.tlsPin, proxy: proxy?.url ?? null }) };
   });
 }

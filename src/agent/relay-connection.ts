@@ -45,6 +45,8 @@ export async function connectToRelay(o: RelayConnectionOptions): Promise<Client>
   let presented: string | null = null;
   return new Promise((resolve, reject) => {
     let failed = false;
+    // ssh2 reports a close after the relay's ident but before the login only as 'close' (below).
+    const busy = new Error('the relay closed the connection before the login finished (it may be busy)');
     const fail = (err: Error & { level?: string }) => {
       // ssh2 may emit more than one error for one failure (a reset, then "lost before handshake").
       if (failed) return;
@@ -57,8 +59,11 @@ export async function connectToRelay(o: RelayConnectionOptions): Promise<Client>
       } else if (err.level === 'client-authentication') {
         reject(new FerryError('FERRY_AUTH_REFUSED', `the relay at ${relay} refused this agent's key (${o.key.publicKey.fingerprint}) as '${o.username}': the device may have been revoked or removed; enrol again with a new token`));
       } else if (err.level === 'client-timeout') {
+        // The stream came up but SSH did not get through it: with several endpoints, another goes first next time.
+        o.dialer.outcome?.(false);
         reject(new FerryError('FERRY_TIMEOUT', `the SSH handshake with ${relay} did not finish within ${o.connectTimeoutMs} ms`));
       } else {
+        if (err !== busy) o.dialer.outcome?.(false);
         reject(new FerryError('FERRY_CONNECT_FAILED', `SSH to ${relay} failed: ${err.message}`, { cause: err }));
       }
     };
@@ -66,7 +71,7 @@ export async function connectToRelay(o: RelayConnectionOptions): Promise<Client>
     // ssh2 reports a close after the relay's ident but before the login only as 'close' (and
     // stops its ready timer), so without this the attempt would wait forever: a busy relay
     // drops connections that waited too long for a handshake.
-    const closedEarly = () => fail(new Error('the relay closed the connection before the login finished (it may be busy)'));
+    const closedEarly = () => fail(busy);
     client.once('close', closedEarly);
     client.once('ready', () => {
       client.off('error', fail);
@@ -74,6 +79,7 @@ export async function connectToRelay(o: RelayConnectionOptions): Promise<Client>
       // Later errors (keepalive timeout, reset) surface as 'close'; keep one listener so none is unhandled.
       client.on('error', () => {});
       endWhenSilent(client, sock, o.keepaliveIntervalMs + LIMITS.linkStallGraceMs);
+      o.dialer.outcome?.(true);
       resolve(client);
     });
     client.connect({

@@ -13,7 +13,7 @@ import { untilSignal } from './relay-command.ts';
 export const AGENT_FLAGS: Record<string, FlagSpec> = {
   'state-dir': { type: 'string', env: 'FERRY_STATE_DIR', help: 'identity key and enrollment (required)' },
   relay: { type: 'string', env: 'FERRY_RELAY', help: 'relay endpoints, tried in order, comma-separated: HOST:PORT (SSH over TCP) and/or wss://HOST[:PORT]/ (through HTTPS) (default: those of the token, then those saved at enrollment)' },
-  proxy: { type: 'string', env: 'FERRY_PROXY', help: 'HTTP proxy for wss:// endpoints, http://[user:pass@]HOST:PORT (default: HTTPS_PROXY, minus NO_PROXY); HOST:PORT endpoints never use a proxy' },
+  proxy: { type: 'string', env: 'FERRY_PROXY', help: 'HTTP proxy for wss:// endpoints, http://[user:pass@]HOST:PORT (default: HTTPS_PROXY, minus NO_PROXY); HOST:PORT endpoints never use a proxy; command lines show in ps, so give a password in FERRY_PROXY' },
   token: { type: 'string', env: 'FERRY_TOKEN', help: 'enrollment token, first run only (prefer the env var or --token-file: argv is visible in ps)' },
   'token-file': { type: 'string', help: 'read the enrollment token from this file' },
   name: { type: 'string', env: 'FERRY_NAME', help: 'device name to ask for when the token fixes none (default: host name)' },

@@ -16,6 +16,12 @@ export interface Dialer {
    * `isUnreachable` says so: the agent retries those quickly.
    */
   dial(timeoutMs: number): Promise<Duplex>;
+  /**
+   * Told how the SSH connection on the last stream `dial` gave ended up: logged in (true), or
+   * failed after the stream was up (false: a port that accepts TCP and then drops SSH, as
+   * some firewalls and captive portals do). A list of endpoints uses it to pick the next.
+   */
+  outcome?(sshUp: boolean): void;
 }
 
 /** Errors of attempts that found no relay at all, as opposed to a relay that answered and then failed us. */

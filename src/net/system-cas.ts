@@ -5,12 +5,13 @@
  * started with --use-openssl-ca.
  */
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 
 /** Where Linux distributions (and macOS) keep the system bundle, first match wins. */
 const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
 
 let cached: string[] | null = null;
+let context: SecureContext | null = null;
 
 /** Node's CAs and the system bundle's (read once). */
 export function trustedCas(): string[] {
@@ -26,4 +27,13 @@ export function trustedCas(): string[] {
   }
   cached = bundle === null ? [...rootCertificates] : [...rootCertificates, bundle];
   return cached;
+}
+
+/**
+ * A TLS context that trusts `trustedCas()`, made once: passing the CA list to every connect
+ * would parse the whole bundle again at each dial.
+ */
+export function trustedContext(): SecureContext {
+  context ??= createSecureContext({ ca: trustedCas() });
+  return context;
 }

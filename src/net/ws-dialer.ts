@@ -19,7 +19,7 @@ import { WebSocket } from 'ws';
 import { FerryError } from '../common/errors.ts';
 import { tlsPinOf } from '../common/tls-pin.ts';
 import { redactUrl } from '../common/url-redaction.ts';
-import { trustedCas } from './system-cas.ts';
+import { trustedContext } from './system-cas.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { formatRelayEndpoint, type RelayEndpoint } from '../protocol/relay-endpoint.ts';
 import { VERSION } from '../protocol/version.ts';
@@ -144,7 +144,7 @@ export function webSocketDialer(endpoint: WssEndpoint, o: WebSocketDialerOptions
           agent,
           // With a pin, the key decides (checked on 'upgrade'), not a CA.
           rejectUnauthorized: o.tlsPin === null,
-          ...(o.tlsPin === null ? { ca: trustedCas() } : {}),
+          ...(o.tlsPin === null ? { secureContext: trustedContext() } : {}),
           headers: { 'User-Agent': `ferry-agent/${VERSION}` },
           ...(o.localAddress ? { localAddress: o.localAddress } : {}),
         });

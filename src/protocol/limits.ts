@@ -147,12 +147,15 @@ export const LIMITS = Object.freeze({
    */
   httpMaxConnections: 10_000,
   /**
-   * TLS handshakes the HTTPS listener runs at once, and from one source address; a connection
-   * over either is reset at accept (http/tls-admission.ts). A handshake not done within the
-   * timeout is dropped (Node's own default is 120 s).
+   * TLS handshakes the HTTPS listener runs at once, and from one source address (an IPv6 /64);
+   * past the address's share a connection is reset at accept; past the overall bound the
+   * oldest handshake older than the eviction age is dropped for it, or it is reset
+   * (http/tls-admission.ts). A handshake not done within the timeout is dropped (Node's own
+   * default is 120 s).
    */
   httpMaxTlsHandshakes: 128,
-  httpTlsHandshakesPerAddress: 32,
+  httpTlsHandshakesPerAddress: 8,
+  httpTlsHandshakeEvictAfterMs: 2_000,
   httpTlsHandshakeTimeoutMs: 10_000,
   /**
    * The agent link over a WebSocket (wss://RELAY/v1/agent), both ends: each pings this often

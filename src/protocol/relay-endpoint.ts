@@ -20,7 +20,8 @@ export type RelayEndpoint =
 /** The most endpoints one list may hold: an agent tries them in turn. */
 export const MAX_RELAY_ENDPOINTS = 8;
 
-const HOST = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))$/;
+/** A host name (underscores too: container and service names have them), IPv4, or a bracketed IPv6 literal with an optional zone. */
+const HOST = /^(?:\[[0-9a-fA-F:.]+(?:%[\w.-]+)?\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252}))$/;
 
 /** Reads one endpoint, or says what is wrong with it (in words for the user). */
 export function parseRelayEndpoint(text: string): RelayEndpoint | { problem: string } {
@@ -51,7 +52,8 @@ export function parseRelayEndpoint(text: string): RelayEndpoint | { problem: str
     return { problem: `relay endpoint '${t}' is not a valid URL: write it as wss://HOST[:PORT]/` };
   }
   if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
-    return { problem: `relay endpoint '${t}' carries a user, query or fragment: write it as wss://HOST[:PORT]/` };
+    // Not repeated back whole: what is before the @ may be a password.
+    return { problem: `relay endpoint '${scheme}://${url.host}${url.pathname}' carries a user, query or fragment: write it as wss://HOST[:PORT]/` };
   }
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (!HOST.test(url.hostname)) return { problem: `relay endpoint '${t}' has no valid host name` };

@@ -108,10 +108,18 @@ export class FrontDoor {
    */
   close(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
-    const timer = this.#ctx.clock.setTimeout(() => { for (const s of this.#sockets) s.destroy(); }, graceMs);
+    let forced!: () => void;
+    const destroyed = new Promise<void>((resolve) => { forced = resolve; });
+    const timer = this.#ctx.clock.setTimeout(() => {
+      for (const s of this.#sockets) s.destroy();
+      forced();
+    }, graceMs);
+    // The TCP listener's close waits for its own connections only; streams that came from the
+    // HTTPS listener (wss links) are held to the same grace.
+    const drained = () => (this.#sockets.size === 0 ? undefined : destroyed);
     // The summary of refused logins left out goes in now, while the store is still open;
     // a connection that closes after this is not written (the store closes next).
-    return closed.finally(() => { timer.cancel(); this.#refusals.flush(); this.#stopped = true; });
+    return closed.then(drained).finally(() => { timer.cancel(); this.#refusals.flush(); this.#stopped = true; });
   }
 
   /** SSH handshakes running and connections queued for one, per lane. */

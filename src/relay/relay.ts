@@ -14,7 +14,7 @@ import { FrontDoor } from './front-door.ts';
 import { startHttpListener, type HttpListener } from './http/http-listener.ts';
 import type { RelaySources } from './http/sources.ts';
 import { parseHostPort } from '../protocol/host-port.ts';
-import { formatRelayEndpoint, parseRelayEndpoints, type RelayEndpoint } from '../protocol/relay-endpoint.ts';
+import { agentEndpointOf, formatRelayEndpoint, parseRelayEndpoints } from '../protocol/relay-endpoint.ts';
 import { patchSsh2 } from '../net/ssh2-internals.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { defaultAgentEndpoints } from './relay-address.ts';
@@ -211,11 +211,19 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       throw err;
     }
   }
-  ctx.agentEndpoints = config.agentEndpoints === null ? defaultAgentEndpoints(ctx.publicAddress, ctx.consoleUrl)
-    // The config validated them; written back as the parser reads them (wss:// with its full path).
-    : (parseRelayEndpoints(config.agentEndpoints.join(',')) as RelayEndpoint[]).map(formatRelayEndpoint);
-  // Only an agent dialling wss:// checks it; a relay without a wss:// endpoint has none to give.
-  ctx.tlsPin = ctx.agentEndpoints.some((e) => e.startsWith('wss://')) ? http?.selfSignedPin ?? null : null;
+  const endpoints = parseRelayEndpoints((config.agentEndpoints ?? defaultAgentEndpoints(ctx.publicAddress, ctx.consoleUrl)).join(','));
+  if ('problem' in endpoints) {
+    // The config checked --agent-endpoints; the defaults come from --public-address and the URL.
+    await Promise.all([door.close(0), http?.close()]);
+    store.close();
+    throw new FerryError('FERRY_CONFIG_INVALID', `agents could not dial what tokens would tell them: ${endpoints.problem}; set --public-address (and --public-url), or --agent-endpoints`);
+  }
+  // Written back as the parser reads them (wss:// with its full path).
+  ctx.agentEndpoints = endpoints.map(formatRelayEndpoint);
+  // The pin is of this relay's own certificate: it goes with its own wss:// endpoint only, not
+  // with one that a load balancer (its own certificate) answers.
+  const own = ctx.consoleUrl === null ? null : agentEndpointOf(ctx.consoleUrl);
+  ctx.tlsPin = own !== null && ctx.agentEndpoints.includes(formatRelayEndpoint(own)) ? http?.selfSignedPin ?? null : null;
   log.info({ endpoints: ctx.agentEndpoints, tlsPin: ctx.tlsPin }, 'tokens send agents to these endpoints');
   // The local CLI (`ferry token create --data-dir`) reads this to write tokens that point here.
   const info: RelayInfo = { publicAddress: ctx.publicAddress, fingerprint: ctx.fingerprint, hostKeyLine: ctx.hostKeyLine, consoleUrl: ctx.consoleUrl, agentEndpoints: [...ctx.agentEndpoints], tlsPin: ctx.tlsPin };

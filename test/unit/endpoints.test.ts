@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { PassThrough, type Duplex } from 'node:stream';
 import { describe, test } from 'node:test';
-import { endpointListDialer, raceDialers, tryOrder } from '../../src/agent/endpoints.ts';
+import { endpointEntries, endpointListDialer, raceDialers, tryOrder } from '../../src/agent/endpoints.ts';
+import type { ProxySettings } from '../../src/agent/proxy-choice.ts';
 import { FerryError } from '../../src/common/errors.ts';
 import { isUnreachable, markUnreachable, type Dialer } from '../../src/net/dialer.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
@@ -114,6 +115,8 @@ describe('endpoint list dialer', () => {
     clock.advance(3_000);
     wss.calls[0]!.succeed();
     await first;
+    assert.equal(list.lastGood, undefined, 'not before the SSH login on it worked');
+    list.outcome(true);
     assert.equal(list.lastGood, 'wss://relay.test/v1/agent');
     assert.equal(list.label, 'wss://relay.test/v1/agent');
     assert.deepEqual(saved, ['wss://relay.test/v1/agent']);
@@ -125,7 +128,28 @@ describe('endpoint list dialer', () => {
     assert.equal(tcp.calls.length, 1);
     wss.calls[1]!.succeed();
     await second;
+    list.outcome(true);
     assert.deepEqual(saved, ['wss://relay.test/v1/agent'], 'no change, nothing to save');
+    assert.equal(clock.pending, 0);
+  });
+
+  test('an endpoint whose stream came up but whose SSH failed goes last next time, and is not remembered', async () => {
+    const clock = new FakeClock();
+    const [tcp, wss] = [fakeDialer('relay.test:2222'), fakeDialer('wss://relay.test/v1/agent')];
+    const saved: string[] = [];
+    const list = endpointListDialer([{ key: 'relay.test:2222', dialer: tcp.dialer }, { key: 'wss://relay.test/v1/agent', dialer: wss.dialer }],
+      { clock, fallbackMs: 3_000, onGood: (k) => saved.push(k) });
+    // A firewall that completes the TCP handshake and then drops the SSH traffic.
+    const first = list.dial(15_000);
+    tcp.calls[0]!.succeed();
+    await first;
+    list.outcome(false);
+    const second = list.dial(15_000);
+    assert.deepEqual([wss.calls.length, tcp.calls.length], [1, 1], 'wss is tried first now');
+    wss.calls[0]!.succeed();
+    await second;
+    list.outcome(true);
+    assert.deepEqual([list.lastGood, saved], ['wss://relay.test/v1/agent', ['wss://relay.test/v1/agent']]);
     assert.equal(clock.pending, 0);
   });
 
@@ -139,5 +163,20 @@ describe('endpoint list dialer', () => {
     await p;
     const other = endpointListDialer([{ key: 'a', dialer: a.dialer }], { clock: new FakeClock(), lastGood: 'gone' });
     assert.equal(other.lastGood, undefined);
+  });
+});
+
+describe('endpoint entries', () => {
+  const wss = { transport: 'wss', host: 'relay.test', port: 443, path: '/v1/agent' } as const;
+  const settings = (o: Partial<ProxySettings>): ProxySettings => ({ flag: null, httpsProxy: null, noProxy: null, ...o });
+  test('an HTTPS_PROXY this agent cannot use is told and skipped (the endpoint is dialled directly); a bad --proxy stops it', () => {
+    const told: string[] = [];
+    const entries = endpointEntries([wss], { tlsPin: null, keepaliveMs: 20_000, proxies: settings({ httpsProxy: 'socks5://u:secret@p:1080' }), onProxyProblem: (p) => told.push(p) });
+    assert.deepEqual(entries.map((e) => e.key), ['wss://relay.test/v1/agent']);
+    assert.equal(told.length, 1);
+    assert.match(told[0]!, /HTTPS_PROXY.*dialling wss:\/\/relay\.test\/v1\/agent directly/);
+    assert.doesNotMatch(told[0]!, /secret/);
+    assert.throws(() => endpointEntries([wss], { tlsPin: null, keepaliveMs: 20_000, proxies: settings({ flag: 'socks5://p:1080' }), onProxyProblem: () => {} }),
+      (err: Error & { code?: string }) => err.code === 'FERRY_CONFIG_INVALID' && /--proxy/.test(err.message));
   });
 });

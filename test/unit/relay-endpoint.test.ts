@@ -51,6 +51,15 @@ describe('relay endpoints', () => {
     assert.match((parseRelayEndpoints('relay:22,ws://x/') as { problem: string }).problem, /plain ws:\/\//);
   });
 
+  test('host names with underscores and IPv6 literals with a zone, as the old HOST:PORT parser took them; credentials are never repeated back', () => {
+    assert.deepEqual(parseRelayEndpoint('ferry_relay:2222'), { transport: 'tcp', host: 'ferry_relay', port: 2222 });
+    assert.deepEqual(parseRelayEndpoint('[fe80::1%eth0]:2222'), { transport: 'tcp', host: 'fe80::1%eth0', port: 2222 });
+    assert.deepEqual(parseRelayEndpoint('wss://relay_1:8443/'), { transport: 'wss', host: 'relay_1', port: 8443, path: '/v1/agent' });
+    const refused = parseRelayEndpoint('wss://user:s3cret@relay.example.com/') as { problem: string };
+    assert.match(refused.problem, /carries a user, query or fragment/);
+    assert.doesNotMatch(refused.problem, /s3cret/);
+  });
+
   test('the agent endpoint of a console URL', () => {
     assert.deepEqual(agentEndpointOf('https://relay.example.com:8443'), { transport: 'wss', host: 'relay.example.com', port: 8443, path: '/v1/agent' });
     assert.deepEqual(agentEndpointOf('https://relay.example.com/ferry'), { transport: 'wss', host: 'relay.example.com', port: 443, path: '/ferry/v1/agent' });

@@ -63,7 +63,7 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   // Beyond this, Node refuses a connection at accept, before TLS costs anything. Agents' wss
   // links live on this listener too; the front door bounds those (maxConnections).
   app.server.maxConnections = limits.httpMaxConnections + (limits.maxConnections ?? 0);
-  if (opts.tls) admitTlsHandshakes(app.server as unknown as TlsServer, { max: LIMITS.httpMaxTlsHandshakes, perAddress: LIMITS.httpTlsHandshakesPerAddress });
+  if (opts.tls) admitTlsHandshakes(app.server as unknown as TlsServer, { max: LIMITS.httpMaxTlsHandshakes, perAddress: LIMITS.httpTlsHandshakesPerAddress, evictAfterMs: LIMITS.httpTlsHandshakeEvictAfterMs });
 
   const secure = opts.tls !== null;
   app.addHook('onSend', async (_req, reply, payload) => {
