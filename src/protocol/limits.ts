@@ -172,6 +172,12 @@ export const LIMITS = Object.freeze({
    * link up wins), so a device whose TCP port is silently dropped falls back to wss quickly.
    */
   endpointFallbackMs: 3_000,
+  /**
+   * A stopping relay waits this long at most for the browser terminals' recordings to write
+   * their last rows; a recording stuck behind a session that cannot close must not hold the
+   * stop for ever.
+   */
+  shutdownRecordingWaitMs: 3_000,
   /** Seconds a relay over its connection limits tells an agent's wss upgrade to wait (Retry-After of its 503). */
   linkWsRetryAfterSeconds: 5,
   /** Lifetime of the self-signed HTTPS certificate the relay makes on first start (825 days: the most some browsers accept). */

@@ -261,8 +261,14 @@ async function startLocked(config: Readonly<RelayConfig>, deps: { log: Logger; c
       const now = clock.now();
       // Sessions first: their rows say 'relay shutdown', not 'link lost'.
       sessions.shutdown();
-      // Their recordings' last rows go in before the store closes.
-      await ctx.consoles.closed();
+      // Their recordings' last rows go in before the store closes, if they come in time.
+      let waited: NodeJS.Timeout | undefined;
+      const late = await Promise.race([
+        ctx.consoles.closed().then(() => false),
+        new Promise<boolean>((resolve) => { waited = setTimeout(() => resolve(true), LIMITS.shutdownRecordingWaitMs); }),
+      ]);
+      clearTimeout(waited);
+      if (late) log.warn({ waitedMs: LIMITS.shutdownRecordingWaitMs }, 'stopping without the last rows of some terminal recordings: their sessions did not end in time');
       for (const link of [...registry.links()]) {
         registry.unregister(link);
         store.markOffline(link.device, now, 'relay shutdown');

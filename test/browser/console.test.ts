@@ -132,6 +132,8 @@ describe('the web console in Chromium', { skip }, () => {
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: c.url });
     await page.evaluate(() => navigator.clipboard.writeText('echo "U1 café ✓ 日本"'));
     await page.getByRole('button', { name: 'Paste' }).click();
+    // The button reads the clipboard before it pastes: Enter goes once the line shows.
+    await waitForTerminal(page, /echo "U1 café/);
     await page.keyboard.press('Enter');
     await waitForTerminal(page, /^U1 café ✓ 日本$/m);
     await typeLine(page, 'sleep 30; echo not-interrupted');
