@@ -7,7 +7,7 @@ import { FerryError, isFerryError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { isUnreachable } from '../net/dialer.ts';
 import { patchSsh2 } from '../net/ssh2-internals.ts';
-import { formatRelayEndpoint, parseRelayEndpoints } from '../protocol/relay-endpoint.ts';
+import { formatRelayEndpoint, parseRelayEndpoints, type RelayEndpoint } from '../protocol/relay-endpoint.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { AGENT_LOGIN, ENROLL_LOGIN, deviceNameFromHostname } from '../protocol/names.ts';
 import { decodeToken } from '../protocol/token.ts';
@@ -46,18 +46,16 @@ export interface Agent extends EventEmitter {
 /** Errors after which retrying cannot help. */
 const FATAL = ['FERRY_HOSTKEY_MISMATCH', 'FERRY_TLS_PIN_MISMATCH', 'FERRY_TOKEN_REFUSED', 'FERRY_CONFLICT', 'FERRY_TOKEN_INVALID'] as const;
 
-/** Reads an endpoint list (--relay, the token's, agent.json's) as formatted keys, or throws a config problem naming `source`. */
-function endpointList(text: string, source: string): string[] {
+/** Reads an endpoint list (--relay, the token's, agent.json's), or throws a config problem naming `source`. */
+function endpointList(text: string, source: string): RelayEndpoint[] {
   const parsed = parseRelayEndpoints(text);
   if ('problem' in parsed) throw new FerryError('FERRY_CONFIG_INVALID', `${source}: ${parsed.problem}`);
-  return parsed.map(formatRelayEndpoint);
+  return parsed;
 }
 
-/** The dialer over `endpoints` (keys as endpointList returns them), staggered and sticky (endpoints.ts). */
-function relayDialer(config: Readonly<AgentConfig>, log: Logger, endpoints: string[], tlsPin: string | null, lastGood: string | undefined, onGood?: (key: string) => void): EndpointListDialer {
-  const parsed = parseRelayEndpoints(endpoints.join(','));
-  if ('problem' in parsed) throw new FerryError('FERRY_CONFIG_INVALID', parsed.problem);
-  const entries = endpointEntries(parsed, { tlsPin, proxies: config.proxies, keepaliveMs: config.keepaliveIntervalMs, onProxyProblem: (problem) => log.warn(problem) });
+/** The dialer over `endpoints`, staggered and sticky (endpoints.ts). */
+function relayDialer(config: Readonly<AgentConfig>, log: Logger, endpoints: RelayEndpoint[], tlsPin: string | null, lastGood: string | undefined, onGood?: (key: string) => void): EndpointListDialer {
+  const entries = endpointEntries(endpoints, { tlsPin, proxies: config.proxies, keepaliveMs: config.keepaliveIntervalMs, onProxyProblem: (problem) => log.warn(problem) });
   return endpointListDialer(entries, { lastGood, onGood });
 }
 
@@ -68,8 +66,9 @@ async function enroll(config: Readonly<AgentConfig>, key: KeyPair, hostKey: KeyP
   const decoded = decodeToken(config.token);
   if ('problem' in decoded) throw new FerryError('FERRY_TOKEN_INVALID', decoded.problem);
   const claims = decoded.claims;
-  const endpoints = config.relay !== null ? endpointList(config.relay, '--relay') : endpointList(claims.endpoints.join(','), 'the token');
-  const dialer = relayDialer(config, log, endpoints, claims.tlsPin, undefined);
+  const parsed = config.relay !== null ? endpointList(config.relay, '--relay') : endpointList(claims.endpoints.join(','), 'the token');
+  const endpoints = parsed.map(formatRelayEndpoint);
+  const dialer = relayDialer(config, log, parsed, claims.tlsPin, undefined);
   let result: Enrollment | null = null;
   let fatal: unknown = null;
   const stop = new AbortController();
@@ -145,8 +144,9 @@ export async function startAgent(config: Readonly<AgentConfig>, deps: { log: Log
   // --relay overrides the saved list for this run; the endpoint that connects is remembered
   // (agent.json's lastGood) only for the saved list, which it belongs to.
   const overridden = config.relay !== null;
-  const endpoints = overridden ? endpointList(config.relay!, '--relay') : e.endpoints;
-  const relay = relayDialer(config, log, endpoints, e.tlsPin, overridden ? undefined : e.lastGood, overridden ? undefined : (key) => {
+  const parsed = overridden ? endpointList(config.relay!, '--relay') : endpointList(e.endpoints.join(','), 'agent.json');
+  const endpoints = parsed.map(formatRelayEndpoint);
+  const relay = relayDialer(config, log, parsed, e.tlsPin, overridden ? undefined : e.lastGood, overridden ? undefined : (key) => {
     e.lastGood = key;
     writeEnrollment(config.stateDir, e);
   });

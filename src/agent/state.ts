@@ -71,6 +71,6 @@ export function readEnrollment(dir: string): Enrollment | null {
  * for an older agent (which reads only that): the first HOST:PORT endpoint, else the first.
  */
 export function writeEnrollment(dir: string, e: Enrollment): void {
-  const relay = e.endpoints.find((x) => !/^[a-z]+:\/\//i.test(x)) ?? e.endpoints[0];
+  const relay = e.endpoints.find((x) => (parseRelayEndpoint(x) as { transport?: string }).transport === 'tcp') ?? e.endpoints[0];
   writePrivateFile(join(dir, ENROLLMENT_FILE), JSON.stringify({ relay, ...e }, null, 2) + '\n');
 }

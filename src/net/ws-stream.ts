@@ -81,6 +81,8 @@ export function webSocketStream(ws: WebSocket, o: WebSocketStreamOptions, peer?:
   // One message per run of chunks up to the size limit (a chunk over it is cut: this is a
   // byte stream), the callback after the last.
   const sendAll = (chunks: Buffer[], cb: (err?: Error | null) => void) => {
+    // The common case, one SSH packet at a time: no batching to do.
+    if (chunks.length === 1 && chunks[0]!.length <= o.maxMessageBytes) return send(chunks, chunks[0]!.length, cb);
     const batches: { chunks: Buffer[]; size: number }[] = [];
     let batch: Buffer[] = [];
     let size = 0;

@@ -3,7 +3,12 @@
  * and an operator namespace, addressed only from 198.51.100.0/24 (TEST-NET-2), with no route
  * anywhere else. Needs root, `ip` (iproute2) and, for firewalls, `nft` (nftables).
  */
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { ROOT, spawnFerry } from './fixture.ts';
 import { missing, run, type RunResult } from './env.ts';
 
 /** Why namespace tests cannot run here, or false when they can. */
@@ -104,6 +109,16 @@ export async function addressesAndRoutes(ns: string): Promise<{ addresses: strin
   return { addresses, routes };
 }
 
+/** The device's inbound rules, for both firewalls below: policy drop, loopback and replies accepted, the rest counted. */
+const INPUT_CHAIN = [
+  '  chain input {',
+  '    type filter hook input priority 0; policy drop;',
+  '    iif lo accept',
+  '    ct state established,related accept',
+  '    counter comment "dropped"',
+  '  }',
+];
+
 /**
  * The device's firewall: inbound connections are dropped (policy drop); only loopback and
  * replies to connections the device made are accepted. The last rule counts what is dropped.
@@ -111,12 +126,7 @@ export async function addressesAndRoutes(ns: string): Promise<{ addresses: strin
 export async function firewallDevice(ns: string): Promise<void> {
   await must('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], [
     'table inet ferry_test {',
-    '  chain input {',
-    '    type filter hook input priority 0; policy drop;',
-    '    iif lo accept',
-    '    ct state established,related accept',
-    '    counter comment "dropped"',
-    '  }',
+    ...INPUT_CHAIN,
     '}',
     '',
   ].join('\n'));
@@ -139,12 +149,7 @@ export async function firewallDeviceOutbound(ns: string, allowed: Destination[])
   }
   await must('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], [
     'table inet ferry_test {',
-    '  chain input {',
-    '    type filter hook input priority 0; policy drop;',
-    '    iif lo accept',
-    '    ct state established,related accept',
-    '    counter comment "dropped"',
-    '  }',
+    ...INPUT_CHAIN,
     '  chain output {',
     '    type filter hook output priority 0; policy drop;',
     '    oif lo accept',
@@ -214,3 +219,38 @@ export const HELLO_LISTENER = `
 const [host, port] = process.argv.slice(1);
 require('node:net').createServer((s) => s.end('hello\\n')).listen(Number(port), host, () => console.log('listening'));
 `;
+
+/** Asserts that every namespace of `topo` has only loopback and TEST-NET-2 addresses, and no route out of TEST-NET-2. */
+export async function assertInsideTestNet(topo: Topology): Promise<void> {
+  for (const ns of [topo.relay, topo.device, topo.operator]) {
+    const { addresses, routes } = await addressesAndRoutes(ns);
+    for (const a of addresses) assert.ok(a === '127.0.0.1' || a.startsWith(TEST_NET_2), `${ns} has address ${a}`);
+    assert.ok(addresses.some((a) => a.startsWith(TEST_NET_2)), `${ns} has a TEST-NET-2 address`);
+    for (const r of routes) {
+      assert.doesNotMatch(r, /^-\d default/, `${ns} must have no default route: ${r}`);
+      // Every route is for loopback/local/broadcast bookkeeping or for TEST-NET-2.
+      assert.match(r, /198\.51\.100\.|127\.|dev lo/, `${ns} has a route that leaves TEST-NET-2: ${r}`);
+    }
+  }
+}
+
+/** The device's own sshd as the launcher reports it. */
+export interface DeviceSshd { port: number; hostKeyLine: string; user: string }
+
+/**
+ * Starts a throwaway sshd inside namespace `ns`, on its loopback only, accepting the public key
+ * in `authorizedKeyFile`; stopped (SIGTERM: the launcher stops its sshd) with `t`.
+ */
+export async function startDeviceSshd(t: { after(fn: () => unknown): void }, dir: string, ns: string, authorizedKeyFile: string): Promise<DeviceSshd> {
+  const sshd = spawnFerry(t, [dir, authorizedKeyFile], {}, [...inNs(ns), process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/throwaway-sshd-launcher.ts')]);
+  // Whatever survives is killed with the namespace.
+  t.after(() => sshd.stop('SIGTERM'));
+  return JSON.parse((await sshd.waitFor(/^\{.*"port".*\}$/m))[0]) as DeviceSshd;
+}
+
+/** The relay's SSH host key as a known_hosts key line, read from its data dir. */
+export function relayKeyLineOf(dataDir: string): string {
+  const hostKey = ssh2.utils.parseKey(readFileSync(join(dataDir, 'ssh_host_ed25519_key')));
+  if (hostKey instanceof Error || Array.isArray(hostKey)) throw new Error('cannot read the relay host key');
+  return `ssh-ed25519 ${hostKey.getPublicSSH().toString('base64')}`;
+}

@@ -11,13 +11,11 @@
 // Needs root, iproute2 and nftables; skips with that reason elsewhere.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { eventually, fileCleanup, makeKey, run, tempDir, type RunResult } from '../helpers/env.ts';
-import { FERRY, ROOT, spawnAgent, spawnFerry } from '../helpers/fixture.ts';
+import { FERRY, spawnAgent, spawnFerry } from '../helpers/fixture.ts';
 import {
-  HELLO_LISTENER, TEST_NET_2, addressesAndRoutes, createTopology, droppedPackets, dropAllTraffic, firewallDevice, inNs, must, netnsSkipReason, restoreTraffic, tcpProbe, type Topology,
+  HELLO_LISTENER, assertInsideTestNet, relayKeyLineOf, startDeviceSshd, createTopology, droppedPackets, dropAllTraffic, firewallDevice, inNs, must, netnsSkipReason, restoreTraffic, tcpProbe, type Topology,
 } from '../helpers/netns.ts';
 import { sshSetup, type SshSetup } from '../helpers/ssh-client.ts';
 
@@ -54,11 +52,7 @@ before(async () => {
   const token = await must('ip', ['netns', 'exec', topo.relay, process.execPath, FERRY, 'token', 'create', '--name', 'cam', '--approve', '--data-dir', dataDir]);
 
   // The device's own sshd, on its loopback only.
-  const sshd = spawnFerry(suite, [join(dir, 'sshd'), `${admin.path}.pub`], {},
-    [...inNs(topo.device), process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/throwaway-sshd-launcher.ts')]);
-  // SIGTERM lets the launcher stop its sshd; whatever survives is killed with the namespace.
-  suite.after(() => sshd.stop('SIGTERM'));
-  const info = JSON.parse((await sshd.waitFor(/^\{.*"port".*\}$/m))[0]) as { port: number; hostKeyLine: string; user: string };
+  const info = await startDeviceSshd(suite, join(dir, 'sshd'), topo.device, `${admin.path}.pub`);
   sshdPort = info.port;
 
   // Listeners for the controls: one on every device address (behind the firewall), one in the operator namespace.
@@ -70,11 +64,9 @@ before(async () => {
   await spawnAgent(suite, join(dir, 'agent'), ['--token', token.stdout.trim(), '--ssh-target', `127.0.0.1:${sshdPort}`],
     [...inNs(topo.device), process.execPath, FERRY]);
 
-  const hostKey = ssh2.utils.parseKey(readFileSync(join(dataDir, 'ssh_host_ed25519_key')));
-  if (hostKey instanceof Error || Array.isArray(hostKey)) throw new Error('cannot read the relay host key');
   op = sshSetup(dir, {
     port: RELAY_PORT, relayHost: topo.relayToOperator, user: 'admin', keyPath: admin.path,
-    relayKeyLine: `ssh-ed25519 ${hostKey.getPublicSSH().toString('base64')}`,
+    relayKeyLine: relayKeyLineOf(dataDir),
     deviceUser: info.user, deviceKeys: { '*': info.hostKeyLine }, connectTimeout: 5,
   });
 });
@@ -85,16 +77,7 @@ function operatorSsh(args: string[]): Promise<RunResult> {
 }
 
 test('the namespaces use only 198.51.100.0/24 and loopback, with no route out', { skip }, async () => {
-  for (const ns of [topo.relay, topo.device, topo.operator]) {
-    const { addresses, routes } = await addressesAndRoutes(ns);
-    for (const a of addresses) assert.ok(a === '127.0.0.1' || a.startsWith(TEST_NET_2), `${ns} has address ${a}`);
-    assert.ok(addresses.some((a) => a.startsWith(TEST_NET_2)), `${ns} has a TEST-NET-2 address`);
-    for (const r of routes) {
-      assert.doesNotMatch(r, /^-\d default/, `${ns} must have no default route: ${r}`);
-      // Every route is for loopback/local/broadcast bookkeeping or for TEST-NET-2.
-      assert.match(r, /198\.51\.100\.|127\.|dev lo/, `${ns} has a route that leaves TEST-NET-2: ${r}`);
-    }
-  }
+  await assertInsideTestNet(topo);
 });
 
 test('the operator cannot connect to the device directly: the firewall drops it', { skip }, async () => {

@@ -18,15 +18,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { decodeToken } from '../../src/protocol/token.ts';
 import { eventually, fileCleanup, makeKey, run, tempDir, type RunResult } from '../helpers/env.ts';
-import { FERRY, ROOT, spawnAgent, spawnFerry, type FerryProcess } from '../helpers/fixture.ts';
+import { FERRY, spawnAgent, spawnFerry, type FerryProcess } from '../helpers/fixture.ts';
 import { connectThroughProxy, httpProxySkipReason, startHttpProxy, type HttpProxy } from '../helpers/http-proxy.ts';
 import {
-  TEST_NET_2, addressesAndRoutes, createTopology, droppedOutboundPackets, droppedPackets, firewallDeviceOutbound, inNs, must, netnsSkipReason, tcpProbe, type Topology,
+  assertInsideTestNet, relayKeyLineOf, startDeviceSshd, createTopology, droppedOutboundPackets, droppedPackets, firewallDeviceOutbound, inNs, must, netnsSkipReason, tcpProbe, type Topology,
 } from '../helpers/netns.ts';
 import { sshSetup, type SshSetup } from '../helpers/ssh-client.ts';
 
@@ -89,18 +88,12 @@ before(async () => {
   authProxy = await startHttpProxy(suite, { ...common, port: AUTH_PROXY_PORT, basicAuth: { user: PROXY_USER, password: PROXY_PASSWORD } });
 
   // The device's own sshd, on its loopback only.
-  const sshd = spawnFerry(suite, [join(dir, 'sshd'), `${admin.path}.pub`], {},
-    [...inNs(topo.device), process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/throwaway-sshd-launcher.ts')]);
-  // SIGTERM lets the launcher stop its sshd; whatever survives is killed with the namespace.
-  suite.after(() => sshd.stop('SIGTERM'));
-  const info = JSON.parse((await sshd.waitFor(/^\{.*"port".*\}$/m))[0]) as { port: number; hostKeyLine: string; user: string };
+  const info = await startDeviceSshd(suite, join(dir, 'sshd'), topo.device, `${admin.path}.pub`);
   sshdPort = info.port;
 
-  const hostKey = ssh2.utils.parseKey(readFileSync(join(relayDataDir, 'ssh_host_ed25519_key')));
-  if (hostKey instanceof Error || Array.isArray(hostKey)) throw new Error('cannot read the relay host key');
   op = sshSetup(dir, {
     port: RELAY_SSH_PORT, relayHost: topo.relayToOperator, user: 'admin', keyPath: admin.path,
-    relayKeyLine: `ssh-ed25519 ${hostKey.getPublicSSH().toString('base64')}`,
+    relayKeyLine: relayKeyLineOf(relayDataDir),
     deviceUser: info.user, deviceKeys: { '*': info.hostKeyLine }, connectTimeout: 5,
   });
 });
@@ -142,15 +135,7 @@ async function sha256File(path: string): Promise<string> {
 }
 
 test('the namespaces use only 198.51.100.0/24 and loopback, with no route out', { skip }, async () => {
-  for (const ns of [topo.relay, topo.device, topo.operator]) {
-    const { addresses, routes } = await addressesAndRoutes(ns);
-    for (const a of addresses) assert.ok(a === '127.0.0.1' || a.startsWith(TEST_NET_2), `${ns} has address ${a}`);
-    assert.ok(addresses.some((a) => a.startsWith(TEST_NET_2)), `${ns} has a TEST-NET-2 address`);
-    for (const r of routes) {
-      assert.doesNotMatch(r, /^-\d default/, `${ns} must have no default route: ${r}`);
-      assert.match(r, /198\.51\.100\.|127\.|dev lo/, `${ns} has a route that leaves TEST-NET-2: ${r}`);
-    }
-  }
+  await assertInsideTestNet(topo);
 });
 
 test('the device reaches nothing but the proxy: the relay\'s SSH and HTTPS ports are dropped, the proxy tunnels to HTTPS only', { skip }, async () => {
