@@ -1,6 +1,6 @@
 /**
- * The CAs a wss:// endpoint without a pin is checked against: Node's own list plus the
- * system's bundle, so that a CA an admin installed on the device (update-ca-certificates, a
+ * The TLS contexts of the wss:// dialer. An endpoint without a pin is checked against Node's
+ * own CA list plus the system's bundle, so that a CA an admin installed on the device (update-ca-certificates, a
  * company's CA) counts as it does for curl. Node 20 reads only its built-in list unless
  * started with --use-openssl-ca.
  */
@@ -36,4 +36,16 @@ export function trustedCas(): string[] {
 export function trustedContext(): SecureContext {
   context ??= createSecureContext({ ca: trustedCas() });
   return context;
+}
+
+let pinnedContext: SecureContext | null = null;
+
+/**
+ * The TLS context for a pinned endpoint (the key is checked after the handshake, no CA list),
+ * made once. Without it every connect makes a context of its own: about 0.3 ms of CPU against
+ * 0.07 ms with a shared one (Node 20), paid on every attempt of a device's retry loop.
+ */
+export function pinnedTlsContext(): SecureContext {
+  pinnedContext ??= createSecureContext({});
+  return pinnedContext;
 }

@@ -19,7 +19,7 @@ import { WebSocket } from 'ws';
 import { FerryError } from '../common/errors.ts';
 import { tlsPinOf } from '../common/tls-pin.ts';
 import { redactUrl } from '../common/url-redaction.ts';
-import { trustedContext } from './system-cas.ts';
+import { pinnedTlsContext, trustedContext } from './system-cas.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import { formatRelayEndpoint, type RelayEndpoint } from '../protocol/relay-endpoint.ts';
 import { VERSION } from '../protocol/version.ts';
@@ -144,7 +144,8 @@ export function webSocketDialer(endpoint: WssEndpoint, o: WebSocketDialerOptions
           agent,
           // With a pin, the key decides (checked on 'upgrade'), not a CA.
           rejectUnauthorized: o.tlsPin === null,
-          ...(o.tlsPin === null ? { secureContext: trustedContext() } : {}),
+          // One context per kind, made once (system-cas.ts); ws passes it on to tls.connect.
+          ...{ secureContext: o.tlsPin === null ? trustedContext() : pinnedTlsContext() },
           headers: { 'User-Agent': `ferry-agent/${VERSION}` },
           ...(o.localAddress ? { localAddress: o.localAddress } : {}),
         });
