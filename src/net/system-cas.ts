@@ -1,8 +1,8 @@
 /**
  * The TLS contexts of the wss:// dialer. An endpoint without a pin is checked against Node's
- * own CA list plus the system's bundle, so that a CA an admin installed on the device (update-ca-certificates, a
- * company's CA) counts as it does for curl. Node 20 reads only its built-in list unless
- * started with --use-openssl-ca.
+ * own CA list plus the system's bundle, so that a CA an admin installed on the device
+ * (update-ca-certificates, a company's CA) counts as it does for curl. Node 20 reads only its
+ * built-in list unless started with --use-openssl-ca.
  */
 import { readFileSync } from 'node:fs';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
